@@ -1,6 +1,35 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
+using EarlyPipeProxy.Host.Hosting;
 
-app.MapGet("/", () => "Hello World!");
+// earlypipe run [--config FILE] [--Section:Key=value ...]
+var verb = args.Length > 0 ? args[0] : "help";
+switch (verb)
+{
+    case "run":
+        var configPath = "config/earlypipe.json";
+        var overrides = new List<string>();
+        for (var i = 1; i < args.Length; i++)
+        {
+            if (args[i] is "--config" or "-c" && i + 1 < args.Length)
+            {
+                configPath = args[++i];
+            }
+            else
+            {
+                overrides.Add(args[i]);
+            }
+        }
 
-app.Run();
+        var app = ProxyHost.Build(configPath, [.. overrides]);
+        await app.RunAsync();
+        return 0;
+
+    default:
+        Console.Error.WriteLine("""
+            usage: earlypipe run [--config FILE] [--Inbound:0:Listen=127.0.0.1:2025 ...]
+
+              run     run the proxy with the listeners in FILE (default config/earlypipe.json);
+                      any key can be overridden by EARLYPIPE__Section__Key environment variables
+                      or --Section:Key=value arguments.
+            """);
+        return verb is "help" or "--help" or "-h" ? 0 : 2;
+}

@@ -1,0 +1,12 @@
+using EarlyPipeProxy.Sessions.Configuration;
+
+namespace EarlyPipeProxy.Host.Configuration;
+
+/// <summary>The root of config/earlypipe.json; every key can be overridden by EARLYPIPE__Section__Key environment variables and --Section:Key=value arguments.</summary>
+public sealed class EarlyPipeOptions
+{
+    public InboundListenerOptions[] Inbound { get; set; } = [];
+
+    /// <summary>How long a graceful shutdown lets sessions in flight finish before they are cut.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}

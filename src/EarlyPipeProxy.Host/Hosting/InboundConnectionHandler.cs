@@ -1,0 +1,53 @@
+using System.Net;
+using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Inbound;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+
+namespace EarlyPipeProxy.Host.Hosting;
+
+/// <summary>Kestrel's entry point for inbound SMTP connections: enforces the listener's connection cap and runs a session.</summary>
+public sealed partial class InboundConnectionHandler(IBackendConnector connector, ILogger<InboundSession> sessionLogger, ILogger<InboundConnectionHandler> logger)
+    : ConnectionHandler
+{
+    private static ReadOnlySpan<byte> TooManyConnections => "421 4.7.0 Error: too many connections\r\n"u8;
+
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        var listener = connection.Features.Get<InboundListenerFeature>()!.Listener;
+        if (connection.RemoteEndPoint is not IPEndPoint client || connection.LocalEndPoint is not IPEndPoint local)
+        {
+            return;
+        }
+
+        if (!listener.TryEnter())
+        {
+            LogConnectionLimit(logger, client.Address, listener.Name, listener.Options.Limits.MaxConnections);
+            await connection.Transport.Output.WriteAsync(TooManyConnections.ToArray());
+            return;
+        }
+
+        try
+        {
+            var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
+            var session = new InboundSession(listener, connection.Transport, client, local, connector, sessionLogger);
+            await session.RunAsync(connection.ConnectionClosed, closeRequested);
+        }
+#pragma warning disable CA1031 // A session must never take the listener down; the failure is logged.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogSessionFailed(logger, ex, client.Address, listener.Name);
+        }
+        finally
+        {
+            listener.Leave();
+        }
+    }
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "connection limit reached: refused H=[{ClientAddress}] I={Listener} (max {Max})")]
+    private static partial void LogConnectionLimit(ILogger logger, IPAddress clientAddress, string listener, int max);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Error, Message = "session failed H=[{ClientAddress}] I={Listener}")]
+    private static partial void LogSessionFailed(ILogger logger, Exception exception, IPAddress clientAddress, string listener);
+}

@@ -1,0 +1,57 @@
+using Microsoft.AspNetCore.Connections;
+using EarlyPipeProxy.Host.Configuration;
+using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Configuration;
+
+namespace EarlyPipeProxy.Host.Hosting;
+
+/// <summary>Builds the proxy process: configuration sources, logging, and one Kestrel listener per configured inbound listener.</summary>
+public static class ProxyHost
+{
+    public const string EnvironmentPrefix = "EARLYPIPE__";
+
+    public static WebApplication Build(string configPath, string[] overrides)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.Sources.Clear();
+        builder.Configuration
+            .AddJsonFile(Path.GetFullPath(configPath), optional: false, reloadOnChange: false)
+            .AddEnvironmentVariables(EnvironmentPrefix)
+            .AddCommandLine(overrides);
+
+        var options = builder.Configuration.Get<EarlyPipeOptions>() ?? new EarlyPipeOptions();
+        var listeners = options.Inbound.Select(o => new InboundListener(o)).ToArray();
+        if (listeners.Length == 0)
+        {
+            throw new InvalidOperationException($"{configPath}: no Inbound listeners configured.");
+        }
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        builder.Logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.UseUtcTimestamp = true;
+            console.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
+        });
+
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
+        builder.Services.AddSingleton<IBackendConnector, SocketBackendConnector>();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            foreach (var listener in listeners)
+            {
+                kestrel.Listen(listener.ListenEndPoint, listen => listen
+                    .Use(next => connection =>
+                    {
+                        connection.Features.Set(new InboundListenerFeature(listener));
+                        return next(connection);
+                    })
+                    .UseConnectionHandler<InboundConnectionHandler>());
+            }
+        });
+
+        return builder.Build();
+    }
+}

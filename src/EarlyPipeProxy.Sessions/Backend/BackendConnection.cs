@@ -1,0 +1,110 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using EarlyPipeProxy.Protocol.Replies;
+
+namespace EarlyPipeProxy.Sessions.Backend;
+
+/// <summary>
+/// One connection to the backend MTA: its pipes, and reply framing on top of them. A reply returned by
+/// <see cref="ReadReplyAsync"/> points into the input buffer and stays valid until <see cref="ReleaseReply"/>,
+/// so relaying it to the client costs one copy.
+/// </summary>
+public sealed class BackendConnection : IAsyncDisposable
+{
+    private readonly IDuplexPipe _transport;
+    private readonly Func<bool, ValueTask> _close;
+    private SequencePosition _replyEnd;
+    private bool _holdingReply;
+    private bool _closed;
+
+    /// <param name="transport">The connection's pipes.</param>
+    /// <param name="remoteEndPoint">For logs.</param>
+    /// <param name="close">Closes the connection; the argument says whether to abort (reset) rather than end politely.</param>
+    public BackendConnection(IDuplexPipe transport, EndPoint remoteEndPoint, Func<bool, ValueTask> close)
+    {
+        _transport = transport;
+        RemoteEndPoint = remoteEndPoint;
+        _close = close;
+    }
+
+    public EndPoint RemoteEndPoint { get; }
+
+    public PipeWriter Output => _transport.Output;
+
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        var result = await _transport.Output.FlushAsync(cancellationToken);
+        if (result.IsCompleted)
+        {
+            throw new BackendUnavailableException(BackendFailure.Closed, "backend stopped reading");
+        }
+    }
+
+    /// <summary>Reads the next whole reply (multi-line replies included). Call <see cref="ReleaseReply"/> when done with it.</summary>
+    public async ValueTask<SmtpReply> ReadReplyAsync(int maxLineLength, CancellationToken cancellationToken)
+    {
+        var input = _transport.Input;
+        while (true)
+        {
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
+            {
+                throw new BackendUnavailableException(BackendFailure.Closed, "backend connection lost", ex);
+            }
+
+            var buffer = result.Buffer;
+            var reader = new SequenceReader<byte>(buffer);
+            switch (SmtpReplyReader.TryReadReply(ref reader, maxLineLength, out var reply))
+            {
+                case ReplyReadStatus.Complete:
+                    _replyEnd = reader.Position;
+                    _holdingReply = true;
+                    return reply;
+                case ReplyReadStatus.Malformed:
+                case ReplyReadStatus.TooLong:
+                    input.AdvanceTo(buffer.Start);
+                    throw new BackendUnavailableException(BackendFailure.MalformedReply, "backend sent a malformed reply");
+            }
+
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                input.AdvanceTo(buffer.End);
+                throw new BackendUnavailableException(BackendFailure.Closed, "backend closed the connection");
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>Consumes the reply last returned; the next read returns at once when more replies are already buffered.</summary>
+    public void ReleaseReply()
+    {
+        if (_holdingReply)
+        {
+            _holdingReply = false;
+            _transport.Input.AdvanceTo(_replyEnd);
+        }
+    }
+
+    /// <summary>Drops the connection without another byte, e.g. so that a half-relayed message is never ended.</summary>
+    public ValueTask AbortAsync() => CloseAsync(abort: true);
+
+    public ValueTask DisposeAsync() => CloseAsync(abort: false);
+
+    private ValueTask CloseAsync(bool abort)
+    {
+        if (_closed)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        _closed = true;
+        ReleaseReply();
+        return _close(abort);
+    }
+}

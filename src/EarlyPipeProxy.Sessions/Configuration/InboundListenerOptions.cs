@@ -1,0 +1,22 @@
+namespace EarlyPipeProxy.Sessions.Configuration;
+
+/// <summary>One inbound listener: where clients connect, the backend it fronts, and its limits. Bound from config "Inbound:N".</summary>
+public sealed class InboundListenerOptions
+{
+    /// <summary>Short name used in logs and metrics.</summary>
+    public string Name { get; set; } = "smtp";
+
+    /// <summary>address:port to listen on ([::]:25 for all addresses).</summary>
+    public string Listen { get; set; } = "127.0.0.1:2025";
+
+    /// <summary>Our name in the EHLO we send before XCLIENT and in replies the proxy writes itself.</summary>
+    public string HostName { get; set; } = "earlypipe.localdomain";
+
+    public BackendOptions Backend { get; set; } = new();
+
+    public PipeConnectOptions PipeConnect { get; set; } = new();
+
+    public InboundLimits Limits { get; set; } = new();
+
+    public InboundTimeouts Timeouts { get; set; } = new();
+}

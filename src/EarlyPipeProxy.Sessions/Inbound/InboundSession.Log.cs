@@ -1,0 +1,43 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace EarlyPipeProxy.Sessions.Inbound;
+
+// Exim-style, greppable lines: H= client, I= listener, B= backend, L= early pipelining, M/R/C counts, D= duration.
+public sealed partial class InboundSession
+{
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information,
+        Message = "session H=[{ClientAddress}]:{ClientPort} I={Listener} B={Backend}{EarlyField} M={Messages} R={Recipients} C={Commands} in={BytesIn} out={BytesOut} D={DurationSeconds}s end=\"{End}\"")]
+    private static partial void LogSessionLine(ILogger logger, IPAddress clientAddress, int clientPort, string listener, IPEndPoint backend,
+        string earlyField, int messages, int recipients, int commands, long bytesIn, long bytesOut, string durationSeconds, string end);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning,
+        Message = "SMTP protocol synchronization error (input sent without waiting for greeting): rejected connection from H=[{ClientAddress}]:{ClientPort} I={Listener} input=\"{Input}\"")]
+    private static partial void LogEarlyInputRefused(ILogger logger, IPAddress clientAddress, int clientPort, string listener, string input);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning,
+        Message = "backend B={Backend} unavailable for H=[{ClientAddress}]:{ClientPort} I={Listener}: {Reason}")]
+    private static partial void LogBackendUnavailable(ILogger logger, IPEndPoint backend, IPAddress clientAddress, int clientPort, string listener, string reason);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning,
+        Message = "message refused from H=[{ClientAddress}]:{ClientPort} I={Listener}: bare {What} in message data (SMTP smuggling protection); backend connection dropped")]
+    private static partial void LogBareLineEnding(ILogger logger, IPAddress clientAddress, int clientPort, string listener, string what);
+
+    private void LogSession(TimeSpan duration)
+    {
+        if (!_logger.IsEnabled(LogLevel.Information))
+        {
+            return;
+        }
+
+        var earlyField = _early switch
+        {
+            EarlyPipeUse.Used => " L*",
+            EarlyPipeUse.Advertised => " L.",
+            _ => string.Empty,
+        };
+        LogSessionLine(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, _listener.BackendEndPoint, earlyField,
+            _messages, _recipients, _commands, _bytesFromClient, _bytesToClient,
+            duration.TotalSeconds.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture), _end);
+    }
+}

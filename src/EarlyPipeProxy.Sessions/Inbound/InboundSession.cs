@@ -1,0 +1,697 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net;
+using EarlyPipeProxy.Protocol.Capabilities;
+using EarlyPipeProxy.Protocol.ClientIdentity;
+using EarlyPipeProxy.Protocol.Commands;
+using EarlyPipeProxy.Protocol.Lines;
+using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace EarlyPipeProxy.Sessions.Inbound;
+
+/// <summary>
+/// One client connection in front of a legacy MTA. The client may talk before the banner (early pipelining) and may
+/// pipeline freely; the backend only ever sees a polite client: nothing before its final greeting line, EHLO alone,
+/// RFC 2920 groups only when it offers PIPELINING, one command at a time otherwise. Every reply the client gets to a
+/// command it sent is the backend's own, in order.
+/// </summary>
+public sealed partial class InboundSession
+{
+    // Keywords of the backend's EHLO reply that we must not pass on: XCLIENT/XFORWARD would let the client claim any
+    // address; STARTTLS is not terminated here yet; the backend's own early-pipelining offer is replaced by ours.
+    private static readonly string[] HiddenKeywords = ["XCLIENT", "XFORWARD", "STARTTLS", "PIPECONNECT", "PIPE_CONNECT", "X_PIPE_CONNECT"];
+
+    private readonly InboundListener _listener;
+    private readonly InboundListenerOptions _options;
+    private readonly IDuplexPipe _client;
+    private readonly IPEndPoint _clientEndPoint;
+    private readonly IPEndPoint _localEndPoint;
+    private readonly IBackendConnector _connector;
+    private readonly ILogger _logger;
+    private readonly bool _advertise;
+    private readonly Queue<ReplyFor> _awaiting = new();
+
+    private CancellationTokenSource _deadline = null!;
+    private CancellationToken _aborted;
+    private CancellationToken _closeRequested;
+    private BackendConnection? _backend;
+    private bool _abortBackend;
+    private bool _clientUnflushed;
+    private bool _backendPipelining;
+    private bool _backendChunking;
+    private bool _inTransaction;
+    private bool _sessionOver;
+    private EarlyPipeUse _early;
+    private int _messages;
+    private int _recipients;
+    private int _commands;
+    private long _bytesFromClient;
+    private long _bytesToClient;
+    private string _end = "client closed";
+
+    public InboundSession(
+        InboundListener listener,
+        IDuplexPipe client,
+        IPEndPoint clientEndPoint,
+        IPEndPoint localEndPoint,
+        IBackendConnector connector,
+        ILogger logger)
+    {
+        _listener = listener;
+        _options = listener.Options;
+        _client = client;
+        _clientEndPoint = Normalize(clientEndPoint);
+        _localEndPoint = Normalize(localEndPoint);
+        _connector = connector;
+        _logger = logger;
+        _advertise = listener.AdvertiseHosts.Contains(_clientEndPoint.Address);
+    }
+
+    public EarlyPipeUse EarlyPipeUse => _early;
+
+    /// <summary>Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions.</summary>
+    public async Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        _aborted = aborted;
+        _closeRequested = closeRequested;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        _deadline = deadline;
+        using var wakeOnClose = closeRequested.Register(static state => ((PipeReader)state!).CancelPendingRead(), _client.Input);
+        try
+        {
+            if (await OpenBackendAsync() && await GreetAsync())
+            {
+                await CommandLoopAsync();
+            }
+        }
+        catch (BackendUnavailableException ex)
+        {
+            await FailPendingAsync(ex);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            _end = "connection aborted";
+            _abortBackend |= _inTransaction;
+        }
+        catch (OperationCanceledException)
+        {
+            // Only our deadline is left to have fired, and only while waiting for the client.
+            _end = "timeout";
+            _abortBackend |= _inTransaction;
+            await TryWriteFinalAsync(ProxyReplies.Timeout);
+        }
+        catch (IOException)
+        {
+            _end = "client connection lost";
+            _abortBackend |= _inTransaction;
+        }
+        finally
+        {
+            await CloseBackendAsync();
+            LogSession(Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    private async ValueTask<bool> OpenBackendAsync()
+    {
+        try
+        {
+            _backend = await _connector.ConnectAsync(_listener.BackendEndPoint, Deadline(_options.Timeouts.BackendConnect));
+        }
+        catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
+        {
+            throw new BackendUnavailableException(BackendFailure.Timeout, $"no connection to {_listener.BackendEndPoint} within {_options.Timeouts.BackendConnect}");
+        }
+        finally
+        {
+            ClearDeadline();
+        }
+
+        switch (_options.Backend.ClientIdentity)
+        {
+            case ClientIdentityMode.ProxyV1:
+                ProxyProtocolHeader.WriteV1(_backend.Output, _clientEndPoint, _localEndPoint);
+                await _backend.FlushAsync(_aborted);
+                break;
+            case ClientIdentityMode.ProxyV2:
+                ProxyProtocolHeader.WriteV2(_backend.Output, _clientEndPoint, _localEndPoint);
+                await _backend.FlushAsync(_aborted);
+                break;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Waits for the backend's final greeting line, introduces the client by XCLIENT if configured, decides about
+    /// input that came before the banner, and relays the banner. False when the session ends here.
+    /// </summary>
+    private async ValueTask<bool> GreetAsync()
+    {
+        var backend = _backend!;
+        var banner = await ReadBackendReplyAsync(_options.Timeouts.Banner);
+        if (banner.Code != 220)
+        {
+            // The backend refuses us (554, 421): its words go to the client, who learns nothing else.
+            WriteToClient(banner.Raw);
+            backend.ReleaseReply();
+            await FlushClientAsync();
+            _end = "backend greeting " + banner.Code.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return false;
+        }
+
+        var bannerBytes = banner.Raw.ToArray();
+        backend.ReleaseReply();
+
+        if (_options.Backend.ClientIdentity == ClientIdentityMode.Xclient)
+        {
+            await IntroduceClientAsync();
+        }
+
+        // Exim's check, made immediately before the banner is written: is there input already?
+        if (_client.Input.TryRead(out var early))
+        {
+            var buffer = early.Buffer;
+            _client.Input.AdvanceTo(buffer.Start);
+            if (buffer.IsEmpty)
+            {
+                _end = "client closed before greeting";
+                return false;
+            }
+
+            if (!_advertise)
+            {
+                LogEarlyInputRefused(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, Printable(buffer, 128));
+                await TryWriteFinalAsync(ProxyReplies.SynchronizationError);
+                _end = "synchronization error (input before greeting)";
+                return false;
+            }
+
+            _early = EarlyPipeUse.Used;
+        }
+
+        WriteToClient(bannerBytes);
+        return true;
+    }
+
+    /// <summary>EHLO as the proxy, then XCLIENT with the client's address; the backend greets again with 220.</summary>
+    private async ValueTask IntroduceClientAsync()
+    {
+        var backend = _backend!;
+        WriteAscii(backend.Output, "EHLO " + _options.HostName + "\r\n");
+        await backend.FlushAsync(_aborted);
+        var ehlo = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
+        var offersXclient = ehlo.Code == 250 && EhloCapabilities.TryParse(ehlo.Raw, out var capabilities) && capabilities!.Contains("XCLIENT");
+        backend.ReleaseReply();
+        if (!offersXclient)
+        {
+            throw new BackendUnavailableException(BackendFailure.MalformedReply,
+                "backend does not offer XCLIENT to the proxy (Postfix: add the proxy to smtpd_authorized_xclient_hosts)");
+        }
+
+        XclientCommand.Write(backend.Output, _clientEndPoint, name: null, helo: null);
+        await backend.FlushAsync(_aborted);
+        var greeting = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
+        var code = greeting.Code;
+        var text = code == 220 ? null : greeting.FinalLineText();
+        backend.ReleaseReply();
+        if (code != 220)
+        {
+            throw new BackendUnavailableException(BackendFailure.MalformedReply, $"backend refused XCLIENT: {code} {text}");
+        }
+    }
+
+    private async ValueTask CommandLoopAsync()
+    {
+        var input = _client.Input;
+        while (!_sessionOver)
+        {
+            if (_closeRequested.IsCancellationRequested && !_inTransaction)
+            {
+                await LocalReplyAsync(ProxyReplies.ShuttingDown);
+                _end = "shutdown";
+                return;
+            }
+
+            var result = await ReadClientAsync(_options.Timeouts.Command);
+            if (result.IsCanceled)
+            {
+                continue;
+            }
+
+            var buffer = result.Buffer;
+            var reader = new SequenceReader<byte>(buffer);
+            var status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxLineLength, out var line);
+            if (status == LineReadStatus.TooLong && StartsWithAuth(buffer))
+            {
+                status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxAuthLineLength, out line);
+            }
+
+            switch (status)
+            {
+                case LineReadStatus.Incomplete:
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        _end = buffer.IsEmpty ? (_end == "QUIT" ? _end : "client closed") : "client closed mid-command";
+                        _abortBackend |= _inTransaction;
+                        return;
+                    }
+
+                    continue;
+
+                case LineReadStatus.TooLong:
+                    input.AdvanceTo(buffer.Start);
+                    if (!await SkipLineAsync())
+                    {
+                        return;
+                    }
+
+                    await LocalReplyAsync(ProxyReplies.LineTooLong);
+                    continue;
+
+                case LineReadStatus.BareLineEnding:
+                    input.AdvanceTo(reader.Position);
+                    await LocalReplyAsync(ProxyReplies.BareLineEndingInCommand);
+                    continue;
+            }
+
+            _commands++;
+            var lineEnd = reader.Position;
+            var moreBuffered = !reader.End;
+            var command = Parse(line);
+            if (ForwardsLine(command.Verb, moreBuffered))
+            {
+                Write(_backend!.Output, buffer.Slice(line.Start, lineEnd));
+            }
+
+            input.AdvanceTo(lineEnd);
+            await ExecuteAsync(command, moreBuffered);
+        }
+    }
+
+    /// <summary>Whether the command line goes to the backend as it is; decided before the client's buffer moves on.</summary>
+    private bool ForwardsLine(SmtpVerb verb, bool moreBuffered) => verb switch
+    {
+        SmtpVerb.StartTls or SmtpVerb.Xclient or SmtpVerb.Xforward => false,
+        SmtpVerb.Data => !moreBuffered,
+        SmtpVerb.Bdat => _backendChunking,
+        _ => true,
+    };
+
+    private async ValueTask ExecuteAsync(SmtpCommand command, bool moreBuffered)
+    {
+        switch (command.Verb)
+        {
+            case SmtpVerb.Ehlo:
+                await SendAndDrainAsync(ReplyFor.Ehlo);
+                break;
+            case SmtpVerb.Helo:
+                await SendAndDrainAsync(ReplyFor.Helo);
+                break;
+            case SmtpVerb.Mail:
+                await SendAsync(ReplyFor.Mail, SmtpVerb.Mail);
+                break;
+            case SmtpVerb.Rcpt:
+                await SendAsync(ReplyFor.Rcpt, SmtpVerb.Rcpt);
+                break;
+            case SmtpVerb.Rset:
+                await SendAsync(ReplyFor.Rset, SmtpVerb.Rset);
+                break;
+            case SmtpVerb.Quit:
+                await SendAndDrainAsync(ReplyFor.Quit);
+                await FlushClientAsync();
+                _end = "QUIT";
+                _sessionOver = true;
+                break;
+            case SmtpVerb.Data:
+                await DataAsync(moreBuffered);
+                break;
+            case SmtpVerb.Bdat:
+                await BdatAsync(command, moreBuffered);
+                break;
+            case SmtpVerb.Auth:
+                await AuthAsync();
+                break;
+            case SmtpVerb.StartTls:
+                await LocalReplyAsync(ProxyReplies.StartTlsUnavailable);
+                break;
+            case SmtpVerb.Xclient:
+            case SmtpVerb.Xforward:
+                await LocalReplyAsync(ProxyReplies.NotAuthorized);
+                break;
+            default:
+                await SendAsync(ReplyFor.Other, command.Verb);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The line is already in the backend's output. Toward a PIPELINING backend it waits there until its group ends
+    /// (RFC 2920 §3.1) or the cap is reached; toward a lockstep backend its reply is collected at once.
+    /// </summary>
+    private ValueTask SendAsync(ReplyFor replyFor, SmtpVerb verb)
+    {
+        _awaiting.Enqueue(replyFor);
+        return !_backendPipelining || PipeliningRules.EndsGroup(verb) || _awaiting.Count >= _options.Limits.MaxPipelinedCommands
+            ? DrainAsync()
+            : ValueTask.CompletedTask;
+    }
+
+    private ValueTask SendAndDrainAsync(ReplyFor replyFor)
+    {
+        _awaiting.Enqueue(replyFor);
+        return DrainAsync();
+    }
+
+    /// <summary>Sends what is buffered for the backend and relays every awaited reply to the client, in order.</summary>
+    private async ValueTask DrainAsync()
+    {
+        if (_awaiting.Count == 0)
+        {
+            return;
+        }
+
+        var backend = _backend!;
+        await backend.FlushAsync(_aborted);
+        while (_awaiting.Count > 0)
+        {
+            var reply = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
+            RelayReply(_awaiting.Dequeue(), reply);
+            backend.ReleaseReply();
+        }
+    }
+
+    private void RelayReply(ReplyFor replyFor, in SmtpReply reply)
+    {
+        _lastReplyCode = reply.Code;
+        var positive = reply.IsPositiveCompletion;
+        switch (replyFor)
+        {
+            case ReplyFor.Ehlo when reply.Code == 250 && EhloCapabilities.TryParse(reply.Raw, out var capabilities):
+                WriteEhloReply(capabilities!);
+                _inTransaction = false;
+                return;
+            case ReplyFor.Ehlo:
+            case ReplyFor.Helo:
+                // After HELO, or an EHLO the backend refused, no extension is in force.
+                _backendPipelining = false;
+                _backendChunking = false;
+                _inTransaction = false;
+                break;
+            case ReplyFor.Mail:
+                _inTransaction |= positive;
+                break;
+            case ReplyFor.Rcpt when positive:
+                _recipients++;
+                break;
+            case ReplyFor.Rset when positive:
+                _inTransaction = false;
+                break;
+            case ReplyFor.EndOfMessage:
+                // Whatever the outcome, the transaction is over (RFC 5321 §4.1.1.4; RFC 3030 §2 for BDAT LAST).
+                _inTransaction = false;
+                if (positive)
+                {
+                    _messages++;
+                }
+
+                break;
+        }
+
+        WriteToClient(reply.Raw);
+    }
+
+    private int _lastReplyCode;
+
+    /// <summary>
+    /// The backend's EHLO reply with our edits: PIPELINING always (we accept pipelining from every client), the
+    /// early-pipelining keyword for advertise hosts right after it, and nothing we cannot honour end to end.
+    /// Deterministic, so a client's cached copy stays valid across connections.
+    /// </summary>
+    private void WriteEhloReply(EhloCapabilities capabilities)
+    {
+        _backendPipelining = capabilities.Contains("PIPELINING");
+        _backendChunking = capabilities.Contains("CHUNKING");
+        foreach (var keyword in HiddenKeywords)
+        {
+            capabilities.Remove(keyword);
+        }
+
+        capabilities.Add("PIPELINING");
+        if (_advertise)
+        {
+            capabilities.Add(_options.PipeConnect.Keyword, after: "PIPELINING");
+            if (_early == EarlyPipeUse.NotAdvertised)
+            {
+                _early = EarlyPipeUse.Advertised;
+            }
+        }
+
+        var before = _client.Output.UnflushedBytes;
+        capabilities.WriteTo(_client.Output);
+        _bytesToClient += _client.Output.UnflushedBytes - before;
+        _clientUnflushed = true;
+    }
+
+    /// <summary>A reply of our own, in its place: everything the backend still owes the client goes first.</summary>
+    private async ValueTask LocalReplyAsync(ReadOnlyMemory<byte> reply)
+    {
+        await DrainAsync();
+        WriteToClient(reply.Span);
+    }
+
+    private ValueTask LocalReplyAsync(ReadOnlySpan<byte> reply) => LocalReplyAsync(new ReadOnlyMemory<byte>(reply.ToArray()));
+
+    /// <summary>
+    /// Reads client input. Before it blocks, everything owed to the client goes out: pending backend replies are
+    /// collected and relayed, and the client's output is flushed; so replies leave in as few segments as possible
+    /// and nobody waits for the other.
+    /// </summary>
+    private async ValueTask<ReadResult> ReadClientAsync(TimeSpan timeout)
+    {
+        var input = _client.Input;
+        if (input.TryRead(out var ready))
+        {
+            return ready;
+        }
+
+        await DrainAsync();
+        await FlushClientAsync();
+        try
+        {
+            return await input.ReadAsync(Deadline(timeout));
+        }
+        finally
+        {
+            ClearDeadline();
+        }
+    }
+
+    private async ValueTask<SmtpReply> ReadBackendReplyAsync(TimeSpan timeout)
+    {
+        try
+        {
+            return await _backend!.ReadReplyAsync(_options.Limits.MaxReplyLineLength, Deadline(timeout));
+        }
+        catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
+        {
+            throw new BackendUnavailableException(BackendFailure.Timeout, $"no reply from backend within {timeout}");
+        }
+        finally
+        {
+            ClearDeadline();
+        }
+    }
+
+    /// <summary>Discards the rest of an over-long line; false when the client went away meanwhile.</summary>
+    private async ValueTask<bool> SkipLineAsync()
+    {
+        var input = _client.Input;
+        while (true)
+        {
+            var result = await ReadClientAsync(_options.Timeouts.Command);
+            var buffer = result.Buffer;
+            var reader = new SequenceReader<byte>(buffer);
+            var found = SmtpLineReader.TrySkipLine(ref reader);
+            input.AdvanceTo(reader.Position);
+            if (found)
+            {
+                return true;
+            }
+
+            if (result.IsCompleted)
+            {
+                _end = "client closed mid-command";
+                return false;
+            }
+        }
+    }
+
+    private async ValueTask FlushClientAsync()
+    {
+        if (!_clientUnflushed)
+        {
+            return;
+        }
+
+        _clientUnflushed = false;
+        var result = await _client.Output.FlushAsync(_aborted);
+        if (result.IsCompleted)
+        {
+            throw new IOException("client stopped reading");
+        }
+    }
+
+    /// <summary>Answers every command the backend still owed a reply with 421 and ends the session (RFC 5321 §3.8).</summary>
+    private async ValueTask FailPendingAsync(BackendUnavailableException ex)
+    {
+        LogBackendUnavailable(_logger, _listener.BackendEndPoint, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, ex.Message);
+        _end = "backend " + ex.Failure.ToString().ToLowerInvariant();
+        _abortBackend = true;
+        var replies = Math.Max(1, _awaiting.Count);
+        _awaiting.Clear();
+        try
+        {
+            for (var i = 0; i < replies; i++)
+            {
+                WriteToClient(ProxyReplies.BackendUnavailable);
+            }
+
+            await FlushClientAsync();
+        }
+        catch (IOException)
+        {
+            // The client is gone too; nothing left to tell.
+        }
+    }
+
+    private async ValueTask TryWriteFinalAsync(ReadOnlyMemory<byte> reply)
+    {
+        try
+        {
+            WriteToClient(reply.Span);
+            _clientUnflushed = false;
+            await _client.Output.FlushAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is IOException or TimeoutException or InvalidOperationException)
+        {
+            // Best effort: the session is ending either way.
+        }
+    }
+
+    private ValueTask TryWriteFinalAsync(ReadOnlySpan<byte> reply) => TryWriteFinalAsync(new ReadOnlyMemory<byte>(reply.ToArray()));
+
+    private async ValueTask CloseBackendAsync()
+    {
+        if (_backend is null)
+        {
+            return;
+        }
+
+        if (_abortBackend)
+        {
+            await _backend.AbortAsync();
+        }
+        else
+        {
+            await _backend.DisposeAsync();
+        }
+    }
+
+    private CancellationToken Deadline(TimeSpan timeout)
+    {
+        _deadline.CancelAfter(timeout);
+        return _deadline.Token;
+    }
+
+    private void ClearDeadline() => _deadline.CancelAfter(Timeout.InfiniteTimeSpan);
+
+    private void WriteToClient(ReadOnlySpan<byte> bytes)
+    {
+        _client.Output.Write(bytes);
+        _bytesToClient += bytes.Length;
+        _clientUnflushed = true;
+    }
+
+    private void WriteToClient(in ReadOnlySequence<byte> bytes)
+    {
+        Write(_client.Output, bytes);
+        _bytesToClient += bytes.Length;
+        _clientUnflushed = true;
+    }
+
+    private void WriteToBackend(in ReadOnlySequence<byte> bytes)
+    {
+        Write(_backend!.Output, bytes);
+        _bytesFromClient += bytes.Length;
+    }
+
+    private static void Write(PipeWriter writer, in ReadOnlySequence<byte> bytes)
+    {
+        foreach (var segment in bytes)
+        {
+            writer.Write(segment.Span);
+        }
+    }
+
+    private static void WriteAscii(PipeWriter writer, string text)
+    {
+        var span = writer.GetSpan(text.Length);
+        var written = System.Text.Encoding.ASCII.GetBytes(text, span);
+        writer.Advance(written);
+    }
+
+    private static SmtpCommand Parse(in ReadOnlySequence<byte> line)
+    {
+        if (line.IsSingleSegment)
+        {
+            return SmtpCommandParser.Parse(line.FirstSpan);
+        }
+
+        // Only the verb and a BDAT size matter; 64 octets hold both.
+        Span<byte> head = stackalloc byte[64];
+        var length = (int)Math.Min(line.Length, head.Length);
+        line.Slice(0, length).CopyTo(head);
+        return SmtpCommandParser.Parse(head[..length]);
+    }
+
+    private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> head = stackalloc byte[5];
+        if (buffer.Length < head.Length)
+        {
+            return false;
+        }
+
+        buffer.Slice(0, head.Length).CopyTo(head);
+        return System.Text.Ascii.EqualsIgnoreCase(head, "AUTH "u8);
+    }
+
+    private static IPEndPoint Normalize(IPEndPoint endPoint)
+        => endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
+
+    /// <summary>Up to <paramref name="limit"/> octets of client input for a log line, non-printables escaped as Exim does.</summary>
+    private static string Printable(in ReadOnlySequence<byte> buffer, int limit)
+    {
+        var builder = new System.Text.StringBuilder();
+        foreach (var b in buffer.Slice(0, Math.Min(limit, buffer.Length)).ToArray())
+        {
+            _ = b switch
+            {
+                (byte)'\r' => builder.Append("\\r"),
+                (byte)'\n' => builder.Append("\\n"),
+                (byte)'"' or (byte)'\\' => builder.Append('\\').Append((char)b),
+                >= 0x20 and < 0x7f => builder.Append((char)b),
+                _ => builder.Append("\\x").Append(b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)),
+            };
+        }
+
+        return builder.ToString();
+    }
+}
