@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test of the solution. As root it first installs the real peers the end-to-end tests need
+# (Postfix, Exim 4.96 unpacked beside it, tcpdump, iproute2) -- idempotently, only what is missing.
+# Not root: the end-to-end and latency tests skip with their reason (under CI=true they must run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -eq 0 ]; then
+  bash tests/peers/install.sh
+else
+  echo "run-all: not root; tests that need the real MTAs or network namespaces will skip" >&2
+fi
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+dotnet test EarlyPipeProxy.sln -c Release --logger "trx" --logger "console;verbosity=normal" \
+  --results-directory "$results" "$@" || status=$?
+
+# One closing line over all test projects: "N passed, N failed, N skipped".
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+passed = failed = skipped = 0
+for path in glob.glob(sys.argv[1] + "/*.trx"):
+    counters = ET.parse(path).getroot().find("t:ResultSummary/t:Counters", ns)
+    if counters is None:
+        continue
+    passed += int(counters.get("passed", 0))
+    failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0))
+    skipped += int(counters.get("notExecuted", 0))
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit "$status"
