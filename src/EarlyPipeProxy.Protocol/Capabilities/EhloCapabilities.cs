@@ -1,4 +1,8 @@
 using System.Buffers;
+using System.Collections.ObjectModel;
+using System.Text;
+using EarlyPipeProxy.Protocol.Lines;
+using EarlyPipeProxy.Protocol.Replies;
 
 namespace EarlyPipeProxy.Protocol.Capabilities;
 
@@ -9,30 +13,142 @@ namespace EarlyPipeProxy.Protocol.Capabilities;
 /// </summary>
 public sealed class EhloCapabilities
 {
-    public EhloCapabilities(string greeting, IEnumerable<EhloKeyword> keywords) => throw new NotImplementedException();
+    // Latin-1 maps every byte to one char and back, so whatever the server sent is written back unchanged.
+    private static readonly Encoding WireEncoding = Encoding.Latin1;
+
+    private readonly List<EhloKeyword> _keywords;
+    private readonly ReadOnlyCollection<EhloKeyword> _readOnlyKeywords;
+
+    public EhloCapabilities(string greeting, IEnumerable<EhloKeyword> keywords)
+    {
+        ArgumentNullException.ThrowIfNull(greeting);
+        ArgumentNullException.ThrowIfNull(keywords);
+
+        Greeting = greeting;
+        _keywords = [.. keywords];
+        _readOnlyKeywords = _keywords.AsReadOnly();
+    }
 
     /// <summary>Text of the first line after "250-"/"250 " (e.g. "mx.example.org Hello client [192.0.2.1]").</summary>
-    public string Greeting => throw new NotImplementedException();
+    public string Greeting { get; }
 
-    public IReadOnlyList<EhloKeyword> Keywords => throw new NotImplementedException();
+    public IReadOnlyList<EhloKeyword> Keywords => _readOnlyKeywords;
 
     /// <summary>Parses a complete raw 250 reply (all lines with CRLF). False when the code is not 250 or a line is malformed.</summary>
-    public static bool TryParse(in ReadOnlySequence<byte> rawReply, out EhloCapabilities? capabilities) => throw new NotImplementedException();
+    public static bool TryParse(in ReadOnlySequence<byte> rawReply, out EhloCapabilities? capabilities)
+    {
+        capabilities = null;
 
-    public bool Contains(string keyword) => throw new NotImplementedException();
+        // The reply reader already enforces the framing (same code, "ddd-"/"ddd " separators, CRLF everywhere);
+        // the line length is not ours to limit here, the caller did that when it read the reply.
+        var reader = new SequenceReader<byte>(rawReply);
+        if (SmtpReplyReader.TryReadReply(ref reader, int.MaxValue - 2, out var reply) != ReplyReadStatus.Complete
+            || reply.Code != 250
+            || !reader.End)
+        {
+            return false;
+        }
+
+        var lines = new SequenceReader<byte>(reply.Raw);
+        string greeting = string.Empty;
+        var keywords = new List<EhloKeyword>(reply.LineCount);
+        for (int i = 0; i < reply.LineCount; i++)
+        {
+            SmtpLineReader.TryReadLine(ref lines, int.MaxValue - 2, out var line);
+            string text = line.Length > 4 ? WireEncoding.GetString(line.Slice(4)) : string.Empty;
+            if (i == 0)
+            {
+                greeting = text;
+                continue;
+            }
+
+            int space = text.IndexOf(' ');
+            string name = space < 0 ? text : text[..space];
+            if (name.Length == 0)
+            {
+                // "250-" or "250- x": no keyword to offer, nothing a client could use.
+                continue;
+            }
+
+            string parameters = space < 0 ? string.Empty : text[(space + 1)..].TrimStart(' ');
+            keywords.Add(new EhloKeyword(name, parameters));
+        }
+
+        capabilities = new EhloCapabilities(greeting, keywords);
+        return true;
+    }
+
+    public bool Contains(string keyword) => IndexOf(keyword) >= 0;
 
     /// <summary>The parameters of <paramref name="keyword"/> ("" when it has none), or null when absent.</summary>
-    public string? GetParameters(string keyword) => throw new NotImplementedException();
+    public string? GetParameters(string keyword)
+    {
+        int index = IndexOf(keyword);
+        return index < 0 ? null : _keywords[index].Parameters;
+    }
 
     /// <summary>Removes the keyword; true when it was present.</summary>
-    public bool Remove(string keyword) => throw new NotImplementedException();
+    public bool Remove(string keyword)
+    {
+        // A server may list a keyword twice; removing means none is left for the client to see.
+        return _keywords.RemoveAll(k => Ascii.EqualsIgnoreCase(k.Name, keyword)) > 0;
+    }
 
     /// <summary>
     /// Adds the keyword unless present. It goes right after <paramref name="after"/> when that keyword is present
     /// (Exim lists PIPECONNECT right after PIPELINING), else at the end.
     /// </summary>
-    public void Add(string keyword, string parameters = "", string? after = null) => throw new NotImplementedException();
+    public void Add(string keyword, string parameters = "", string? after = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(keyword);
+        ArgumentNullException.ThrowIfNull(parameters);
+
+        if (Contains(keyword))
+        {
+            return;
+        }
+
+        int anchor = after is null ? -1 : IndexOf(after);
+        var entry = new EhloKeyword(keyword, parameters);
+        if (anchor < 0)
+        {
+            _keywords.Add(entry);
+        }
+        else
+        {
+            _keywords.Insert(anchor + 1, entry);
+        }
+    }
 
     /// <summary>Writes "250-greeting", "250-KEYWORD params"…, the last line with "250 ", every line ending in CRLF.</summary>
-    public void WriteTo(IBufferWriter<byte> writer) => throw new NotImplementedException();
+    public void WriteTo(IBufferWriter<byte> writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+
+        WriteLine(writer, Greeting, isLast: _keywords.Count == 0);
+        for (int i = 0; i < _keywords.Count; i++)
+        {
+            WriteLine(writer, _keywords[i].ToString(), isLast: i == _keywords.Count - 1);
+        }
+    }
+
+    private static void WriteLine(IBufferWriter<byte> writer, string text, bool isLast)
+    {
+        if (isLast && text.Length == 0)
+        {
+            // RFC 5321 reply-line: the SP is only there to introduce text.
+            writer.Write("250\r\n"u8);
+            return;
+        }
+
+        writer.Write(isLast ? "250 "u8 : "250-"u8);
+        WireEncoding.GetBytes(text, writer);
+        writer.Write("\r\n"u8);
+    }
+
+    private int IndexOf(string keyword)
+    {
+        ArgumentNullException.ThrowIfNull(keyword);
+        return _keywords.FindIndex(k => Ascii.EqualsIgnoreCase(k.Name, keyword));
+    }
 }

@@ -9,5 +9,12 @@ public static class BdatChunk
     /// Returns the prefix of <paramref name="buffer"/> that belongs to the chunk (at most <paramref name="remaining"/>
     /// octets) and subtracts its length from <paramref name="remaining"/>.
     /// </summary>
-    public static ReadOnlySequence<byte> Take(in ReadOnlySequence<byte> buffer, ref long remaining) => throw new NotImplementedException();
+    public static ReadOnlySequence<byte> Take(in ReadOnlySequence<byte> buffer, ref long remaining)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(remaining);
+
+        long length = Math.Min(buffer.Length, remaining);
+        remaining -= length;
+        return buffer.Slice(0, length);
+    }
 }

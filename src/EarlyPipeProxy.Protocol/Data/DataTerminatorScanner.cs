@@ -13,8 +13,18 @@ namespace EarlyPipeProxy.Protocol.Data;
 /// </summary>
 public struct DataTerminatorScanner
 {
+    private const byte Cr = (byte)'\r';
+    private const byte Lf = (byte)'\n';
+    private const byte Dot = (byte)'.';
+
+    private static ReadOnlySpan<byte> LineEndings => "\r\n"u8;
+    private static ReadOnlySpan<byte> Terminator => ".\r\n"u8;
+
+    // Stored inverted so that default(DataTerminatorScanner) is the same as Create(): at the start of a body.
+    private bool _midLine;
+
     /// <summary>A scanner at the start of a body.</summary>
-    public static DataTerminatorScanner Create() => throw new NotImplementedException();
+    public static DataTerminatorScanner Create() => default;
 
     /// <summary>
     /// When true (used after a bare line ending was found, to drain the rest of a refused body), bare CR and LF are
@@ -22,5 +32,98 @@ public struct DataTerminatorScanner
     /// </summary>
     public bool IgnoreBareLineEndings { get; set; }
 
-    public DataScanStatus Scan(in ReadOnlySequence<byte> buffer, out SequencePosition position) => throw new NotImplementedException();
+    /// <summary>
+    /// Scans <paramref name="buffer"/>, which must start at the position returned by the previous call.
+    /// For BareLineFeed and BareCarriageReturn the position is the start of the offending line, or
+    /// <paramref name="buffer"/>.Start when that line began in an earlier buffer (its first part was already forwarded).
+    /// </summary>
+    public DataScanStatus Scan(in ReadOnlySequence<byte> buffer, out SequencePosition position)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        bool atLineStart = !_midLine;
+
+        // Where the line being scanned began, as far as this buffer can tell.
+        var lineStart = buffer.Start;
+        bool lineStartIsReal = atLineStart;
+        long lineStartConsumed = 0;
+
+        while (true)
+        {
+            if (atLineStart)
+            {
+                lineStart = reader.Position;
+                lineStartIsReal = true;
+                lineStartConsumed = reader.Consumed;
+
+                if (reader.TryPeek(out byte first) && first == Dot)
+                {
+                    if (reader.IsNext(Terminator, advancePast: true))
+                    {
+                        _midLine = false;
+                        position = reader.Position;
+                        return DataScanStatus.EndOfData;
+                    }
+
+                    // "." or ".\r" may still become ".\r\n": hold it back so that the next call sees it whole.
+                    if (reader.Remaining == 1 || (reader.Remaining == 2 && reader.TryPeek(1, out byte second) && second == Cr))
+                    {
+                        _midLine = false;
+                        position = reader.Position;
+                        return DataScanStatus.NeedMoreData;
+                    }
+                }
+
+                atLineStart = false;
+            }
+
+            // Vectorised search for the next byte that can end a line. While draining, LF alone means nothing.
+            bool found = IgnoreBareLineEndings
+                ? reader.TryAdvanceTo(Cr, advancePastDelimiter: false)
+                : reader.TryAdvanceToAny(LineEndings, advancePastDelimiter: false);
+            if (!found)
+            {
+                reader.AdvanceToEnd();
+                _midLine = !(lineStartIsReal && reader.Consumed == lineStartConsumed);
+                position = reader.Position;
+                return DataScanStatus.NeedMoreData;
+            }
+
+            reader.TryPeek(out byte ending);
+            if (ending == Lf)
+            {
+                return Refuse(DataScanStatus.BareLineFeed, lineStart, lineStartIsReal, out position);
+            }
+
+            if (!reader.TryPeek(1, out byte afterCr))
+            {
+                // A CR last in the buffer: whether it is bare depends on the next byte, so hold it back.
+                _midLine = !(lineStartIsReal && reader.Consumed == lineStartConsumed);
+                position = reader.Position;
+                return DataScanStatus.NeedMoreData;
+            }
+
+            if (afterCr == Lf)
+            {
+                reader.Advance(2);
+                atLineStart = true;
+                continue;
+            }
+
+            if (!IgnoreBareLineEndings)
+            {
+                return Refuse(DataScanStatus.BareCarriageReturn, lineStart, lineStartIsReal, out position);
+            }
+
+            // Skip only the bare CR: the byte after it may itself be the CR of a CRLF.
+            reader.Advance(1);
+        }
+    }
+
+    private DataScanStatus Refuse(DataScanStatus status, SequencePosition lineStart, bool lineStartIsReal, out SequencePosition position)
+    {
+        // Leave the state describing the returned position, so that a drain (IgnoreBareLineEndings) can resume there.
+        _midLine = !lineStartIsReal;
+        position = lineStart;
+        return status;
+    }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 
 namespace EarlyPipeProxy.Protocol.Replies;
 
@@ -8,14 +9,63 @@ namespace EarlyPipeProxy.Protocol.Replies;
 /// </summary>
 public readonly record struct SmtpReply(int Code, ReadOnlySequence<byte> Raw, int LineCount)
 {
+    // "ddd" plus the separator; the text of a line starts after it.
+    private const int TextOffset = 4;
+
+    // "c.sss.ddd" and the space after it: enough of the text to recognise any enhanced status code.
+    private const int EnhancedCodePeek = 10;
+
     public bool IsPositiveCompletion => Code is >= 200 and < 300;
     public bool IsPositiveIntermediate => Code is >= 300 and < 400;
     public bool IsTransientFailure => Code is >= 400 and < 500;
     public bool IsPermanentFailure => Code >= 500;
 
     /// <summary>The text of the final line without code, separator and CRLF (allocates: for logs and errors only).</summary>
-    public string FinalLineText() => throw new NotImplementedException();
+    public string FinalLineText()
+    {
+        var text = FinalLineTextBytes();
+        return text.IsEmpty ? string.Empty : Encoding.UTF8.GetString(text);
+    }
 
     /// <summary>The enhanced status code (RFC 3463) at the start of the final line's text, if there is one.</summary>
-    public bool TryGetEnhancedStatusCode(out EnhancedStatusCode code) => throw new NotImplementedException();
+    public bool TryGetEnhancedStatusCode(out EnhancedStatusCode code)
+    {
+        var text = FinalLineTextBytes();
+        Span<byte> peek = stackalloc byte[EnhancedCodePeek];
+        int length = (int)Math.Min(text.Length, EnhancedCodePeek);
+        text.Slice(0, length).CopyTo(peek);
+        return EnhancedStatusCode.TryParse(peek[..length], out code, out _);
+    }
+
+    private ReadOnlySequence<byte> FinalLineTextBytes()
+    {
+        var body = Raw;
+        if (body.Length >= 2)
+        {
+            Span<byte> tail = stackalloc byte[2];
+            body.Slice(body.Length - 2).CopyTo(tail);
+            if (tail[0] == (byte)'\r' && tail[1] == (byte)'\n')
+            {
+                body = body.Slice(0, body.Length - 2);
+            }
+        }
+
+        // The final line starts after the last LF that remains (Raw has no LastIndexOf across segments).
+        var lineStart = body.Start;
+        var segmentStart = body.Start;
+        var next = body.Start;
+        while (body.TryGet(ref next, out var memory))
+        {
+            int lf = memory.Span.LastIndexOf((byte)'\n');
+            if (lf >= 0)
+            {
+                lineStart = body.GetPosition(lf + 1, segmentStart);
+            }
+
+            segmentStart = next;
+        }
+
+        var line = body.Slice(lineStart);
+        return line.Length > TextOffset ? line.Slice(TextOffset) : ReadOnlySequence<byte>.Empty;
+    }
 }

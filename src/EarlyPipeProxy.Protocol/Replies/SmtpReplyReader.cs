@@ -1,4 +1,5 @@
 using System.Buffers;
+using EarlyPipeProxy.Protocol.Lines;
 
 namespace EarlyPipeProxy.Protocol.Replies;
 
@@ -12,5 +13,83 @@ public static class SmtpReplyReader
     /// A multi-line banner ("220-" teaser, then a pause, then "220 ") stays Incomplete until its final line arrives.
     /// </summary>
     public static ReplyReadStatus TryReadReply(ref SequenceReader<byte> reader, int maxLineLength, out SmtpReply reply)
-        => throw new NotImplementedException();
+    {
+        reply = default;
+
+        // Work on a copy so that every outcome but Complete leaves the caller's reader where it was.
+        var lines = reader;
+        int code = -1;
+        int lineCount = 0;
+        while (true)
+        {
+            switch (SmtpLineReader.TryReadLine(ref lines, maxLineLength, out var line))
+            {
+                case LineReadStatus.Incomplete:
+                    return ReplyReadStatus.Incomplete;
+                case LineReadStatus.TooLong:
+                    return ReplyReadStatus.TooLong;
+                case LineReadStatus.BareLineEnding:
+                    return ReplyReadStatus.Malformed;
+            }
+
+            if (!TryParseLine(line, out int lineCode, out bool isFinal) || (code >= 0 && lineCode != code))
+            {
+                return ReplyReadStatus.Malformed;
+            }
+
+            code = lineCode;
+            lineCount++;
+            if (isFinal)
+            {
+                break;
+            }
+        }
+
+        var raw = reader.Sequence.Slice(reader.Position, lines.Position);
+        reply = new SmtpReply(code, raw, lineCount);
+        reader.Advance(raw.Length);
+        return ReplyReadStatus.Complete;
+    }
+
+    /// <summary>"ddd", "ddd text" (final) or "ddd-text" (continued).</summary>
+    private static bool TryParseLine(in ReadOnlySequence<byte> line, out int code, out bool isFinal)
+    {
+        code = 0;
+        isFinal = false;
+
+        Span<byte> head = stackalloc byte[4];
+        int length = (int)Math.Min(line.Length, head.Length);
+        if (length < 3)
+        {
+            return false;
+        }
+
+        line.Slice(0, length).CopyTo(head);
+        for (int i = 0; i < 3; i++)
+        {
+            if (!char.IsAsciiDigit((char)head[i]))
+            {
+                return false;
+            }
+
+            code = (code * 10) + (head[i] - '0');
+        }
+
+        if (length == 3)
+        {
+            isFinal = true;
+            return true;
+        }
+
+        switch (head[3])
+        {
+            case (byte)' ':
+                isFinal = true;
+                return true;
+            case (byte)'-':
+                return true;
+            default:
+                return false;
+        }
+    }
 }

@@ -7,4 +7,10 @@ public sealed class BackendOptions
     public string Address { get; set; } = "127.0.0.1:25";
 
     public ClientIdentityMode ClientIdentity { get; set; } = ClientIdentityMode.Xclient;
+
+    /// <summary>
+    /// With XCLIENT: look up the client's forward-confirmed PTR name (in parallel with the backend connection) and
+    /// send it as NAME=; when false, NAME=[UNAVAILABLE] is sent and the backend does no name checks of its own.
+    /// </summary>
+    public bool LookupClientName { get; set; } = true;
 }

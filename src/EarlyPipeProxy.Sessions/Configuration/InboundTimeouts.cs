@@ -4,6 +4,9 @@ public sealed class InboundTimeouts
 {
     public TimeSpan BackendConnect { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Reverse lookup of the client for XCLIENT NAME=; on timeout the name is [TEMPUNAVAIL].</summary>
+    public TimeSpan ClientNameLookup { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Wait for the backend's final greeting line (postscreen holds its "220-" teaser for seconds).</summary>
     public TimeSpan Banner { get; set; } = TimeSpan.FromMinutes(2);
 

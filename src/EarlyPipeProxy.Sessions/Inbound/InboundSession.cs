@@ -39,6 +39,7 @@ public sealed partial class InboundSession
     private CancellationToken _aborted;
     private CancellationToken _closeRequested;
     private BackendConnection? _backend;
+    private Task<string>? _clientName;
     private bool _abortBackend;
     private bool _clientUnflushed;
     private bool _backendPipelining;
@@ -119,6 +120,13 @@ public sealed partial class InboundSession
 
     private async ValueTask<bool> OpenBackendAsync()
     {
+        if (_options.Backend.ClientIdentity == ClientIdentityMode.Xclient)
+        {
+            _clientName = _options.Backend.LookupClientName
+                ? ClientNameResolver.ResolveAsync(_clientEndPoint.Address, _options.Timeouts.ClientNameLookup, _aborted)
+                : Task.FromResult(ClientNameResolver.Unavailable);
+        }
+
         try
         {
             _backend = await _connector.ConnectAsync(_listener.BackendEndPoint, Deadline(_options.Timeouts.BackendConnect));
@@ -214,7 +222,7 @@ public sealed partial class InboundSession
                 "backend does not offer XCLIENT to the proxy (Postfix: add the proxy to smtpd_authorized_xclient_hosts)");
         }
 
-        XclientCommand.Write(backend.Output, _clientEndPoint, name: null, helo: null);
+        XclientCommand.Write(backend.Output, _clientEndPoint, await _clientName!, helo: null);
         await backend.FlushAsync(_aborted);
         var greeting = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
         var code = greeting.Code;
@@ -287,7 +295,7 @@ public sealed partial class InboundSession
             var command = Parse(line);
             if (ForwardsLine(command.Verb, moreBuffered))
             {
-                Write(_backend!.Output, buffer.Slice(line.Start, lineEnd));
+                WriteToBackend(buffer.Slice(line.Start, lineEnd));
             }
 
             input.AdvanceTo(lineEnd);
