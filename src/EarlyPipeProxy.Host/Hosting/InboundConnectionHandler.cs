@@ -31,7 +31,9 @@ public sealed partial class InboundConnectionHandler(IBackendConnector connector
         {
             var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
             var session = new InboundSession(listener, connection.Transport, client, local, connector, sessionLogger);
-            await session.RunAsync(connection.ConnectionClosed, closeRequested);
+            // Not connection.ConnectionClosed: Kestrel fires it when the client half-closes, and Exim half-closes
+            // right after its pipelined QUIT; the replies it is still waiting for must reach it.
+            await session.RunAsync(CancellationToken.None, closeRequested);
         }
 #pragma warning disable CA1031 // A session must never take the listener down; the failure is logged.
         catch (Exception ex)

@@ -94,7 +94,7 @@ public sealed partial class InboundSession
         {
             await FailPendingAsync(ex);
         }
-        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        catch (Exception ex) when (aborted.IsCancellationRequested || ex is Microsoft.AspNetCore.Connections.ConnectionAbortedException)
         {
             _end = "connection aborted";
             _abortBackend |= _inTransaction;
@@ -573,7 +573,7 @@ public sealed partial class InboundSession
 
             await FlushClientAsync();
         }
-        catch (IOException)
+        catch (Exception flush) when (flush is IOException or OperationCanceledException)
         {
             // The client is gone too; nothing left to tell.
         }
