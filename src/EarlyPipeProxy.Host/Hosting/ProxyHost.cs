@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Connections;
 using EarlyPipeProxy.Host.Configuration;
+using EarlyPipeProxy.Host.Logging;
 using EarlyPipeProxy.Sessions.Backend;
 using EarlyPipeProxy.Sessions.Configuration;
 
@@ -28,15 +29,18 @@ public static class ProxyHost
 
         builder.Logging.ClearProviders();
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(console =>
+        builder.Logging.AddConsole(console => console.FormatterName = SessionLineFormatter.FormatterName)
+            .AddConsoleFormatter<SessionLineFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
+        if (builder.Configuration.GetSection("Logging:LogLevel:Microsoft.Hosting.Lifetime").Value is null)
         {
-            console.SingleLine = true;
-            console.UseUtcTimestamp = true;
-            console.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
-        });
+            // Kestrel would announce our SMTP listeners as "http://"; ListenerAnnouncer says what they are.
+            builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        }
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddSingleton<IBackendConnector, SocketBackendConnector>();
+        builder.Services.AddSingleton<IReadOnlyList<InboundListener>>(listeners);
+        builder.Services.AddHostedService<ListenerAnnouncer>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
