@@ -94,7 +94,7 @@ public sealed partial class InboundSession
 
             if (!refused)
             {
-                await _backend!.FlushAsync(_aborted);
+                await FlushBackendAsync();
             }
         }
     }
@@ -176,7 +176,7 @@ public sealed partial class InboundSession
 
             if (forward)
             {
-                await _backend!.FlushAsync(_aborted);
+                await FlushBackendAsync();
             }
         }
 

@@ -144,11 +144,11 @@ public sealed partial class InboundSession
         {
             case ClientIdentityMode.ProxyV1:
                 ProxyProtocolHeader.WriteV1(_backend.Output, _clientEndPoint, _localEndPoint);
-                await _backend.FlushAsync(_aborted);
+                await FlushBackendAsync();
                 break;
             case ClientIdentityMode.ProxyV2:
                 ProxyProtocolHeader.WriteV2(_backend.Output, _clientEndPoint, _localEndPoint);
-                await _backend.FlushAsync(_aborted);
+                await FlushBackendAsync();
                 break;
         }
 
@@ -212,7 +212,7 @@ public sealed partial class InboundSession
     {
         var backend = _backend!;
         WriteAscii(backend.Output, "EHLO " + _options.HostName + "\r\n");
-        await backend.FlushAsync(_aborted);
+        await FlushBackendAsync();
         var ehlo = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
         var offersXclient = ehlo.Code == 250 && EhloCapabilities.TryParse(ehlo.Raw, out var capabilities) && capabilities!.Contains("XCLIENT");
         backend.ReleaseReply();
@@ -223,7 +223,7 @@ public sealed partial class InboundSession
         }
 
         XclientCommand.Write(backend.Output, _clientEndPoint, await _clientName!, helo: null);
-        await backend.FlushAsync(_aborted);
+        await FlushBackendAsync();
         var greeting = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
         var code = greeting.Code;
         var text = code == 220 ? null : greeting.FinalLineText();
@@ -386,7 +386,7 @@ public sealed partial class InboundSession
         }
 
         var backend = _backend!;
-        await backend.FlushAsync(_aborted);
+        await FlushBackendAsync();
         while (_awaiting.Count > 0)
         {
             var reply = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
@@ -501,6 +501,23 @@ public sealed partial class InboundSession
         }
     }
 
+    /// <summary>Hands buffered bytes to the backend; a backend that stops reading counts as gone after the reply timeout.</summary>
+    private async ValueTask FlushBackendAsync()
+    {
+        try
+        {
+            await _backend!.FlushAsync(Deadline(_options.Timeouts.BackendReply));
+        }
+        catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
+        {
+            throw new BackendUnavailableException(BackendFailure.Timeout, $"backend did not take data within {_options.Timeouts.BackendReply}");
+        }
+        finally
+        {
+            ClearDeadline();
+        }
+    }
+
     private async ValueTask<SmtpReply> ReadBackendReplyAsync(TimeSpan timeout)
     {
         try
@@ -549,7 +566,17 @@ public sealed partial class InboundSession
         }
 
         _clientUnflushed = false;
-        var result = await _client.Output.FlushAsync(_aborted);
+        FlushResult result;
+        try
+        {
+            // A client that stops reading while we hold replies for it must not hold the session forever.
+            result = await _client.Output.FlushAsync(Deadline(_options.Timeouts.Command));
+        }
+        finally
+        {
+            ClearDeadline();
+        }
+
         if (result.IsCompleted)
         {
             throw new IOException("client stopped reading");
