@@ -14,7 +14,7 @@ public sealed partial class ListenerAnnouncer(IReadOnlyList<InboundListener> lis
             {
                 var options = listener.Options;
                 LogListening(logger, listener.Name, listener.ListenEndPoint.ToString(), listener.BackendEndPoint.ToString(),
-                    options.Backend.ClientIdentity.ToString(), options.PipeConnect.Keyword, string.Join(',', options.PipeConnect.AdvertiseHosts));
+                    options.Backend.ClientIdentity.ToString(), options.PipeConnect.Keyword, string.Join(',', options.PipeConnect.AdvertiseHosts ?? ["*"]));
             }
         });
         lifetime.ApplicationStopping.Register(() => LogStopping(logger));

@@ -14,4 +14,7 @@ public enum DataScanStatus
 
     /// <summary>A CR not followed by LF was found (smuggling vector). The returned position is the start of the offending line.</summary>
     BareCarriageReturn,
+
+    /// <summary>A NUL octet was found (RFC 5321 §4.5.2 text never holds one; dropping it makes "&lt;CRLF&gt;NUL.&lt;CRLF&gt;" an end-of-data). The returned position is the start of the offending line.</summary>
+    NulCharacter,
 }

@@ -4,7 +4,8 @@ namespace EarlyPipeProxy.Protocol.Data;
 
 /// <summary>
 /// Finds the end of a DATA body exactly at &lt;CRLF&gt;.&lt;CRLF&gt; (RFC 5321 §4.1.1.4) across reads, and refuses bare CR
-/// and bare LF so that no other line ending can be read as end-of-data by the server behind us (SMTP smuggling).
+/// and bare LF so that no other line ending can be read as end-of-data by the server behind us (SMTP smuggling),
+/// and NUL, which some servers drop before they look for the end of data.
 /// The body starts at a line start: the CRLF that ended the DATA command counts as the first CRLF, so ".\r\n" at once
 /// is an empty message. Bytes are never rewritten.
 /// Usage: call <see cref="Scan"/> with everything buffered since the last returned position; forward
@@ -17,7 +18,9 @@ public struct DataTerminatorScanner
     private const byte Lf = (byte)'\n';
     private const byte Dot = (byte)'.';
 
-    private static ReadOnlySpan<byte> LineEndings => "\r\n"u8;
+    // NUL is searched for with the line endings: RFC 5321 text never holds it, and MTAs that drop it would read
+    // "<CRLF>NUL.<CRLF>" as the end of the message.
+    private static ReadOnlySpan<byte> Stoppers => "\r\n\0"u8;
     private static ReadOnlySpan<byte> Terminator => ".\r\n"u8;
 
     // Stored inverted so that default(DataTerminatorScanner) is the same as Create(): at the start of a body.
@@ -27,14 +30,14 @@ public struct DataTerminatorScanner
     public static DataTerminatorScanner Create() => default;
 
     /// <summary>
-    /// When true (used after a bare line ending was found, to drain the rest of a refused body), bare CR and LF are
-    /// ignored and only the exact &lt;CRLF&gt;.&lt;CRLF&gt; ends the body.
+    /// When true (used after a bare line ending or NUL was found, to drain the rest of a refused body), bare CR, LF and
+    /// NUL are ignored and only the exact &lt;CRLF&gt;.&lt;CRLF&gt; ends the body.
     /// </summary>
     public bool IgnoreBareLineEndings { get; set; }
 
     /// <summary>
     /// Scans <paramref name="buffer"/>, which must start at the position returned by the previous call.
-    /// For BareLineFeed and BareCarriageReturn the position is the start of the offending line, or
+    /// For BareLineFeed, BareCarriageReturn and NulCharacter the position is the start of the offending line, or
     /// <paramref name="buffer"/>.Start when that line began in an earlier buffer (its first part was already forwarded).
     /// </summary>
     public DataScanStatus Scan(in ReadOnlySequence<byte> buffer, out SequencePosition position)
@@ -79,7 +82,7 @@ public struct DataTerminatorScanner
             // Vectorised search for the next byte that can end a line. While draining, LF alone means nothing.
             bool found = IgnoreBareLineEndings
                 ? reader.TryAdvanceTo(Cr, advancePastDelimiter: false)
-                : reader.TryAdvanceToAny(LineEndings, advancePastDelimiter: false);
+                : reader.TryAdvanceToAny(Stoppers, advancePastDelimiter: false);
             if (!found)
             {
                 reader.AdvanceToEnd();
@@ -89,6 +92,11 @@ public struct DataTerminatorScanner
             }
 
             reader.TryPeek(out byte ending);
+            if (ending == 0)
+            {
+                return Refuse(DataScanStatus.NulCharacter, lineStart, lineStartIsReal, out position);
+            }
+
             if (ending == Lf)
             {
                 return Refuse(DataScanStatus.BareLineFeed, lineStart, lineStartIsReal, out position);

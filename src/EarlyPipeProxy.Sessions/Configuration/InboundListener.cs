@@ -16,7 +16,7 @@ public sealed class InboundListener
         Options = options;
         ListenEndPoint = EndPointParser.Parse(options.Listen, $"Inbound listener '{options.Name}' Listen");
         BackendEndPoint = EndPointParser.Parse(options.Backend.Address, $"Inbound listener '{options.Name}' Backend.Address");
-        AdvertiseHosts = AddressList.Parse(options.PipeConnect.AdvertiseHosts);
+        AdvertiseHosts = AddressList.Parse(options.PipeConnect.AdvertiseHosts ?? ["*"]);
         if (string.IsNullOrWhiteSpace(options.PipeConnect.Keyword) || options.PipeConnect.Keyword.Contains(' ', StringComparison.Ordinal))
         {
             throw new FormatException($"Inbound listener '{options.Name}': PipeConnect.Keyword must be one word.");

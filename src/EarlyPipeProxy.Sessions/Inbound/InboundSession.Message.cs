@@ -53,7 +53,7 @@ public sealed partial class InboundSession
                 case DataScanStatus.EndOfData when refused:
                     input.AdvanceTo(position);
                     await LocalReplyAsync(ProxyReplies.BareLineEndingInData);
-                    _end = "message refused: bare line ending in data";
+                    _end = "message refused: bare CR, LF or NUL in data";
                     _inTransaction = false;
                     _sessionOver = true;
                     return;
@@ -66,10 +66,11 @@ public sealed partial class InboundSession
 
                 case DataScanStatus.BareLineFeed:
                 case DataScanStatus.BareCarriageReturn:
+                case DataScanStatus.NulCharacter:
                     // Another MTA might read this line ending as the end of the message and the rest as new commands.
                     // The backend gets nothing more and no end-of-data: dropping the connection discards the message.
                     LogBareLineEnding(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name,
-                        status == DataScanStatus.BareLineFeed ? "LF" : "CR");
+                        status switch { DataScanStatus.BareLineFeed => "LF", DataScanStatus.BareCarriageReturn => "CR", _ => "NUL" });
                     input.AdvanceTo(position);
                     _abortBackend = true;
                     await CloseBackendAsync();

@@ -89,6 +89,9 @@ public sealed partial class InboundSession
             {
                 await CommandLoopAsync();
             }
+
+            // The last word (221, 421, 550 ...) goes out before the connection closes.
+            await FlushClientAsync();
         }
         catch (BackendUnavailableException ex)
         {
@@ -266,7 +269,7 @@ public sealed partial class InboundSession
                     input.AdvanceTo(buffer.Start, buffer.End);
                     if (result.IsCompleted)
                     {
-                        _end = buffer.IsEmpty ? (_end == "QUIT" ? _end : "client closed") : "client closed mid-command";
+                        _end = buffer.IsEmpty ? "client closed" : "client closed mid-command";
                         _abortBackend |= _inTransaction;
                         return;
                     }
@@ -334,7 +337,6 @@ public sealed partial class InboundSession
             case SmtpVerb.Quit:
                 await SendAndDrainAsync(ReplyFor.Quit);
                 await FlushClientAsync();
-                _end = "QUIT";
                 _sessionOver = true;
                 break;
             case SmtpVerb.Data:
@@ -390,8 +392,17 @@ public sealed partial class InboundSession
         while (_awaiting.Count > 0)
         {
             var reply = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
+            var code = reply.Code;
             RelayReply(_awaiting.Dequeue(), reply);
             backend.ReleaseReply();
+            if (code is 221 or 421)
+            {
+                // The backend is closing the connection (RFC 5321 §3.8): what it still owes will never come, and
+                // nothing we add after its last word would be true.
+                _awaiting.Clear();
+                _sessionOver = true;
+                _end = code == 221 ? "QUIT" : "backend closed with 421";
+            }
         }
     }
 

@@ -14,7 +14,7 @@ internal static class ProxyReplies
     public static ReadOnlySpan<byte> BareLineEndingInCommand => "500 5.5.2 Error: bare <CR> or <LF> in command line\r\n"u8;
 
     // Same code and meaning as Postfix's smtpd_forbid_bare_newline = reject.
-    public static ReadOnlySpan<byte> BareLineEndingInData => "550 5.5.2 Error: bare <CR> or <LF> in message data; message not delivered\r\n"u8;
+    public static ReadOnlySpan<byte> BareLineEndingInData => "550 5.5.2 Error: bare <CR>, <LF> or NUL in message data; message not delivered\r\n"u8;
 
     public static ReadOnlySpan<byte> NotAuthorized => "550 5.7.0 Error: insufficient authorization\r\n"u8;
 

@@ -85,11 +85,16 @@ public sealed class DataTerminatorScannerTests
         return k;
     }
 
-    /// <summary>The first bare LF or (decidable) bare CR, with its kind; -1 if none.</summary>
+    /// <summary>The first bare LF, (decidable) bare CR or NUL, with its kind; -1 if none.</summary>
     private static (int Index, DataScanStatus Kind) FirstBare(string body)
     {
         for (int i = 0; i < body.Length; i++)
         {
+            if (body[i] == '\0')
+            {
+                return (i, DataScanStatus.NulCharacter);
+            }
+
             if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r'))
             {
                 return (i, DataScanStatus.BareLineFeed);
@@ -219,12 +224,19 @@ public sealed class DataTerminatorScannerTests
     }
 
     [Fact]
-    public void Scan_NulBeforeDot_IsNeitherEndNorError()
+    public void Scan_NulBeforeDot_IsRefusedNeverEnd()
     {
         const string Body = "a\r\n\0.\r\n";
 
-        Assert.Equal(new Outcome(DataScanStatus.NeedMoreData, Body.Length, 0), ScanOnce(Body));
+        // Refused at the start of the line holding the NUL; while draining it is plain data, never an end.
+        Assert.Equal(new Outcome(DataScanStatus.NulCharacter, 3, 0), ScanOnce(Body));
         Assert.Equal(new Outcome(DataScanStatus.NeedMoreData, Body.Length, 0), ScanOnce(Body, ignoreBareLineEndings: true));
+    }
+
+    [Fact]
+    public void Scan_NulInsideLine_IsRefusedAtLineStart()
+    {
+        Assert.Equal(new Outcome(DataScanStatus.NulCharacter, 6, 0), ScanOnce("head\r\nab\0cd\r\n"));
     }
 
     [Theory]
@@ -489,7 +501,7 @@ public sealed class DataTerminatorScannerTests
         Assert.True(whole.Status == pieces.Status, $"status {pieces.Status} instead of {whole.Status} for {because}");
 
         // An error in a line whose first part was forwarded by an earlier call is reported at the buffer start.
-        long expected = whole.Status is DataScanStatus.BareLineFeed or DataScanStatus.BareCarriageReturn
+        long expected = whole.Status is DataScanStatus.BareLineFeed or DataScanStatus.BareCarriageReturn or DataScanStatus.NulCharacter
             ? Math.Max(whole.Position, pieces.BufferStart)
             : whole.Position;
         Assert.True(expected == pieces.Position, $"position {pieces.Position} instead of {expected} for {because}");
