@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using Xunit.Abstractions;
+
+namespace EarlyPipeProxy.EndToEnd.Tests.Infrastructure;
+
+/// <summary>One inbound listener of the proxy's config (see config JSON "Inbound").</summary>
+public sealed record ListenerSpec(string Name, int BackendPort, string ClientIdentity = "Xclient")
+{
+    public int ListenPort { get; init; } = Peers.FreePort();
+
+    public IReadOnlyList<string> AdvertiseHosts { get; init; } = ["*"];
+
+    public string BackendHost { get; init; } = "127.0.0.1";
+}
+
+/// <summary>
+/// The proxy as a subprocess: `dotnet earlypipe.dll run --config FILE`. Its stdout/stderr are captured and
+/// written into the test output when it is disposed.
+/// </summary>
+public sealed class ProxyProcess : IAsyncDisposable
+{
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    private readonly Process _process;
+    private readonly ITestOutputHelper _output;
+    private readonly ConcurrentQueue<string> _lines = new();
+    private readonly string _tempDir;
+
+    private ProxyProcess(Process process, ITestOutputHelper output, string tempDir, IReadOnlyList<ListenerSpec> listeners)
+    {
+        _process = process;
+        _output = output;
+        _tempDir = tempDir;
+        Listeners = listeners;
+    }
+
+    public IReadOnlyList<ListenerSpec> Listeners { get; }
+
+    public IReadOnlyList<string> OutputLines => _lines.ToArray();
+
+    public static async Task<ProxyProcess> StartAsync(ITestOutputHelper output, params ListenerSpec[] listeners)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "earlypipe.dll");
+        if (!File.Exists(dll))
+        {
+            throw new FileNotFoundException("the proxy host is not in the test output directory", dll);
+        }
+
+        var tempDir = Directory.CreateTempSubdirectory("earlypipe-e2e-").FullName;
+        var config = new
+        {
+            Inbound = listeners.Select(l => new
+            {
+                l.Name,
+                Listen = $"127.0.0.1:{l.ListenPort}",
+                Backend = new { Address = $"{l.BackendHost}:{l.BackendPort}", l.ClientIdentity, LookupClientName = false },
+                PipeConnect = new { l.AdvertiseHosts, Keyword = "PIPECONNECT" },
+                Timeouts = new { Command = "00:01:00" },
+            }).ToArray(),
+        };
+        var configFile = Path.Combine(tempDir, "earlypipe.json");
+        var json = JsonSerializer.Serialize(config, JsonOptions);
+        await File.WriteAllTextAsync(configFile, json);
+
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = tempDir,
+        };
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add("run");
+        psi.ArgumentList.Add("--config");
+        psi.ArgumentList.Add(configFile);
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start dotnet");
+        var proxy = new ProxyProcess(process, output, tempDir, listeners);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) proxy._lines.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) proxy._lines.Enqueue("stderr: " + e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        output.WriteLine("proxy config:\n" + json);
+
+        try
+        {
+            await Poll.UntilAsync(
+                () => process.HasExited
+                    ? throw new InvalidOperationException($"the proxy exited with {process.ExitCode}:\n{string.Join('\n', proxy._lines)}")
+                    : listeners.All(l => Peers.IsListening(l.ListenPort)),
+                "the proxy to listen on " + string.Join(", ", listeners.Select(l => l.ListenPort)),
+                TimeSpan.FromSeconds(30));
+        }
+        catch
+        {
+            await proxy.DisposeAsync();
+            throw;
+        }
+
+        return proxy;
+    }
+
+    public ListenerSpec this[string name] => Listeners.Single(l => l.Name == name);
+
+    /// <summary>Waits for a proxy log line (only for tests where the proxy's L field is the point).</summary>
+    public Task<string> WaitForOutputAsync(Func<string, bool> match, string what) =>
+        Poll.UntilAsync(() => _lines.FirstOrDefault(match), "proxy output: " + what, TimeSpan.FromSeconds(10));
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (Exception e) when (e is InvalidOperationException or OperationCanceledException)
+        {
+        }
+
+        try
+        {
+            _output.WriteLine("--- proxy output");
+            foreach (var line in _lines)
+            {
+                _output.WriteLine(line);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // no active test to write to
+        }
+
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(_tempDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
