@@ -189,13 +189,15 @@ public sealed partial class InboundSession
         {
             var buffer = early.Buffer;
             _client.Input.AdvanceTo(buffer.Start);
-            if (buffer.IsEmpty)
+            if (buffer.IsEmpty && early.IsCompleted)
             {
                 _end = "client closed before greeting";
                 return false;
             }
 
-            if (!_advertise)
+            // Empty and not completed: a graceful-close request woke the reader. No early input; the command loop
+            // answers the close request after the banner.
+            if (!buffer.IsEmpty && !_advertise)
             {
                 LogEarlyInputRefused(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, Printable(buffer, 128));
                 await TryWriteFinalAsync(ProxyReplies.SynchronizationError);
@@ -203,7 +205,10 @@ public sealed partial class InboundSession
                 return false;
             }
 
-            _early = EarlyPipeUse.Used;
+            if (!buffer.IsEmpty)
+            {
+                _early = EarlyPipeUse.Used;
+            }
         }
 
         WriteToClient(bannerBytes);
@@ -296,7 +301,7 @@ public sealed partial class InboundSession
             var lineEnd = reader.Position;
             var moreBuffered = !reader.End;
             var command = Parse(line);
-            if (ForwardsLine(command.Verb, moreBuffered))
+            if (ForwardsLine(command, moreBuffered))
             {
                 WriteToBackend(buffer.Slice(line.Start, lineEnd));
             }
@@ -307,11 +312,11 @@ public sealed partial class InboundSession
     }
 
     /// <summary>Whether the command line goes to the backend as it is; decided before the client's buffer moves on.</summary>
-    private bool ForwardsLine(SmtpVerb verb, bool moreBuffered) => verb switch
+    private bool ForwardsLine(SmtpCommand command, bool moreBuffered) => command.Verb switch
     {
         SmtpVerb.StartTls or SmtpVerb.Xclient or SmtpVerb.Xforward => false,
         SmtpVerb.Data => !moreBuffered,
-        SmtpVerb.Bdat => _backendChunking,
+        SmtpVerb.Bdat => _backendChunking && !command.IsMalformedBdat,
         _ => true,
     };
 
@@ -479,13 +484,22 @@ public sealed partial class InboundSession
     }
 
     /// <summary>A reply of our own, in its place: everything the backend still owes the client goes first.</summary>
-    private async ValueTask LocalReplyAsync(ReadOnlyMemory<byte> reply)
+    private ValueTask LocalReplyAsync(ReadOnlySpan<byte> reply)
     {
-        await DrainAsync();
-        WriteToClient(reply.Span);
+        if (_awaiting.Count == 0)
+        {
+            WriteToClient(reply);
+            return ValueTask.CompletedTask;
+        }
+
+        return DrainThenReplyAsync(reply.ToArray());
     }
 
-    private ValueTask LocalReplyAsync(ReadOnlySpan<byte> reply) => LocalReplyAsync(new ReadOnlyMemory<byte>(reply.ToArray()));
+    private async ValueTask DrainThenReplyAsync(byte[] reply)
+    {
+        await DrainAsync();
+        WriteToClient(reply);
+    }
 
     /// <summary>
     /// Reads client input. Before it blocks, everything owed to the client goes out: pending backend replies are
@@ -602,36 +616,37 @@ public sealed partial class InboundSession
         _abortBackend = true;
         var replies = Math.Max(1, _awaiting.Count);
         _awaiting.Clear();
-        try
+        for (var i = 0; i < replies; i++)
         {
-            for (var i = 0; i < replies; i++)
-            {
-                WriteToClient(ProxyReplies.BackendUnavailable);
-            }
+            WriteToClient(ProxyReplies.BackendUnavailable);
+        }
 
-            await FlushClientAsync();
-        }
-        catch (Exception flush) when (flush is IOException or OperationCanceledException)
-        {
-            // The client is gone too; nothing left to tell.
-        }
+        await TryFlushFinalAsync();
     }
 
-    private async ValueTask TryWriteFinalAsync(ReadOnlyMemory<byte> reply)
+    private ValueTask TryWriteFinalAsync(ReadOnlySpan<byte> reply)
     {
+        WriteToClient(reply);
+        return TryFlushFinalAsync();
+    }
+
+    /// <summary>
+    /// The flush of a session's last words, bounded on its own: the session deadline may be what ended the session,
+    /// and a client that does not read must not keep us.
+    /// </summary>
+    private async ValueTask TryFlushFinalAsync()
+    {
+        _clientUnflushed = false;
         try
         {
-            WriteToClient(reply.Span);
-            _clientUnflushed = false;
-            await _client.Output.FlushAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _client.Output.FlushAsync(bound.Token);
         }
-        catch (Exception ex) when (ex is IOException or TimeoutException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
         {
             // Best effort: the session is ending either way.
         }
     }
-
-    private ValueTask TryWriteFinalAsync(ReadOnlySpan<byte> reply) => TryWriteFinalAsync(new ReadOnlyMemory<byte>(reply.ToArray()));
 
     private async ValueTask CloseBackendAsync()
     {

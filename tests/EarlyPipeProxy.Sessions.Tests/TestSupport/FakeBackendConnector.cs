@@ -1,0 +1,62 @@
+using System.Net;
+using EarlyPipeProxy.Sessions.Backend;
+
+namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
+
+/// <summary>Hands the session in-memory connections to <see cref="FakeBackend"/>s, or refuses like a closed port.</summary>
+public sealed class FakeBackendConnector(FakeBackendOptions options) : IBackendConnector, IAsyncDisposable
+{
+    private readonly List<FakeBackend> _backends = [];
+    private readonly TaskCompletionSource<FakeBackend> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public FakeBackendOptions Options { get; } = options;
+
+    /// <summary>Every connection attempt throws <see cref="BackendUnavailableException"/> (Unreachable).</summary>
+    public bool Unreachable { get; set; }
+
+    public int Attempts { get; private set; }
+
+    public IReadOnlyList<IPEndPoint> EndPoints { get; private set; } = [];
+
+    public IReadOnlyList<FakeBackend> Backends
+    {
+        get
+        {
+            lock (_backends)
+            {
+                return [.. _backends];
+            }
+        }
+    }
+
+    /// <summary>The one backend connection of a session; fails when the session never connected.</summary>
+    public async Task<FakeBackend> BackendAsync() => await _first.Task.WaitAsync(Wire.Patience);
+
+    public ValueTask<BackendConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        Attempts++;
+        EndPoints = [.. EndPoints, endPoint];
+        if (Unreachable)
+        {
+            throw new BackendUnavailableException(BackendFailure.Unreachable, $"cannot connect to {endPoint}: connection refused");
+        }
+
+        var backend = new FakeBackend(Options);
+        lock (_backends)
+        {
+            _backends.Add(backend);
+        }
+
+        backend.Start();
+        _first.TrySetResult(backend);
+        return ValueTask.FromResult(new BackendConnection(backend.SessionSide, endPoint, backend.OnSessionCloseAsync));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var backend in Backends)
+        {
+            await backend.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,59 @@
+namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
+
+public enum ProxyHeaderKind
+{
+    None,
+    V1,
+    V2,
+}
+
+/// <summary>The script of a <see cref="FakeBackend"/>: what it offers and where it misbehaves.</summary>
+public sealed class FakeBackendOptions
+{
+    public const string HostName = "fake.backend";
+    public const string FinalBannerLine = "220 fake.backend ESMTP ready";
+
+    /// <summary>Greeting lines, e.g. a "220-" teaser and the final "220 " line.</summary>
+    public IReadOnlyList<string> Banner { get; set; } = [FinalBannerLine];
+
+    /// <summary>Pause after each banner line but the last (postscreen's teaser).</summary>
+    public TimeSpan BannerLinePause { get; set; } = TimeSpan.FromMilliseconds(150);
+
+    /// <summary>Pause before the final greeting line, so that input sent too early is there to be seen.</summary>
+    public TimeSpan GreetingDelay { get; set; } = TimeSpan.FromMilliseconds(40);
+
+    /// <summary>Never sends its greeting.</summary>
+    public bool NeverGreet { get; set; }
+
+    /// <summary>EHLO keywords (with parameters) in order. Without PIPELINING the backend is lockstep.</summary>
+    public IList<string> Keywords { get; set; } = ["SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES"];
+
+    public bool IsLockstep => !Keywords.Any(k => k.Equals("PIPELINING", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>MAIL/RCPT address (without brackets) → the reply line to give instead of 250.</summary>
+    public IDictionary<string, string> Rejections { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>On receiving this verb: never reply again.</summary>
+    public string? StallOn { get; set; }
+
+    /// <summary>On receiving this verb: close the connection without replying.</summary>
+    public string? CloseOn { get; set; }
+
+    /// <summary>On receiving this verb: reply 451 instead.</summary>
+    public string? Fail451On { get; set; }
+
+    /// <summary>Close the connection once this many octets of a DATA body have arrived.</summary>
+    public int? CloseAfterBodyBytes { get; set; }
+
+    /// <summary>A PROXY protocol header expected before the greeting.</summary>
+    public ProxyHeaderKind ExpectProxyHeader { get; set; }
+
+    /// <summary>The 334 challenges for AUTH, one client answer each.</summary>
+    public IReadOnlyList<string> AuthChallenges { get; set; } = ["VXNlcm5hbWU6", "UGFzc3dvcmQ6"];
+
+    public static FakeBackendOptions Lockstep(params string[] extraKeywords)
+        => new() { Keywords = ["SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES", .. extraKeywords] };
+
+    public static FakeBackendOptions Pipelining(params string[] extraKeywords)
+        => new() { Keywords = ["SIZE 10240000", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", .. extraKeywords] };
+}
