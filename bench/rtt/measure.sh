@@ -1,0 +1,244 @@
+#!/bin/bash
+# What the product promises, measured on the wire: how many round trips an
+# early-pipelining (PIPECONNECT) Exim client saves when it talks to Postfix
+# through the proxy instead of directly.
+#
+#   client netns epp-cli 198.18.0.1 ==(DELAY_MS each way)==> server netns epp-srv 198.18.0.2
+#     Exim 4.96 client ---------------------------------> Postfix 3.7   :2525  (direct path)
+#     Exim 4.96 client ---------------------------------> earlypipe     :2025  (proxy path)
+#                                                           `--> Postfix 198.18.0.2:2525, XCLIENT
+#
+# For each client body mode (CHUNKING=1: BDAT, CHUNKING=0: DATA) and each path
+# it sends one priming message (RESET_CACHE=1, not counted: it fills Exim's
+# EHLO cache) and then N counted messages, one SMTP connection each, with
+# tcpdump running in the client namespace. tests/netns/pcap_rtt.py turns each
+# capture into "SYN -> reply to end-of-message" per connection; the table
+# shows the medians in RTTs and the difference.
+#
+#   sudo bench/rtt/measure.sh
+# Environment:
+#   N=3              counted messages per path and mode
+#   DELAY_MS=25      one-way delay of the link (RTT = 2*DELAY_MS)
+#   MODES="1 0"      CHUNKING values to run (1 = BDAT, 0 = DATA)
+#   PROXY=auto|1|0   auto: measure the proxy path if earlypipe.dll is found,
+#                    else report it as pending; 1: required; 0: direct only
+#   PROXY_DIR        directory holding earlypipe.dll (default: the newest
+#                    src/EarlyPipeProxy.Host/bin/{Release,Debug}/net10.0)
+#   RESULTS          where the table (and the RTT_ lines) go
+#                    (default bench/rtt/results/latest.txt)
+#   KEEP_PCAPS=1     keep the temporary directory: pcaps, per-connection
+#                    pcap_rtt.py reports (*.txt), exim/proxy/postfix logs
+# Output: the human table, then machine-readable lines
+#   RTT_RESULT mode=BDAT path=direct n=3 median_ms=.. median_rtt=.. early=0 ...
+#   RTT_SAVED mode=BDAT saved_rtt=..
+# Exit status: 0 when every step worked (the proxy path may be "pending" only
+# with PROXY=auto and no built proxy); non-zero when any step failed.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+NETNS=$ROOT/tests/netns
+PEERS=$ROOT/tests/peers
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
+
+N=${N:-3}
+DELAY_MS=${DELAY_MS:-25}
+MODES=${MODES:-1 0}
+PROXY=${PROXY:-auto}
+RESULTS=${RESULTS:-$HERE/results/latest.txt}
+export NS_CLI=${NS_CLI:-epp-cli} NS_SRV=${NS_SRV:-epp-srv}
+SRV_ADDR=198.18.0.2
+DEV_CLI=epp-c
+PF_PORT=2525 PF_PROXY_PORT=2526 PROXY_PORT=2025
+PF_ENV=(PF_NETNS="$NS_SRV" PF_NAME=rttbench PF_ADDR="$SRV_ADDR" PF_PORT="$PF_PORT"
+        PF_PROXY_PORT="$PF_PROXY_PORT" PF_XCLIENT_HOSTS="$SRV_ADDR 127.0.0.1")
+EXIM_CLIENT=rttbench
+RCPT=rtt@backend.test
+
+fail() { echo "measure: FAILED: $*" >&2; exit 1; }
+log() { echo "measure: $*" >&2; }
+[ "$(id -u)" = 0 ] || fail "must run as root (network namespaces, tcpdump, Postfix)"
+case $N in ''|*[!0-9]*|0) fail "N must be a positive integer";; esac
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/epp-rtt.XXXXXX")
+TCPDUMP_PID="" PROXY_PID="" PF_STARTED=0 NETNS_OURS=0
+
+cleanup() {
+  local rc=$?
+  set +e
+  [ -n "$TCPDUMP_PID" ] && capture_stop
+  if [ -n "$PROXY_PID" ] && tr '\0' ' ' <"/proc/$PROXY_PID/cmdline" 2>/dev/null | grep -q "earlypipe.dll run --config $WORK/"; then
+    kill "$PROXY_PID"
+    for _ in $(seq 100); do [ -d "/proc/$PROXY_PID" ] || break; sleep 0.05; done
+    [ -d "/proc/$PROXY_PID" ] && kill -KILL "$PROXY_PID"
+  fi
+  [ "$PF_STARTED" = 1 ] && env "${PF_ENV[@]}" "$PEERS/postfix.sh" stop >/dev/null
+  [ "$NETNS_OURS" = 1 ] && "$NETNS/down.sh" >/dev/null
+  if [ "${KEEP_PCAPS:-0}" = 1 ] || [ $rc != 0 ]; then
+    log "pcaps and logs kept in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------ set-up
+"$PEERS/install.sh" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log" >&2; fail "tests/peers/install.sh"; }
+
+PROXY_DLL=""
+if [ "$PROXY" != 0 ]; then
+  if [ -n "${PROXY_DIR:-}" ]; then
+    [ -f "$PROXY_DIR/earlypipe.dll" ] && PROXY_DLL=$(realpath "$PROXY_DIR/earlypipe.dll")
+  else
+    PROXY_DLL=$(ls -t "$ROOT"/src/EarlyPipeProxy.Host/bin/{Release,Debug}/net10.0/earlypipe.dll 2>/dev/null | head -1 || true)
+  fi
+  if [ -z "$PROXY_DLL" ]; then
+    [ "$PROXY" = 1 ] && fail "earlypipe.dll not found (PROXY_DIR=${PROXY_DIR:-unset}); build src/EarlyPipeProxy.Host"
+    log "no earlypipe.dll found: the proxy path is reported as pending"
+  fi
+  command -v dotnet >/dev/null || { [ "$PROXY" = 1 ] && fail "dotnet not found"; PROXY_DLL=""; }
+fi
+
+[ -f "${EPP_NETNS_RUN:-/run/epp-netns}/$NS_CLI/state" ] || NETNS_OURS=1
+DELAY_MS=$DELAY_MS "$NETNS/up.sh" >"$WORK/netns.log" 2>&1 || { cat "$WORK/netns.log" >&2; fail "tests/netns/up.sh"; }
+RTT_MS=$(sed -n 's/^NETNS_RTT_MS=//p' "$WORK/netns.log")
+LINK=$(sed -n 's/.*link=\([a-z]*\).*/\1/p' "$WORK/netns.log" | head -1)
+[ -n "$RTT_MS" ] || fail "no RTT measured by up.sh"
+log "namespaces up (link=$LINK), measured RTT $RTT_MS ms"
+
+env "${PF_ENV[@]}" "$PEERS/postfix.sh" status >/dev/null 2>&1 || PF_STARTED=1
+env "${PF_ENV[@]}" "$PEERS/postfix.sh" start >"$WORK/postfix.log" 2>&1 || { cat "$WORK/postfix.log" >&2; fail "postfix start in $NS_SRV"; }
+log "$(tail -1 "$WORK/postfix.log" | cut -c1-100)"
+
+if [ -n "$PROXY_DLL" ]; then
+  cat >"$WORK/earlypipe.json" <<EOF
+{
+  "Inbound": [
+    {
+      "Name": "smtp",
+      "Listen": "$SRV_ADDR:$PROXY_PORT",
+      "Backend": { "Address": "$SRV_ADDR:$PF_PORT", "ClientIdentity": "Xclient", "LookupClientName": false },
+      "PipeConnect": { "AdvertiseHosts": [ "*" ], "Keyword": "PIPECONNECT" }
+    }
+  ]
+}
+EOF
+  # `ip netns exec` execs dotnet in place, so $! is the proxy's own pid.
+  (cd "$WORK" && exec ip netns exec "$NS_SRV" dotnet "$PROXY_DLL" run --config "$WORK/earlypipe.json") \
+    </dev/null >"$WORK/proxy.log" 2>&1 &
+  PROXY_PID=$!
+  up=0
+  for _ in $(seq 300); do
+    [ -d "/proc/$PROXY_PID" ] || break
+    if ip netns exec "$NS_SRV" timeout 2 bash -c "exec 3<>/dev/tcp/$SRV_ADDR/$PROXY_PORT" 2>/dev/null; then up=1; break; fi
+    sleep 0.1
+  done
+  if [ $up != 1 ]; then
+    tail -30 "$WORK/proxy.log" >&2
+    fail "the proxy ($PROXY_DLL) did not listen on $SRV_ADDR:$PROXY_PORT in $NS_SRV within 30 s"
+  fi
+  log "proxy up (pid $PROXY_PID, $PROXY_DLL) on $SRV_ADDR:$PROXY_PORT -> Postfix $SRV_ADDR:$PF_PORT"
+fi
+
+# ----------------------------------------------------------------- measuring
+capture_start() {  # capture_start FILE PORT
+  : >"$WORK/tcpdump.err"
+  ip netns exec "$NS_CLI" tcpdump -i "$DEV_CLI" -nn -U --immediate-mode -s 0 -w "$1" "tcp port $2" 2>"$WORK/tcpdump.err" &
+  TCPDUMP_PID=$!
+  for _ in $(seq 100); do
+    grep -q 'listening on' "$WORK/tcpdump.err" && return 0
+    [ -d "/proc/$TCPDUMP_PID" ] || break
+    sleep 0.05
+  done
+  cat "$WORK/tcpdump.err" >&2
+  fail "tcpdump did not start in $NS_CLI"
+}
+capture_stop() {
+  sleep 0.2                                    # let the last FIN/ACKs cross the link
+  kill -INT "$TCPDUMP_PID" 2>/dev/null
+  wait "$TCPDUMP_PID" 2>/dev/null || true
+  TCPDUMP_PID=""
+}
+
+send_one() {  # send_one PORT CHUNKING RESET TAG
+  printf 'From: rtt bench <sender@client.test>\nTo: %s\nSubject: rtt %s\nMessage-ID: <%s@client.test>\n\nlatency probe %s\n' \
+    "$RCPT" "$4" "$4.$$" "$4" |
+    EXIM_NAME=$EXIM_CLIENT EXIM_NETNS=$NS_CLI TO_HOST=$SRV_ADDR TO_PORT=$1 PIPE_CONNECT=1 CHUNKING=$2 RESET_CACHE=$3 \
+      "$PEERS/exim.sh" send "$RCPT"
+}
+
+declare -A MED EARLY CONNS
+run_path() {  # run_path MODE_LABEL CHUNKING PATH PORT
+  local label=$1 ch=$2 path=$3 port=$4 pcap=$WORK/$1-$3.pcap i out
+  capture_start "$pcap" "$port"
+  for i in $(seq 0 "$N"); do
+    out=$(send_one "$port" "$ch" "$([ "$i" = 0 ] && echo 1 || echo 0)" "$label-$path-$i" 2>&1) ||
+      { echo "$out" >&2; fail "exim send #$i ($label, $path, port $port) was not delivered"; }
+    echo "$label $path #$i: $out" >>"$WORK/exim.log"
+  done
+  capture_stop
+  "$PY" "$NETNS/pcap_rtt.py" "$pcap" "$port" --rtt-ms "$RTT_MS" --skip 1 >"$WORK/$label-$path.txt" ||
+    fail "pcap_rtt.py $pcap"
+  local s; s=$(grep '^SUMMARY' "$WORK/$label-$path.txt")
+  local conns with_eom med early
+  conns=$(sed 's/.* conns=\([0-9]*\).*/\1/' <<<"$s")
+  with_eom=$(sed 's/.* with_eom=\([0-9]*\).*/\1/' <<<"$s")
+  med=$(sed 's/.* median_eom_ms=\([0-9.NA]*\).*/\1/' <<<"$s")
+  early=$(sed 's/.* early=\([0-9]*\).*/\1/' <<<"$s")
+  [ "$conns" = "$N" ] && [ "$with_eom" = "$N" ] ||
+    { cat "$WORK/$label-$path.txt" >&2; fail "$label/$path: expected $N counted connections with an end-of-message reply, got $conns/$with_eom"; }
+  MED[$label-$path]=$med EARLY[$label-$path]=$early CONNS[$label-$path]=$conns
+  grep '^RESULT' "$WORK/$label-$path.txt" | sed "s/^RESULT/  $label $path:/" >&2
+}
+
+for ch in $MODES; do
+  label=$([ "$ch" = 1 ] && echo BDAT || echo DATA)
+  log "CHUNKING=$ch ($label): direct path, 1 priming + $N counted messages"
+  run_path "$label" "$ch" direct $PF_PORT
+  if [ -n "$PROXY_DLL" ]; then
+    log "CHUNKING=$ch ($label): proxy path, 1 priming + $N counted messages"
+    run_path "$label" "$ch" proxy $PROXY_PORT
+  fi
+done
+
+# ------------------------------------------------------------------ report
+rtt() { awk -v m="$1" -v r="$RTT_MS" 'BEGIN { printf "%.2f", m / r }'; }
+{
+  echo "# bench/rtt/measure.sh  $(date -u +%FT%TZ)"
+  echo "# link=$LINK one-way delay ${DELAY_MS} ms, measured RTT ${RTT_MS} ms; N=$N counted connections per cell (after 1 priming connection)"
+  echo "# Exim 4.96 client (hosts_pipe_connect=*) in $NS_CLI -> Postfix 3.7 in $NS_SRV, directly or through earlypipe (XCLIENT)"
+  echo "# cell = median time from the client's SYN to the server's reply to end-of-message, on the wire in $NS_CLI"
+  echo
+  echo "| Exim client body | direct to Postfix | through the proxy | saved |"
+  echo "|---|---|---|---|"
+  for ch in $MODES; do
+    label=$([ "$ch" = 1 ] && echo BDAT || echo DATA)
+    d=${MED[$label-direct]}
+    dcell="$(rtt "$d") RTT ($d ms, early ${EARLY[$label-direct]}/$N)"
+    if [ -n "$PROXY_DLL" ]; then
+      p=${MED[$label-proxy]}
+      pcell="$(rtt "$p") RTT ($p ms, early ${EARLY[$label-proxy]}/$N)"
+      saved="$(awk -v d="$d" -v p="$p" -v r="$RTT_MS" 'BEGIN { printf "%.2f", (d - p) / r }') RTT"
+    else
+      pcell="proxy: pending" saved="-"
+    fi
+    echo "| $label (CHUNKING=$ch) | $dcell | $pcell | $saved |"
+  done
+  echo
+  for ch in $MODES; do
+    label=$([ "$ch" = 1 ] && echo BDAT || echo DATA)
+    for path in direct proxy; do
+      [ -n "${MED[$label-$path]:-}" ] || { echo "RTT_RESULT mode=$label path=$path status=pending"; continue; }
+      echo "RTT_RESULT mode=$label path=$path status=ok n=${CONNS[$label-$path]} median_ms=${MED[$label-$path]} median_rtt=$(rtt "${MED[$label-$path]}") early=${EARLY[$label-$path]} rtt_ms=$RTT_MS"
+    done
+    if [ -n "${MED[$label-proxy]:-}" ]; then
+      echo "RTT_SAVED mode=$label saved_rtt=$(awk -v d="${MED[$label-direct]}" -v p="${MED[$label-proxy]}" -v r="$RTT_MS" 'BEGIN { printf "%.2f", (d - p) / r }')"
+    fi
+  done
+} >"$WORK/table.txt"
+
+mkdir -p "$(dirname "$RESULTS")"
+cp "$WORK/table.txt" "$RESULTS"
+cat "$WORK/table.txt"
+log "results written to $RESULTS"

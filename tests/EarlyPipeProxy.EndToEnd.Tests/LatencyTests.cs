@@ -1,0 +1,271 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Xunit.Abstractions;
+
+namespace EarlyPipeProxy.EndToEnd.Tests;
+
+/// <summary>
+/// Runs alone: the measurement is about tens of milliseconds on a small machine, and other end-to-end
+/// tests running at the same time would add their CPU load to both paths.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LatencyCollection
+{
+    public const string Name = "Latency (network namespaces, runs alone)";
+}
+
+/// <summary>
+/// The product's promise, on the wire: bench/rtt/measure.sh puts an Exim 4.96 client and Postfix 3.7 in two
+/// network namespaces joined by a 25 ms (each way) link, and measures SYN to end-of-message reply, directly and
+/// through the proxy, for BDAT and DATA clients. Once Exim has the proxy's EHLO reply cached, its connections
+/// through the proxy must take at least 1.2 RTT less than the same client's connections straight to Postfix.
+/// </summary>
+[Collection(LatencyCollection.Name)]
+public sealed class LatencyTests(ITestOutputHelper output)
+{
+    private const double MinimumSavedRtt = 1.2;
+    private static readonly TimeSpan MeasureTimeout = TimeSpan.FromMinutes(3);
+
+    [SkippableFact]
+    public async Task Early_pipelining_through_the_proxy_saves_at_least_1_2_RTT_per_connection_against_direct_Postfix()
+    {
+        RequireNetworkNamespaces();
+        var root = FindRepositoryRoot();
+        var script = Path.Combine(root, "bench", "rtt", "measure.sh");
+        Assert.True(File.Exists(script), "missing " + script);
+        Assert.True(
+            File.Exists(Path.Combine(AppContext.BaseDirectory, "earlypipe.dll")),
+            "earlypipe.dll is not in the test output directory " + AppContext.BaseDirectory);
+
+        var results = Path.Combine(Path.GetTempPath(), $"earlypipe-rtt-{Environment.ProcessId}-{Guid.NewGuid():N}.txt");
+        var run = await RunAsync(
+            script,
+            new Dictionary<string, string>
+            {
+                ["N"] = "5",
+                ["DELAY_MS"] = "25",
+                ["MODES"] = "1 0",
+                ["PROXY"] = "1",
+                ["PROXY_DIR"] = AppContext.BaseDirectory,
+                ["RESULTS"] = results,
+            });
+        try
+        {
+            output.WriteLine(run.Stdout);
+            output.WriteLine("--- measure.sh stderr (steps, and one RESULT line per connection) ---\n" + run.Stderr);
+
+            Assert.True(run.ExitCode == 0, $"bench/rtt/measure.sh exited with {run.ExitCode}:\n{run.Stderr}");
+
+            var rows = ParseResults(run.Stdout);
+            foreach (var mode in new[] { "BDAT", "DATA" })
+            {
+                var direct = Row(rows, mode, "direct");
+                var proxied = Row(rows, mode, "proxy");
+                var saved = direct.MedianRtt - proxied.MedianRtt;
+                output.WriteLine(
+                    $"{mode}: direct {direct.MedianRtt:F2} RTT, through the proxy {proxied.MedianRtt:F2} RTT, saved {saved:F2} RTT");
+
+                Assert.True(
+                    direct.Early == 0,
+                    $"{mode}: {direct.Early} direct connections to Postfix were early-pipelined, but Postfix offers no PIPECONNECT");
+                Assert.True(
+                    proxied.Early == proxied.Count,
+                    $"{mode}: only {proxied.Early} of {proxied.Count} connections through the proxy were early-pipelined " +
+                    "(EHLO before the banner): the proxy's PIPECONNECT was not used");
+                Assert.True(
+                    saved >= MinimumSavedRtt,
+                    $"{mode}: the proxy saved {saved:F2} RTT (direct {direct.MedianRtt:F2}, proxied {proxied.MedianRtt:F2}); " +
+                    $"expected at least {MinimumSavedRtt} RTT\n{run.Stdout}");
+            }
+        }
+        finally
+        {
+            File.Delete(results);
+        }
+    }
+
+    private sealed record ResultRow(string Mode, string Path, int Count, double MedianRtt, int Early);
+
+    private sealed record RunResult(int ExitCode, string Stdout, string Stderr);
+
+    private static ResultRow Row(IReadOnlyList<ResultRow> rows, string mode, string path) =>
+        rows.SingleOrDefault(r => r.Mode == mode && r.Path == path)
+        ?? throw new Xunit.Sdk.XunitException($"measure.sh printed no RTT_RESULT for mode={mode} path={path} with status=ok");
+
+    /// <summary>
+    /// Lines such as <c>RTT_RESULT mode=BDAT path=proxy status=ok n=3 median_ms=119.6 median_rtt=2.36 early=3 rtt_ms=50.7</c>.
+    /// </summary>
+    private static List<ResultRow> ParseResults(string stdout)
+    {
+        var rows = new List<ResultRow>();
+        foreach (var line in stdout.Split('\n'))
+        {
+            if (!line.StartsWith("RTT_RESULT ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                .Skip(1)
+                .Select(f => f.Split('=', 2))
+                .Where(kv => kv.Length == 2)
+                .ToDictionary(kv => kv[0], kv => kv[1], StringComparer.Ordinal);
+            if (fields.GetValueOrDefault("status") != "ok")
+            {
+                continue;
+            }
+
+            rows.Add(new ResultRow(
+                fields["mode"],
+                fields["path"],
+                int.Parse(fields["n"], CultureInfo.InvariantCulture),
+                double.Parse(fields["median_rtt"], CultureInfo.InvariantCulture),
+                int.Parse(fields["early"], CultureInfo.InvariantCulture)));
+        }
+
+        return rows;
+    }
+
+    /// <summary>Skips without root or `ip netns`, except with CI=true, where those are failures.</summary>
+    private static void RequireNetworkNamespaces()
+    {
+        var reason = WhyNotRunnable();
+        if (reason is null)
+        {
+            return;
+        }
+
+        if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            Assert.Fail("CI=true, so the latency test must run, but: " + reason);
+        }
+
+        Skip.If(true, reason);
+    }
+
+    private static string? WhyNotRunnable()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return "the latency test needs Linux network namespaces";
+        }
+
+        if (!Environment.IsPrivilegedProcess)
+        {
+            return "the latency test needs root (network namespaces, tcpdump, Postfix); run `sudo dotnet test` or set CI=true on a root runner";
+        }
+
+        try
+        {
+            using var ip = Process.Start(new ProcessStartInfo("ip", "netns list")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            });
+            if (ip is null)
+            {
+                return "cannot start `ip netns list`";
+            }
+
+            ip.StandardOutput.ReadToEnd();
+            var err = ip.StandardError.ReadToEnd();
+            if (!ip.WaitForExit(10_000) || ip.ExitCode != 0)
+            {
+                return "`ip netns` is unavailable: " + err.Trim();
+            }
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return "`ip` (iproute2) is not installed: " + e.Message;
+        }
+
+        return null;
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "EarlyPipeProxy.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("EarlyPipeProxy.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>
+    /// Runs the script; on timeout it gets SIGTERM first so that its exit trap stops the proxy and Postfix and
+    /// removes the namespaces, and is only killed outright if it does not end within 20 s after that.
+    /// </summary>
+    private async Task<RunResult> RunAsync(string script, Dictionary<string, string> environment)
+    {
+        var psi = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(script)!,
+        };
+        psi.ArgumentList.Add(script);
+        foreach (var (key, value) in environment)
+        {
+            psi.Environment[key] = value;
+        }
+
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        using var process = new Process { StartInfo = psi };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.AppendLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.AppendLine(e.Data); } } };
+        var started = Stopwatch.StartNew();
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using (var timeout = new CancellationTokenSource(MeasureTimeout))
+        {
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                output.WriteLine($"measure.sh still running after {MeasureTimeout}; sending SIGTERM to pid {process.Id}");
+                using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
+                {
+                    await kill.WaitForExitAsync();
+                }
+
+                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+                try
+                {
+                    await process.WaitForExitAsync(grace.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync();
+                }
+
+                lock (stderr)
+                {
+                    stderr.AppendLine($"(measure.sh timed out after {MeasureTimeout})");
+                }
+            }
+        }
+
+        process.WaitForExit(); // flushes the asynchronous output readers
+        output.WriteLine($"measure.sh took {started.Elapsed.TotalSeconds:F1} s");
+        lock (stdout)
+        {
+            lock (stderr)
+            {
+                return new RunResult(process.ExitCode, stdout.ToString(), stderr.ToString());
+            }
+        }
+    }
+}

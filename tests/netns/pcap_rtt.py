@@ -1,0 +1,386 @@
+#!/usr/bin/python3
+"""Per-connection SMTP latency from a pcap, measured in round trips.
+
+usage: pcap_rtt.py CAPTURE.pcap PORT [--rtt-ms MS] [--skip N] [--json] [-q] [--timeline]
+
+For every TCP connection to PORT in the capture (take it with tcpdump in the
+*client's* network namespace, so times are what the client sees) it prints:
+
+  * eom:   time from the client's SYN to the arrival of the server's reply to
+           end-of-message (the reply to the final "." of DATA, or to
+           "BDAT n LAST"), in ms and in RTTs;
+  * early: EARLY if the client's first data segment carried EHLO before the
+           220 banner had arrived (early pipelining / PIPECONNECT), else WAIT;
+  * what the client wrote before the banner arrived (e.g. EHLO,MAIL,RCPT,BDAT).
+
+The RTT is --rtt-ms if given, else the median SYN -> SYN-ACK time over the
+connections in the capture (with the capture on the client side that is one
+network round trip).
+
+The two byte streams are reassembled by TCP sequence number (retransmissions
+and duplicates are ignored; a byte counts as arrived when it first becomes
+contiguous).  Client commands are matched to server replies by position, as
+SMTP pipelining guarantees: reply 0 is the banner, reply k answers the k-th
+command.  A DATA body is only assumed when the DATA reply was 354.
+
+Output, one block per connection, each ending with a machine-readable line:
+  RESULT conn=1 client=198.18.0.1:40312 early=1 eom_ms=106.2 eom_rtt=2.12 eom_code=250 body=BDAT before_banner=EHLO,MAIL,RCPT,BDAT
+(eom_ms=NA when no end-of-message reply was seen) and finally
+  SUMMARY conns=N rtt_ms=.. median_eom_ms=.. median_eom_rtt=.. early=K   (after --skip N)
+--timeline also lists every segment (time from SYN, direction, flags, text);
+-q prints only the RESULT and SUMMARY lines; --json prints one JSON document.  Standard library only.
+Reads classic pcap (tcpdump -w), microsecond or nanosecond, any byte order;
+link types Ethernet, raw IP (tun), Linux cooked v1/v2, BSD loopback.
+"""
+import json
+import statistics
+import struct
+import sys
+
+
+# ---------------------------------------------------------------- pcap input
+
+def read_pcap(path):
+    """Yield (time, ipv4_packet_bytes)."""
+    with open(path, 'rb') as f:
+        head = f.read(24)
+        if len(head) < 24:
+            raise SystemExit('%s: not a pcap file (too short)' % path)
+        if head[:4] == b'\x0a\x0d\x0d\x0a':
+            raise SystemExit('%s: pcapng is not supported; capture with tcpdump -w (pcap) or convert with editcap -F pcap' % path)
+        for order in '<>':
+            magic = struct.unpack(order + 'I', head[:4])[0]
+            if magic in (0xA1B2C3D4, 0xA1B23C4D):
+                break
+        else:
+            raise SystemExit('%s: not a pcap file (magic %s)' % (path, head[:4].hex()))
+        scale = 1e-9 if magic == 0xA1B23C4D else 1e-6
+        link = struct.unpack(order + 'I', head[20:24])[0] & 0x0FFFFFFF
+        rec = struct.Struct(order + 'IIII')
+        while True:
+            h = f.read(16)
+            if len(h) < 16:
+                return
+            sec, frac, caplen, _ = rec.unpack(h)
+            frame = f.read(caplen)
+            if len(frame) < caplen:
+                return                          # truncated last record
+            ip = link_payload(link, frame)
+            if ip is not None:
+                yield sec + frac * scale, ip
+
+
+def link_payload(link, frame):
+    if link == 1:                               # Ethernet (+ 802.1Q tags)
+        off, etype = 12, None
+        while off + 2 <= len(frame):
+            etype = frame[off:off + 2]
+            if etype in (b'\x81\x00', b'\x88\xa8'):
+                off += 4
+                continue
+            break
+        return frame[off + 2:] if etype == b'\x08\x00' else None
+    if link in (12, 14, 101, 228):              # raw IP (tun devices)
+        return frame if frame and frame[0] >> 4 == 4 else None
+    if link == 113:                             # Linux cooked v1
+        return frame[16:] if frame[14:16] == b'\x08\x00' else None
+    if link == 276:                             # Linux cooked v2
+        return frame[20:] if frame[0:2] == b'\x08\x00' else None
+    if link == 0:                               # BSD loopback
+        return frame[4:] if frame[:4] in (b'\x02\x00\x00\x00', b'\x00\x00\x00\x02') else None
+    raise SystemExit('unsupported pcap link type %d' % link)
+
+
+def tcp_segments(path):
+    """Yield (t, src, sport, dst, dport, seq, flags, payload) for TCP/IPv4."""
+    for t, ip in read_pcap(path):
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+            continue
+        ihl = (ip[0] & 0x0F) * 4
+        total = struct.unpack('>H', ip[2:4])[0] or len(ip)
+        if struct.unpack('>H', ip[6:8])[0] & 0x1FFF:
+            continue                            # non-first fragment
+        tcp = ip[ihl:total]
+        if len(tcp) < 20:
+            continue
+        sport, dport, seq = struct.unpack('>HHI', tcp[:8])
+        doff = (tcp[12] >> 4) * 4
+        yield (t, ip[12:16], sport, ip[16:20], dport, seq, tcp[13], tcp[doff:])
+
+
+def addr(raw, port):
+    return '%d.%d.%d.%d:%d' % (raw[0], raw[1], raw[2], raw[3], port)
+
+
+# ---------------------------------------------------------- stream assembly
+
+class Stream:
+    """One direction of a TCP connection, reassembled by sequence number.
+    `arrivals` is a list of (stream_offset_end, time): the prefix of the byte
+    stream up to that offset was available at that time."""
+
+    def __init__(self, isn):
+        self.base = (isn + 1) & 0xFFFFFFFF       # SYN takes one sequence number
+        self.data = bytearray()
+        self.pending = {}                       # offset -> payload (out of order)
+        self.arrivals = []
+        self.first_payload_t = None
+
+    def add(self, t, seq, payload, syn=False):
+        if not payload:
+            return
+        start = ((seq + (1 if syn else 0)) - self.base) & 0xFFFFFFFF
+        if start >= 0x80000000:                 # before the stream start
+            return
+        if self.first_payload_t is None:
+            self.first_payload_t = t
+        self.pending.setdefault(start, payload)
+        grew = False
+        while True:
+            have = len(self.data)
+            best = None
+            for off in list(self.pending):
+                p = self.pending[off]
+                if off + len(p) <= have:
+                    del self.pending[off]       # duplicate / retransmission
+                elif off <= have:
+                    best = off
+                    break
+            if best is None:
+                break
+            p = self.pending.pop(best)
+            self.data += p[have - best:]
+            grew = True
+        if grew:
+            self.arrivals.append((len(self.data), t))
+
+    def time_of(self, offset):
+        """Time at which byte `offset` (0-based) had arrived."""
+        for end, t in self.arrivals:
+            if end > offset:
+                return t
+        return None
+
+
+class Conn:
+    def __init__(self, n, client, server, t_syn, isn):
+        self.n, self.client, self.server = n, client, server
+        self.t_syn = t_syn
+        self.t_synack = None
+        self.c2s = Stream(isn)
+        self.s2c = None
+        self.fin = False
+        self.events = []                        # (t, 'C>S'|'S>C', flags, payload) for --timeline
+
+
+def connections(path, port):
+    conns, live = [], {}
+    for t, src, sp, dst, dp, seq, fl, pl in tcp_segments(path):
+        syn, ack, fin, rst = fl & 0x02, fl & 0x10, fl & 0x01, fl & 0x04
+        if dp == port:
+            key, to_server = (src, sp, dst), True
+        elif sp == port:
+            key, to_server = (dst, dp, src), False
+        else:
+            continue
+        c = live.get(key)
+        if syn and not ack and to_server:
+            if c is not None and c.c2s.base == (seq + 1) & 0xFFFFFFFF:
+                continue                        # retransmitted SYN
+            c = Conn(len(conns) + 1, addr(src, sp), addr(dst, dp), t, seq)
+            conns.append(c)
+            live[key] = c
+            c.events.append((t, 'C>S', fl, pl))
+            c.c2s.add(t, seq, pl, syn=True)     # TCP Fast Open data
+            continue
+        if c is None:
+            continue                            # connection began before the capture
+        c.events.append((t, 'C>S' if to_server else 'S>C', fl, pl))
+        if syn and ack and not to_server:
+            if c.s2c is None:
+                c.t_synack = t
+                c.s2c = Stream(seq)
+            continue
+        if to_server:
+            c.c2s.add(t, seq, pl)
+        elif c.s2c is not None:
+            c.s2c.add(t, seq, pl)
+        if fin or rst:
+            c.fin = True
+    return conns
+
+
+# ------------------------------------------------------------ SMTP parsing
+
+def parse_replies(stream):
+    """[(code, end_offset_exclusive, first_line)] for complete replies."""
+    out, data, pos = [], bytes(stream.data) if stream else b'', 0
+    first = None
+    while True:
+        eol = data.find(b'\r\n', pos)
+        if eol < 0:
+            return out
+        line = data[pos:eol].decode('latin-1')
+        pos = eol + 2
+        if first is None:
+            first = line
+        if len(line) >= 4 and line[3] == '-':
+            continue                            # continuation line
+        out.append((line[:3], pos, first))
+        first = None
+
+
+def parse_commands(data, replies):
+    """Walk the client stream. Returns a list of dicts:
+    {verb, reply (index into replies), end (offset after the command/body), eom}."""
+    cmds, pos, n = [], 0, 0
+    while pos < len(data):
+        eol = data.find(b'\r\n', pos)
+        if eol < 0:
+            break
+        line = data[pos:eol].decode('latin-1')
+        pos = eol + 2
+        words = line.split()
+        verb = words[0].upper() if words else ''
+        n += 1                                  # reply 0 is the banner
+        cmd = {'verb': verb, 'reply': n, 'end': pos, 'eom': False, 'body': None}
+        cmds.append(cmd)
+        if verb == 'BDAT' and len(words) >= 2 and words[1].isdigit():
+            pos += int(words[1])
+            cmd['end'] = pos
+            cmd['eom'] = len(words) >= 3 and words[2].upper() == 'LAST'
+            cmd['body'] = 'BDAT'
+        elif verb == 'DATA':
+            code = replies[n][0] if n < len(replies) else None
+            if code is not None and not code.startswith('3'):
+                continue                        # DATA refused: no body follows
+            # body ends with CRLF.CRLF (or is just ".CRLF")
+            end = 3 if data.startswith(b'.\r\n', pos) else None
+            if end is None:
+                i = data.find(b'\r\n.\r\n', pos)
+                end = None if i < 0 else i - pos + 5
+            if end is None:
+                break                           # body not complete in capture
+            pos += end
+            n += 1
+            cmds.append({'verb': '.', 'reply': n, 'end': pos, 'eom': True, 'body': 'DATA'})
+    return cmds
+
+
+def analyse(c):
+    replies = parse_replies(c.s2c)
+    cmds = parse_commands(bytes(c.c2s.data), replies)
+    r = {'conn': c.n, 'client': c.client, 'server': c.server,
+         'handshake_ms': None if c.t_synack is None else (c.t_synack - c.t_syn) * 1000}
+    banner_t = c.s2c.time_of(0) if c.s2c and replies else None
+    first_c = c.c2s.first_payload_t
+    first_verb = cmds[0]['verb'] if cmds else ''
+    r['banner_ms'] = None if banner_t is None else (banner_t - c.t_syn) * 1000
+    r['first_data_ms'] = None if first_c is None else (first_c - c.t_syn) * 1000
+    r['early'] = bool(first_c is not None and first_verb in ('EHLO', 'HELO', 'LHLO') and
+                      (banner_t is None or first_c < banner_t))
+    before = []
+    if banner_t is not None:
+        for cmd in cmds:
+            t = c.c2s.time_of(cmd['end'] - 1)
+            if t is None or t >= banner_t:
+                break
+            if cmd['verb'] != '.':
+                before.append(cmd['verb'])
+    r['before_banner'] = before
+    r['messages'] = []
+    for cmd in cmds:
+        if not cmd['eom']:
+            continue
+        rep = replies[cmd['reply']] if cmd['reply'] < len(replies) else None
+        if rep is None:
+            r['messages'].append({'body': cmd['body'], 'eom_ms': None, 'code': None})
+            continue
+        t = c.s2c.time_of(rep[1] - 1)
+        r['messages'].append({'body': cmd['body'], 'eom_ms': (t - c.t_syn) * 1000,
+                              'code': rep[0], 'reply': rep[2][:60]})
+    first = r['messages'][0] if r['messages'] else {'body': None, 'eom_ms': None, 'code': None}
+    r['eom_ms'], r['eom_code'], r['body'] = first['eom_ms'], first['code'], first['body']
+    r['commands'] = [cmd['verb'] for cmd in cmds]
+    return r
+
+
+def print_timeline(c):
+    names = ((0x02, 'SYN'), (0x10, 'ACK'), (0x08, 'PSH'), (0x01, 'FIN'), (0x04, 'RST'))
+    for t, d, fl, pl in c.events:
+        flags = '+'.join(n for bit, n in names if fl & bit)
+        text = ' | '.join(l[:40] for l in pl.decode('latin-1').split('\r\n') if l)[:150]
+        print('    %8.2f ms  %s  %-15s %5dB  %s' % ((t - c.t_syn) * 1000, d, flags, len(pl), text))
+
+
+def fmt(x, spec='%.1f'):
+    return 'NA' if x is None else spec % x
+
+
+def main(argv):
+    args = [a for a in argv[1:]]
+    opts = {'--rtt-ms': None, '--skip': '0'}
+    for o in list(opts):
+        if o in args:
+            i = args.index(o)
+            opts[o] = args[i + 1]
+            del args[i:i + 2]
+    as_json = '--json' in args
+    quiet = '-q' in args
+    timeline = '--timeline' in args
+    args = [a for a in args if a not in ('--json', '-q', '--timeline')]
+    if len(args) != 2 or not args[1].isdigit():
+        sys.stderr.write(__doc__)
+        return 2
+    path, port = args[0], int(args[1])
+    conns = connections(path, port)
+    results = [analyse(c) for c in conns]
+    hs = [r['handshake_ms'] for r in results if r['handshake_ms'] is not None]
+    if opts['--rtt-ms'] is not None:
+        rtt, rtt_src = float(opts['--rtt-ms']), 'given'
+    elif hs:
+        rtt, rtt_src = statistics.median(hs), 'median SYN->SYN-ACK'
+    else:
+        rtt, rtt_src = None, 'unknown'
+    for r in results:
+        r['eom_rtt'] = None if rtt is None or r['eom_ms'] is None else r['eom_ms'] / rtt
+    counted = results[int(opts['--skip']):]
+    eoms = [r['eom_ms'] for r in counted if r['eom_ms'] is not None]
+    summary = {'conns': len(counted), 'skipped': len(results) - len(counted), 'rtt_ms': rtt,
+               'rtt_source': rtt_src, 'early': sum(r['early'] for r in counted),
+               'with_eom': len(eoms),
+               'median_eom_ms': statistics.median(eoms) if eoms else None}
+    summary['median_eom_rtt'] = (None if rtt is None or summary['median_eom_ms'] is None
+                                 else summary['median_eom_ms'] / rtt)
+    if as_json:
+        json.dump({'port': port, 'connections': results, 'summary': summary}, sys.stdout, indent=1)
+        print()
+        return 0
+    for r in results:
+        if not quiet:
+            print('=== connection %d  %s -> %s' % (r['conn'], r['client'], r['server']))
+            print('  SYN->SYN-ACK %s ms, banner at %s ms, first client data at %s ms: %s' % (
+                fmt(r['handshake_ms']), fmt(r['banner_ms']), fmt(r['first_data_ms']),
+                'EARLY (EHLO before the banner)' if r['early'] else 'WAIT (client waited for the banner)'))
+            if r['before_banner']:
+                print('  written before the banner arrived: ' + ','.join(r['before_banner']))
+            print('  commands: ' + ' '.join(r['commands']))
+            if timeline:
+                print_timeline(conns[r['conn'] - 1])
+            for m in r['messages']:
+                print('  SYN -> end-of-message reply (%s): %s ms%s  [%s]' % (
+                    m['body'], fmt(m['eom_ms']),
+                    '' if rtt is None or m['eom_ms'] is None else ' = %.2f RTT' % (m['eom_ms'] / rtt),
+                    m.get('reply') or 'no reply'))
+        print('RESULT conn=%d client=%s early=%d eom_ms=%s eom_rtt=%s eom_code=%s body=%s before_banner=%s' % (
+            r['conn'], r['client'], int(r['early']), fmt(r['eom_ms']), fmt(r['eom_rtt'], '%.2f'),
+            r['eom_code'] or 'NA', r['body'] or 'NA', ','.join(r['before_banner']) or '-'))
+    print('SUMMARY conns=%d skipped=%d rtt_ms=%s rtt_source=%s median_eom_ms=%s median_eom_rtt=%s early=%d with_eom=%d' % (
+        summary['conns'], summary['skipped'], fmt(rtt), rtt_src.replace(' ', '_'),
+        fmt(summary['median_eom_ms']), fmt(summary['median_eom_rtt'], '%.2f'),
+        summary['early'], summary['with_eom']))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
