@@ -14,7 +14,8 @@ public sealed class SocketBackendConnector : IBackendConnector, IDisposable
     private readonly SocketConnectionContextFactory _factory;
 
     public SocketBackendConnector(ILogger<SocketBackendConnector> logger)
-        => _factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), logger);
+        // Inline scheduling for the same reason as the listeners (see ProxyHost): no session code blocks.
+        => _factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions { UnsafePreferInlineScheduling = true }, logger);
 
     public async ValueTask<BackendConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
     {
