@@ -70,6 +70,12 @@ public sealed class ProxyProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = tempDir,
         };
+        // The proxy reads EARLYPIPE__* overrides from its environment; the test's config file must be all it sees.
+        foreach (var inherited in psi.Environment.Keys.Where(k => k.StartsWith("EARLYPIPE__", StringComparison.Ordinal)).ToList())
+        {
+            psi.Environment.Remove(inherited);
+        }
+
         psi.ArgumentList.Add(dll);
         psi.ArgumentList.Add("run");
         psi.ArgumentList.Add("--config");
