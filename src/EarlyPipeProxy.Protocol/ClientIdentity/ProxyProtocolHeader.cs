@@ -19,6 +19,23 @@ public static class ProxyProtocolHeader
     private const int V2Tcp4AddressLength = 12;
     private const int V2Tcp6AddressLength = 36;
 
+    // proxy-protocol.txt §2.2: each TLV is type (1 octet), length (2 octets, big-endian), value.
+    private const int TlvHeaderLength = 3;
+
+    // §2.2.5: PP2_TYPE_SSL's value starts with uint8 client and uint32 verify, then the sub-TLVs.
+    private const byte Pp2TypeSsl = 0x20;
+    private const byte Pp2ClientSsl = 0x01;
+    private const byte Pp2SubtypeSslVersion = 0x21;
+    private const byte Pp2SubtypeSslCipher = 0x23;
+    private const int SslTlvFixedLength = 5;
+
+    // "zero if the client presented a certificate and it was successfully verified, and non-zero otherwise": the
+    // proxy never asks for client certificates, so never 0. 1 is also OpenSSL's X509_V_ERR_UNSPECIFIED.
+    private const uint VerifyNoClientCertificate = 1;
+
+    // Keeps the header small (well under the 64 KiB the length field allows) whatever a TLS stack reports.
+    private const int MaxTlsValueLength = 255;
+
     private static ReadOnlySpan<byte> V2Signature => "\r\n\r\n\0\r\nQUIT\n"u8;
 
     /// <summary>Writes "PROXY TCP4|TCP6 src dst sport dport\r\n" (at most 107 octets).</summary>
@@ -39,28 +56,97 @@ public static class ProxyProtocolHeader
     }
 
     /// <summary>Writes the 16-octet v2 preamble (signature, 0x21 PROXY, 0x11 TCP4 or 0x21 TCP6, length) and the address block.</summary>
-    public static void WriteV2(IBufferWriter<byte> writer, IPEndPoint source, IPEndPoint destination)
+    public static void WriteV2(IBufferWriter<byte> writer, IPEndPoint source, IPEndPoint destination) =>
+        WriteV2(writer, source, destination, null);
+
+    /// <summary>
+    /// Writes the 16-octet v2 preamble (signature, 0x21 PROXY, 0x11 TCP4 or 0x21 TCP6, length) and the address block,
+    /// followed, when <paramref name="tls"/> is not null, by one PP2_TYPE_SSL TLV (§2.2.5): client = PP2_CLIENT_SSL,
+    /// verify = 1 (non-zero: no client certificate was presented, so none was verified), then the
+    /// PP2_SUBTYPE_SSL_VERSION and PP2_SUBTYPE_SSL_CIPHER sub-TLVs. The preamble's length counts the TLV too.
+    /// Without <paramref name="tls"/> the output is identical to the three-argument overload.
+    /// </summary>
+    /// <exception cref="ArgumentException">
+    /// A <paramref name="tls"/> value is null, empty, longer than 255 characters or not printable US-ASCII (0x20..0x7E);
+    /// nothing is written then.
+    /// </exception>
+    public static void WriteV2(IBufferWriter<byte> writer, IPEndPoint source, IPEndPoint destination, ProxyTlsInfo? tls)
     {
         ArgumentNullException.ThrowIfNull(writer);
         var (src, dst) = NormalizePair(source, destination);
+
+        int sslTlvLength = 0;
+        if (tls is { } info)
+        {
+            ValidateTlsValue(info.Version, nameof(tls));
+            ValidateTlsValue(info.Cipher, nameof(tls));
+            sslTlvLength = TlvHeaderLength + SslTlvFixedLength
+                + TlvHeaderLength + info.Version.Length
+                + TlvHeaderLength + info.Cipher.Length;
+        }
 
         bool v4 = src.AddressFamily == AddressFamily.InterNetwork;
         int addressLength = v4 ? V2Tcp4AddressLength : V2Tcp6AddressLength;
         int addressBytes = v4 ? 4 : 16;
 
-        var header = writer.GetSpan(V2PreambleLength + addressLength)[..(V2PreambleLength + addressLength)];
+        // At most 36 + 3 + 5 + 2 * (3 + 255) = 560 octets after the preamble: far below the 16-bit length limit.
+        int payloadLength = addressLength + sslTlvLength;
+        int totalLength = V2PreambleLength + payloadLength;
+
+        var header = writer.GetSpan(totalLength)[..totalLength];
         V2Signature.CopyTo(header);
         header[12] = V2VersionProxy;
         header[13] = v4 ? V2Tcp4 : V2Tcp6;
-        BinaryPrimitives.WriteUInt16BigEndian(header[14..], (ushort)addressLength);
+        BinaryPrimitives.WriteUInt16BigEndian(header[14..], (ushort)payloadLength);
 
-        var block = header[V2PreambleLength..];
+        var block = header.Slice(V2PreambleLength, addressLength);
         WriteAddressBytes(src, block[..addressBytes]);
         WriteAddressBytes(dst, block.Slice(addressBytes, addressBytes));
         BinaryPrimitives.WriteUInt16BigEndian(block[(2 * addressBytes)..], (ushort)source.Port);
         BinaryPrimitives.WriteUInt16BigEndian(block[((2 * addressBytes) + 2)..], (ushort)destination.Port);
 
-        writer.Advance(header.Length);
+        if (tls is { } tlsInfo)
+        {
+            var ssl = header[(V2PreambleLength + addressLength)..];
+            ssl[0] = Pp2TypeSsl;
+            BinaryPrimitives.WriteUInt16BigEndian(ssl[1..], (ushort)(sslTlvLength - TlvHeaderLength));
+            ssl[3] = Pp2ClientSsl;
+            BinaryPrimitives.WriteUInt32BigEndian(ssl[4..], VerifyNoClientCertificate);
+            int offset = TlvHeaderLength + SslTlvFixedLength;
+            offset += WriteAsciiTlv(ssl[offset..], Pp2SubtypeSslVersion, tlsInfo.Version);
+            WriteAsciiTlv(ssl[offset..], Pp2SubtypeSslCipher, tlsInfo.Cipher);
+        }
+
+        writer.Advance(totalLength);
+    }
+
+    private static void ValidateTlsValue(string? value, string paramName)
+    {
+        if (string.IsNullOrEmpty(value) || value.Length > MaxTlsValueLength)
+        {
+            throw new ArgumentException($"TLS version and cipher must be 1 to {MaxTlsValueLength} characters.", paramName);
+        }
+
+        foreach (char c in value)
+        {
+            if (c is < (char)0x20 or > (char)0x7E)
+            {
+                throw new ArgumentException("TLS version and cipher must be printable US-ASCII.", paramName);
+            }
+        }
+    }
+
+    /// <summary>Writes type, big-endian length and the (already validated, ASCII) value; returns the octets written.</summary>
+    private static int WriteAsciiTlv(Span<byte> destination, byte type, string value)
+    {
+        destination[0] = type;
+        BinaryPrimitives.WriteUInt16BigEndian(destination[1..], (ushort)value.Length);
+        for (int i = 0; i < value.Length; i++)
+        {
+            destination[TlvHeaderLength + i] = (byte)value[i];
+        }
+
+        return TlvHeaderLength + value.Length;
     }
 
     private static (IPAddress Source, IPAddress Destination) NormalizePair(IPEndPoint source, IPEndPoint destination)

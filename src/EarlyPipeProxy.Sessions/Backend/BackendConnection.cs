@@ -12,7 +12,8 @@ namespace EarlyPipeProxy.Sessions.Backend;
 /// </summary>
 public sealed class BackendConnection : IAsyncDisposable
 {
-    private readonly IDuplexPipe _transport;
+    private IDuplexPipe _transport;
+    private Tls.TlsDuplexPipe? _tls;
     private readonly Func<bool, ValueTask> _close;
     private SequencePosition _replyEnd;
     private bool _holdingReply;
@@ -31,6 +32,30 @@ public sealed class BackendConnection : IAsyncDisposable
     public EndPoint RemoteEndPoint { get; }
 
     public PipeWriter Output => _transport.Output;
+
+    /// <summary>The TLS stream after <see cref="UpgradeToTlsAsync"/>; null while cleartext.</summary>
+    public System.Net.Security.SslStream? TlsStream => _tls?.Stream;
+
+    /// <summary>
+    /// STARTTLS toward the backend, after its 220 go-ahead has been read and released: the handshake runs over the
+    /// current pipes and the connection continues over the encrypted ones.
+    /// </summary>
+    public async ValueTask UpgradeToTlsAsync(System.Net.Security.SslClientAuthenticationOptions options, CancellationToken cancellationToken)
+    {
+        var stream = new System.Net.Security.SslStream(new Tls.DuplexPipeStream(_transport), leaveInnerStreamOpen: false);
+        try
+        {
+            await stream.AuthenticateAsClientAsync(options, cancellationToken);
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
+        {
+            await stream.DisposeAsync();
+            throw new BackendUnavailableException(BackendFailure.Closed, "TLS handshake with the backend failed: " + ex.Message, ex);
+        }
+
+        _tls = new Tls.TlsDuplexPipe(stream);
+        _transport = _tls;
+    }
 
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
@@ -105,6 +130,16 @@ public sealed class BackendConnection : IAsyncDisposable
 
         _closed = true;
         ReleaseReply();
-        return _close(abort);
+        return CloseTransportAsync(abort);
+    }
+
+    private async ValueTask CloseTransportAsync(bool abort)
+    {
+        if (_tls is not null && !abort)
+        {
+            await _tls.DisposeAsync();
+        }
+
+        await _close(abort);
     }
 }

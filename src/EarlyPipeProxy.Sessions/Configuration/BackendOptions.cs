@@ -13,4 +13,12 @@ public sealed class BackendOptions
     /// send it as NAME=; when false, NAME=[UNAVAILABLE] is sent and the backend does no name checks of its own.
     /// </summary>
     public bool LookupClientName { get; set; } = true;
+
+    public BackendTlsMode Tls { get; set; } = BackendTlsMode.None;
+
+    /// <summary>With <see cref="Tls"/>: check the backend's certificate chain and name (<see cref="TlsServerName"/>).</summary>
+    public bool VerifyCertificate { get; set; } = true;
+
+    /// <summary>Name expected in the backend's certificate and sent as SNI; defaults to the host part of <see cref="Address"/>.</summary>
+    public string? TlsServerName { get; set; }
 }

@@ -22,6 +22,16 @@ public sealed class InboundListener
             throw new FormatException($"Inbound listener '{options.Name}': PipeConnect.Keyword must be one word.");
         }
 
+        BackendHostName = HostPart(options.Backend.Address);
+        if (options.Tls.IsConfigured)
+        {
+            Certificates = new Tls.ServerCertificateProvider(options.Tls.CertificatePath!, options.Tls.KeyPath);
+        }
+        else if (options.ImplicitTls)
+        {
+            throw new FormatException($"Inbound listener '{options.Name}': ImplicitTls needs Tls:CertificatePath.");
+        }
+
         if (options.Limits.MaxLineLength < 64 || options.Limits.MaxPipelinedCommands < 1 || options.Limits.MaxConnections < 1)
         {
             throw new FormatException($"Inbound listener '{options.Name}': limits are too small.");
@@ -38,6 +48,12 @@ public sealed class InboundListener
 
     public AddressList AdvertiseHosts { get; }
 
+    /// <summary>The backend's host as configured: the name its certificate is checked against by default.</summary>
+    public string BackendHostName { get; }
+
+    /// <summary>The certificate for STARTTLS and TLS-on-connect; null when the listener offers no TLS.</summary>
+    public Tls.ServerCertificateProvider? Certificates { get; }
+
     public int ActiveConnections => Volatile.Read(ref _connections);
 
     /// <summary>Counts a new connection; false (and nothing counted) when the listener is full.</summary>
@@ -53,4 +69,10 @@ public sealed class InboundListener
     }
 
     public void Leave() => Interlocked.Decrement(ref _connections);
+
+    private static string HostPart(string address)
+    {
+        var colon = address.LastIndexOf(':');
+        return (colon > 0 ? address[..colon] : address).Trim('[', ']');
+    }
 }

@@ -14,6 +14,12 @@ public sealed class InboundListenerOptions
 
     public BackendOptions Backend { get; set; } = new();
 
+    /// <summary>Certificate for STARTTLS (and for <see cref="ImplicitTls"/>); STARTTLS is offered only when set.</summary>
+    public InboundTlsOptions Tls { get; set; } = new();
+
+    /// <summary>TLS-on-connect (port 465 style, RFC 8314): the handshake comes first, then the banner.</summary>
+    public bool ImplicitTls { get; set; }
+
     public PipeConnectOptions PipeConnect { get; set; } = new();
 
     public InboundLimits Limits { get; set; } = new();

@@ -18,4 +18,7 @@ public sealed class InboundTimeouts
 
     /// <summary>Wait for a backend reply (RFC 5321 §4.5.3.2.6: 10 minutes for the end-of-data reply).</summary>
     public TimeSpan BackendReply { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>A TLS handshake, with the client or with the backend.</summary>
+    public TimeSpan TlsHandshake { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -7,9 +7,9 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 public sealed partial class InboundSession
 {
     [LoggerMessage(EventId = 100, Level = LogLevel.Information,
-        Message = "session H=[{ClientAddress}]:{ClientPort} I={Listener} B={Backend}{EarlyField} M={Messages} R={Recipients} C={Commands} in={BytesIn} out={BytesOut} D={DurationSeconds}s end=\"{End}\"")]
+        Message = "session H=[{ClientAddress}]:{ClientPort} I={Listener} B={Backend}{EarlyField}{TlsField} M={Messages} R={Recipients} C={Commands} in={BytesIn} out={BytesOut} D={DurationSeconds}s end=\"{End}\"")]
     private static partial void LogSessionLine(ILogger logger, IPAddress clientAddress, int clientPort, string listener, IPEndPoint backend,
-        string earlyField, int messages, int recipients, int commands, long bytesIn, long bytesOut, string durationSeconds, string end);
+        string earlyField, string tlsField, int messages, int recipients, int commands, long bytesIn, long bytesOut, string durationSeconds, string end);
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Warning,
         Message = "SMTP protocol synchronization error (input sent without waiting for greeting): rejected connection from H=[{ClientAddress}]:{ClientPort} I={Listener} input=\"{Input}\"")]
@@ -22,6 +22,16 @@ public sealed partial class InboundSession
     [LoggerMessage(EventId = 103, Level = LogLevel.Warning,
         Message = "message refused from H=[{ClientAddress}]:{ClientPort} I={Listener}: bare {What} in message data (SMTP smuggling protection); backend connection dropped")]
     private static partial void LogBareLineEnding(ILogger logger, IPAddress clientAddress, int clientPort, string listener, string what);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Warning,
+        Message = "H=[{ClientAddress}]:{ClientPort} I={Listener}: {Octets} octets of cleartext after STARTTLS discarded (command injection attempt?)")]
+    private static partial void LogInputAfterStartTls(ILogger logger, System.Net.IPAddress clientAddress, int clientPort, string listener, long octets);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Information,
+        Message = "TLS handshake failed H=[{ClientAddress}]:{ClientPort} I={Listener}: {Reason}")]
+    private static partial void LogClientHandshakeFailed(ILogger logger, System.Net.IPAddress clientAddress, int clientPort, string listener, string reason);
+
+    private string _tlsField = string.Empty;
 
     private void LogSession(TimeSpan duration)
     {
@@ -36,7 +46,7 @@ public sealed partial class InboundSession
             EarlyPipeUse.Advertised => " L.",
             _ => string.Empty,
         };
-        LogSessionLine(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, _listener.BackendEndPoint, earlyField,
+        LogSessionLine(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, _listener.BackendEndPoint, earlyField, _tlsField,
             _messages, _recipients, _commands, _bytesFromClient, _bytesToClient,
             duration.TotalSeconds.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture), _end);
     }

@@ -19,7 +19,9 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// RFC 2920 groups only when it offers PIPELINING, one command at a time otherwise. Every reply the client gets to a
 /// command it sent is the backend's own, in order.
 /// </summary>
+#pragma warning disable CA1001 // The TLS pipe is disposed when RunAsync ends; a session is never reused or disposed from outside.
 public sealed partial class InboundSession
+#pragma warning restore CA1001
 {
     // Keywords of the backend's EHLO reply that we must not pass on: XCLIENT/XFORWARD would let the client claim any
     // address; STARTTLS is not terminated here yet; the backend's own early-pipelining offer is replaced by ours.
@@ -27,7 +29,7 @@ public sealed partial class InboundSession
 
     private readonly InboundListener _listener;
     private readonly InboundListenerOptions _options;
-    private readonly IDuplexPipe _client;
+    private IDuplexPipe _client;
     private readonly IPEndPoint _clientEndPoint;
     private readonly IPEndPoint _localEndPoint;
     private readonly IBackendConnector _connector;
@@ -82,10 +84,10 @@ public sealed partial class InboundSession
         _closeRequested = closeRequested;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         _deadline = deadline;
-        using var wakeOnClose = closeRequested.Register(static state => ((PipeReader)state!).CancelPendingRead(), _client.Input);
+        using var wakeOnClose = closeRequested.Register(static state => ((InboundSession)state!)._client.Input.CancelPendingRead(), this);
         try
         {
-            if (await OpenBackendAsync() && await GreetAsync())
+            if ((!_options.ImplicitTls || await HandshakeWithClientAsync()) && await OpenBackendAsync() && await GreetAsync())
             {
                 await CommandLoopAsync();
             }
@@ -117,6 +119,7 @@ public sealed partial class InboundSession
         finally
         {
             await CloseBackendAsync();
+            await CloseClientTlsAsync();
             LogSession(Stopwatch.GetElapsedTime(started));
         }
     }
@@ -150,7 +153,8 @@ public sealed partial class InboundSession
                 await FlushBackendAsync();
                 break;
             case ClientIdentityMode.ProxyV2:
-                ProxyProtocolHeader.WriteV2(_backend.Output, _clientEndPoint, _localEndPoint);
+                // Only TLS-on-connect is known this early; a later STARTTLS cannot be told in a header already sent.
+                ProxyProtocolHeader.WriteV2(_backend.Output, _clientEndPoint, _localEndPoint, ProxyTlsInfoOrNull());
                 await FlushBackendAsync();
                 break;
         }
@@ -178,6 +182,12 @@ public sealed partial class InboundSession
 
         var bannerBytes = banner.Raw.ToArray();
         backend.ReleaseReply();
+
+        // TLS first, so that XCLIENT and everything after it travel encrypted.
+        if (_options.Backend.Tls == BackendTlsMode.StartTls)
+        {
+            await StartBackendTlsAsync();
+        }
 
         if (_options.Backend.ClientIdentity == ClientIdentityMode.Xclient)
         {
@@ -244,9 +254,10 @@ public sealed partial class InboundSession
 
     private async ValueTask CommandLoopAsync()
     {
-        var input = _client.Input;
         while (!_sessionOver)
         {
+            // Read afresh each time: STARTTLS replaces the client's pipes.
+            var input = _client.Input;
             if (_closeRequested.IsCancellationRequested && !_inTransaction)
             {
                 await LocalReplyAsync(ProxyReplies.ShuttingDown);
@@ -301,6 +312,14 @@ public sealed partial class InboundSession
             var lineEnd = reader.Position;
             var moreBuffered = !reader.End;
             var command = Parse(line);
+            if (_needEhlo && command.Verb is not (SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.Quit or SmtpVerb.Noop or SmtpVerb.Rset))
+            {
+                // RFC 3207 §4.2: after the handshake the client starts over with EHLO.
+                input.AdvanceTo(lineEnd);
+                await LocalReplyAsync(ProxyReplies.SendEhloFirst);
+                continue;
+            }
+
             if (ForwardsLine(command, moreBuffered))
             {
                 WriteToBackend(buffer.Slice(line.Start, lineEnd));
@@ -354,7 +373,7 @@ public sealed partial class InboundSession
                 await AuthAsync();
                 break;
             case SmtpVerb.StartTls:
-                await LocalReplyAsync(ProxyReplies.StartTlsUnavailable);
+                await StartTlsAsync();
                 break;
             case SmtpVerb.Xclient:
             case SmtpVerb.Xforward:
@@ -420,9 +439,11 @@ public sealed partial class InboundSession
             case ReplyFor.Ehlo when reply.Code == 250 && EhloCapabilities.TryParse(reply.Raw, out var capabilities):
                 WriteEhloReply(capabilities!);
                 _inTransaction = false;
+                _needEhlo = false;
                 return;
             case ReplyFor.Ehlo:
             case ReplyFor.Helo:
+                _needEhlo &= !positive;
                 // After HELO, or an EHLO the backend refused, no extension is in force.
                 _backendPipelining = false;
                 _backendChunking = false;
@@ -468,6 +489,11 @@ public sealed partial class InboundSession
         }
 
         capabilities.Add("PIPELINING");
+        if (_listener.Certificates is not null && _clientTls is null)
+        {
+            capabilities.Add("STARTTLS");
+        }
+
         if (_advertise)
         {
             capabilities.Add(_options.PipeConnect.Keyword, after: "PIPELINING");

@@ -20,6 +20,14 @@ internal static class ProxyReplies
 
     public static ReadOnlySpan<byte> StartTlsUnavailable => "454 4.7.0 TLS not available\r\n"u8;
 
+    public static ReadOnlySpan<byte> StartTlsGoAhead => "220 2.0.0 Ready to start TLS\r\n"u8;
+
+    public static ReadOnlySpan<byte> TlsAlreadyActive => "554 5.5.1 Error: TLS already active\r\n"u8;
+
+    public static ReadOnlySpan<byte> TransactionInProgress => "503 5.5.1 Error: MAIL transaction in progress\r\n"u8;
+
+    public static ReadOnlySpan<byte> SendEhloFirst => "503 5.5.1 Error: send EHLO first\r\n"u8;
+
     public static ReadOnlySpan<byte> BdatUnavailable => "502 5.5.1 Error: BDAT not offered\r\n"u8;
 
     public static ReadOnlySpan<byte> BdatSyntax => "501 5.5.4 Syntax: BDAT chunk-size [LAST]\r\n"u8;

@@ -1,0 +1,188 @@
+using System.Buffers;
+using System.Net.Security;
+using System.Security.Authentication;
+using EarlyPipeProxy.Protocol.Capabilities;
+using EarlyPipeProxy.Protocol.ClientIdentity;
+using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Tls;
+using Microsoft.Extensions.Logging;
+
+namespace EarlyPipeProxy.Sessions.Inbound;
+
+// TLS: STARTTLS and TLS-on-connect toward the client, STARTTLS toward the backend.
+public sealed partial class InboundSession
+{
+    private static ReadOnlySpan<byte> StartTlsCommand => "STARTTLS\r\n"u8;
+
+    private TlsDuplexPipe? _clientTls;
+    private bool _needEhlo;
+
+    /// <summary>
+    /// STARTTLS (RFC 3207). The go-ahead is ours, since the backend's own TLS is not what the client sees.
+    /// Cleartext that came after the command is thrown away before the handshake, never executed after it
+    /// (CVE-2011-0411); then the client starts over with EHLO.
+    /// </summary>
+    private async ValueTask StartTlsAsync()
+    {
+        if (_listener.Certificates is null)
+        {
+            await LocalReplyAsync(ProxyReplies.StartTlsUnavailable);
+            return;
+        }
+
+        if (_clientTls is not null)
+        {
+            await LocalReplyAsync(ProxyReplies.TlsAlreadyActive);
+            return;
+        }
+
+        if (_inTransaction)
+        {
+            await LocalReplyAsync(ProxyReplies.TransactionInProgress);
+            return;
+        }
+
+        await LocalReplyAsync(ProxyReplies.StartTlsGoAhead);
+        await FlushClientAsync();
+        if (_client.Input.TryRead(out var leftover))
+        {
+            if (!leftover.Buffer.IsEmpty)
+            {
+                LogInputAfterStartTls(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, leftover.Buffer.Length);
+            }
+
+            _client.Input.AdvanceTo(leftover.Buffer.End);
+        }
+
+        if (!await HandshakeWithClientAsync())
+        {
+            _sessionOver = true;
+            return;
+        }
+
+        _needEhlo = true;
+    }
+
+    /// <summary>The server side of a handshake over the client's current pipes; false (session over) when it fails.</summary>
+    private async ValueTask<bool> HandshakeWithClientAsync()
+    {
+        var stream = new SslStream(new DuplexPipeStream(_client), leaveInnerStreamOpen: false);
+        var options = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = _listener.Certificates!.Current,
+            ClientCertificateRequired = false,
+            AllowRenegotiation = false,
+        };
+        try
+        {
+            await stream.AuthenticateAsServerAsync(options, Deadline(_options.Timeouts.TlsHandshake));
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_aborted.IsCancellationRequested)
+        {
+            LogClientHandshakeFailed(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, ex.Message);
+            await stream.DisposeAsync();
+            _end = "TLS handshake failed";
+            return false;
+        }
+        finally
+        {
+            ClearDeadline();
+        }
+
+        _clientTls = new TlsDuplexPipe(stream);
+        _client = _clientTls;
+        _tlsField = " X=" + Describe(stream);
+        return true;
+    }
+
+    /// <summary>
+    /// STARTTLS toward the backend, before anything of the client's: our EHLO, STARTTLS, its 220, the handshake
+    /// (certificate checked against <see cref="Configuration.BackendOptions.TlsServerName"/> unless turned off).
+    /// </summary>
+    private async ValueTask StartBackendTlsAsync()
+    {
+        var backend = _backend!;
+        WriteAscii(backend.Output, "EHLO " + _options.HostName + "\r\n");
+        await FlushBackendAsync();
+        var ehlo = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
+        var offersTls = ehlo.Code == 250 && EhloCapabilities.TryParse(ehlo.Raw, out var capabilities) && capabilities!.Contains("STARTTLS");
+        backend.ReleaseReply();
+        if (!offersTls)
+        {
+            throw new BackendUnavailableException(BackendFailure.MalformedReply, "backend does not offer STARTTLS (Backend:Tls is StartTls)");
+        }
+
+        backend.Output.Write(StartTlsCommand);
+        await FlushBackendAsync();
+        var goAhead = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
+        var code = goAhead.Code;
+        backend.ReleaseReply();
+        if (code != 220)
+        {
+            throw new BackendUnavailableException(BackendFailure.MalformedReply, $"backend refused STARTTLS with {code}");
+        }
+
+        var options = new SslClientAuthenticationOptions
+        {
+            TargetHost = _options.Backend.TlsServerName ?? _listener.BackendHostName,
+            AllowRenegotiation = false,
+        };
+        if (!_options.Backend.VerifyCertificate)
+        {
+#pragma warning disable CA5359 // The operator turned verification off (Backend:VerifyCertificate = false), e.g. for a self-signed backend on loopback.
+            options.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
+#pragma warning restore CA5359
+        }
+
+        try
+        {
+            await backend.UpgradeToTlsAsync(options, Deadline(_options.Timeouts.TlsHandshake));
+        }
+        catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
+        {
+            throw new BackendUnavailableException(BackendFailure.Timeout, "TLS handshake with the backend timed out");
+        }
+        finally
+        {
+            ClearDeadline();
+        }
+    }
+
+    private async ValueTask CloseClientTlsAsync()
+    {
+        if (_clientTls is not null)
+        {
+            await _clientTls.DisposeAsync();
+        }
+    }
+
+    /// <summary>The PP2_TYPE_SSL facts for a PROXY v2 header ("TLSv1.3" spelling, as OpenSSL and HAProxy write it).</summary>
+    private ProxyTlsInfo? ProxyTlsInfoOrNull()
+    {
+        if (_clientTls is null)
+        {
+            return null;
+        }
+
+        var stream = _clientTls.Stream;
+        var version = stream.SslProtocol switch
+        {
+            SslProtocols.Tls13 => "TLSv1.3",
+            SslProtocols.Tls12 => "TLSv1.2",
+            var other => other.ToString(),
+        };
+        return new ProxyTlsInfo(version, stream.NegotiatedCipherSuite.ToString());
+    }
+
+    /// <summary>Exim's X= field: protocol and cipher suite, e.g. TLS1.3:TLS_AES_256_GCM_SHA384.</summary>
+    private static string Describe(SslStream stream)
+    {
+        var protocol = stream.SslProtocol switch
+        {
+            SslProtocols.Tls13 => "TLS1.3",
+            SslProtocols.Tls12 => "TLS1.2",
+            var other => other.ToString(),
+        };
+        return protocol + ":" + stream.NegotiatedCipherSuite;
+    }
+}

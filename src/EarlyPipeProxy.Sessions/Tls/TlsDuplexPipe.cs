@@ -1,0 +1,89 @@
+using System.IO.Pipelines;
+using System.Net.Security;
+
+namespace EarlyPipeProxy.Sessions.Tls;
+
+/// <summary>
+/// The pipes of a connection after its TLS handshake. Decrypted input is pumped into a pipe as it arrives rather than
+/// read on demand, so that "is there input already?" can be answered without blocking: the early-pipelining check
+/// before the banner of a TLS-on-connect listener needs exactly that.
+/// </summary>
+public sealed class TlsDuplexPipe : IDuplexPipe, IAsyncDisposable
+{
+    private const int ReadSize = 4096;
+
+    private readonly Pipe _input = new(new PipeOptions(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false));
+    private readonly Task _pump;
+    private int _disposed;
+
+    public TlsDuplexPipe(SslStream stream)
+    {
+        Stream = stream;
+        Output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+        _pump = PumpAsync();
+    }
+
+    public SslStream Stream { get; }
+
+    public PipeReader Input => _input.Reader;
+
+    public PipeWriter Output { get; }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await Output.CompleteAsync();
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await Stream.ShutdownAsync().WaitAsync(bound.Token);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // close_notify is a courtesy; the connection is going away either way.
+        }
+
+        await Stream.DisposeAsync();
+        await _pump;
+    }
+
+    private async Task PumpAsync()
+    {
+        // Runs inline up to the first read that has to wait: input the handshake already buffered is in the pipe
+        // by the time the constructor returns.
+        var writer = _input.Writer;
+        Exception? failure = null;
+        try
+        {
+            while (true)
+            {
+                var read = await Stream.ReadAsync(writer.GetMemory(ReadSize));
+                if (read == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(read);
+                var flushed = await writer.FlushAsync();
+                if (flushed.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException)
+        {
+            failure = new IOException("TLS connection failed: " + ex.Message, ex);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            // Disposed by the session while a read was pending.
+        }
+
+        await writer.CompleteAsync(failure);
+    }
+}
