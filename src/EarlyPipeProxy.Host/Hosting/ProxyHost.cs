@@ -41,6 +41,7 @@ public static class ProxyHost
         builder.Services.AddSingleton<IBackendConnector, SocketBackendConnector>();
         builder.Services.AddSingleton<IReadOnlyList<InboundListener>>(listeners);
         builder.Services.AddHostedService<ListenerAnnouncer>();
+        builder.Services.AddHostedService<CertificateReloader>();
         // Session code never blocks a thread, so socket continuations may run inline on the I/O threads instead of
         // hopping through the thread pool several times per round trip (bench/throughput measures the difference).
         builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
