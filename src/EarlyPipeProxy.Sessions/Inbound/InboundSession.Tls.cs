@@ -42,8 +42,9 @@ public sealed partial class InboundSession
             return;
         }
 
-        await LocalReplyAsync(ProxyReplies.StartTlsGoAhead);
-        await FlushClientAsync();
+        // What the client sent before it could have seen our go-ahead is not TLS: drop it now, before the 220
+        // leaves. Anything after the 220 belongs to the handshake (a fast client's ClientHello arrives at once).
+        await DrainAsync();
         if (_client.Input.TryRead(out var leftover))
         {
             if (!leftover.Buffer.IsEmpty)
@@ -54,6 +55,8 @@ public sealed partial class InboundSession
             _client.Input.AdvanceTo(leftover.Buffer.End);
         }
 
+        WriteToClient(ProxyReplies.StartTlsGoAhead);
+        await FlushClientAsync();
         if (!await HandshakeWithClientAsync())
         {
             _sessionOver = true;
@@ -66,10 +69,12 @@ public sealed partial class InboundSession
     /// <summary>The server side of a handshake over the client's current pipes; false (session over) when it fails.</summary>
     private async ValueTask<bool> HandshakeWithClientAsync()
     {
-        var stream = new SslStream(new DuplexPipeStream(_client), leaveInnerStreamOpen: false);
+        var raw = new DuplexPipeStream(_client);
+        var stream = new SslStream(raw, leaveInnerStreamOpen: false);
+        var certificate = _listener.Certificates!.Current;
         var options = new SslServerAuthenticationOptions
         {
-            ServerCertificateContext = _listener.Certificates!.Current,
+            ServerCertificateContext = certificate,
             ClientCertificateRequired = false,
             AllowRenegotiation = false,
         };
@@ -89,9 +94,13 @@ public sealed partial class InboundSession
             ClearDeadline();
         }
 
+        // .NET does not say whether a session was resumed; the handshake does: a full one carries our certificate,
+        // an abbreviated one (TLS 1.2 session ID or ticket, TLS 1.3 PSK) does not, so it is shorter than the
+        // certificate alone. Exim marks resumption with '*' after the cipher (log_selector +tls_resumption).
+        var resumed = raw.BytesWritten < certificate.TargetCertificate.RawData.Length;
         _clientTls = new TlsDuplexPipe(stream);
         _client = _clientTls;
-        _tlsField = " X=" + Describe(stream);
+        _tlsField = " X=" + Describe(stream) + (resumed ? "*" : string.Empty);
         return true;
     }
 

@@ -10,6 +10,9 @@ public sealed class DuplexPipeStream(IDuplexPipe transport) : Stream
 {
     private readonly Stream _reader = transport.Input.AsStream(leaveOpen: true);
 
+    /// <summary>Octets written so far: during a handshake, what the server side sent.</summary>
+    public long BytesWritten { get; private set; }
+
     public override bool CanRead => true;
 
     public override bool CanWrite => true;
@@ -32,6 +35,7 @@ public sealed class DuplexPipeStream(IDuplexPipe transport) : Stream
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        BytesWritten += buffer.Length;
         var result = await transport.Output.WriteAsync(buffer, cancellationToken);
         if (result.IsCompleted)
         {
