@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net.Security;
 using System.Security.Authentication;
-using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.ClientIdentity;
 using EarlyPipeProxy.Sessions.Backend;
 using EarlyPipeProxy.Sessions.Tls;
@@ -111,12 +110,7 @@ public sealed partial class InboundSession
     private async ValueTask StartBackendTlsAsync()
     {
         var backend = _backend!;
-        WriteAscii(backend.Output, "EHLO " + _options.HostName + "\r\n");
-        await FlushBackendAsync();
-        var ehlo = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
-        var offersTls = ehlo.Code == 250 && EhloCapabilities.TryParse(ehlo.Raw, out var capabilities) && capabilities!.Contains("STARTTLS");
-        backend.ReleaseReply();
-        if (!offersTls)
+        if (!await BackendOffersAsync("STARTTLS"))
         {
             throw new BackendUnavailableException(BackendFailure.MalformedReply, "backend does not offer STARTTLS (Backend:Tls is StartTls)");
         }
