@@ -8,7 +8,7 @@
 #     Exim 4.96 client ---------------------------------> earlypipe     :2025  (proxy path)
 #                                                           `--> Postfix 198.18.0.2:2525, XCLIENT
 #
-# For each client body mode (CHUNKING=1: BDAT, CHUNKING=0: DATA) and each path
+# For each client mode (CHUNKING=1: BDAT, CHUNKING=0: DATA, tls: STARTTLS then BDAT) and each path
 # it sends one priming message (RESET_CACHE=1, not counted: it fills Exim's
 # EHLO cache) and then N counted messages, one SMTP connection each, with
 # tcpdump running in the client namespace. tests/netns/pcap_rtt.py turns each
@@ -19,7 +19,11 @@
 # Environment:
 #   N=3              counted messages per path and mode
 #   DELAY_MS=25      one-way delay of the link (RTT = 2*DELAY_MS)
-#   MODES="1 0"      CHUNKING values to run (1 = BDAT, 0 = DATA)
+#   MODES="1 0"      modes to run: 1 = BDAT, 0 = DATA (cleartext), tls = STARTTLS with BDAT
+#                    (Exim TLS=require; direct: Postfix's own STARTTLS; proxy: a second
+#                    listener :2587 with "Tls", cleartext XCLIENT backend; TLS 1.3 records are
+#                    decrypted from Exim's key log, see tests/netns/pcap_rtt.py --keylog)
+#   TLS=1            shorthand: add "tls" to MODES
 #   PROXY=auto|1|0   auto: measure the proxy path if earlypipe.dll is found,
 #                    else report it as pending; 1: required; 0: direct only
 #   PROXY_DIR        directory holding earlypipe.dll (default: the newest
@@ -48,7 +52,10 @@ RESULTS=${RESULTS:-$HERE/results/latest.txt}
 export NS_CLI=${NS_CLI:-epp-cli} NS_SRV=${NS_SRV:-epp-srv}
 SRV_ADDR=198.18.0.2
 DEV_CLI=epp-c
-PF_PORT=2525 PF_PROXY_PORT=2526 PROXY_PORT=2025
+PF_PORT=2525 PF_PROXY_PORT=2526 PROXY_PORT=2025 PROXY_TLS_PORT=2587
+[ "${TLS:-0}" = 1 ] && [[ " $MODES " != *" tls "* ]] && MODES="$MODES tls"
+for m in $MODES; do case $m in 0|1|tls) ;; *) echo "measure: bad mode '$m' in MODES (0, 1, tls)" >&2; exit 2;; esac; done
+HAS_TLS=0; [[ " $MODES " == *" tls "* ]] && HAS_TLS=1
 PF_ENV=(PF_NETNS="$NS_SRV" PF_NAME=rttbench PF_ADDR="$SRV_ADDR" PF_PORT="$PF_PORT"
         PF_PROXY_PORT="$PF_PROXY_PORT" PF_XCLIENT_HOSTS="$SRV_ADDR 127.0.0.1")
 EXIM_CLIENT=rttbench
@@ -111,6 +118,21 @@ env "${PF_ENV[@]}" "$PEERS/postfix.sh" status >/dev/null 2>&1 || PF_STARTED=1
 env "${PF_ENV[@]}" "$PEERS/postfix.sh" start >"$WORK/postfix.log" 2>&1 || { cat "$WORK/postfix.log" >&2; fail "postfix start in $NS_SRV"; }
 log "$(tail -1 "$WORK/postfix.log" | cut -c1-100)"
 
+TLS_LISTENER=""
+if [ "$HAS_TLS" = 1 ]; then
+  "$PEERS/tls.sh" >"$WORK/tls.env" 2>"$WORK/tls.log" || { cat "$WORK/tls.log" >&2; fail "tests/peers/tls.sh"; }
+  TLS_CERT=$(sed -n 's/^TLS_CERT=//p' "$WORK/tls.env") TLS_KEY=$(sed -n 's/^TLS_KEY=//p' "$WORK/tls.env")
+  TLS_LISTENER=",
+    {
+      \"Name\": \"smtp-tls\",
+      \"Listen\": \"$SRV_ADDR:$PROXY_TLS_PORT\",
+      \"Tls\": { \"CertificatePath\": \"$TLS_CERT\", \"KeyPath\": \"$TLS_KEY\" },
+      \"Backend\": { \"Address\": \"$SRV_ADDR:$PF_PORT\", \"ClientIdentity\": \"Xclient\", \"LookupClientName\": false, \"Tls\": \"None\" },
+      \"PipeConnect\": { \"AdvertiseHosts\": [ \"*\" ], \"Keyword\": \"PIPECONNECT\" }
+    }"
+  "$PY" -c 'import cryptography' 2>/dev/null || fail "python3-cryptography is needed to decrypt the TLS captures (apt-get install python3-cryptography)"
+fi
+
 if [ -n "$PROXY_DLL" ]; then
   cat >"$WORK/earlypipe.json" <<EOF
 {
@@ -120,7 +142,7 @@ if [ -n "$PROXY_DLL" ]; then
       "Listen": "$SRV_ADDR:$PROXY_PORT",
       "Backend": { "Address": "$SRV_ADDR:$PF_PORT", "ClientIdentity": "Xclient", "LookupClientName": false },
       "PipeConnect": { "AdvertiseHosts": [ "*" ], "Keyword": "PIPECONNECT" }
-    }
+    }$TLS_LISTENER
   ]
 }
 EOF
@@ -134,9 +156,16 @@ EOF
     if ip netns exec "$NS_SRV" timeout 2 bash -c "exec 3<>/dev/tcp/$SRV_ADDR/$PROXY_PORT" 2>/dev/null; then up=1; break; fi
     sleep 0.1
   done
+  if [ $up = 1 ] && [ "$HAS_TLS" = 1 ]; then
+    up=0
+    for _ in $(seq 50); do
+      if ip netns exec "$NS_SRV" timeout 2 bash -c "exec 3<>/dev/tcp/$SRV_ADDR/$PROXY_TLS_PORT" 2>/dev/null; then up=1; break; fi
+      sleep 0.1
+    done
+  fi
   if [ $up != 1 ]; then
     tail -30 "$WORK/proxy.log" >&2
-    fail "the proxy ($PROXY_DLL) did not listen on $SRV_ADDR:$PROXY_PORT in $NS_SRV within 30 s"
+    fail "the proxy ($PROXY_DLL) did not listen on $SRV_ADDR:$PROXY_PORT${TLS_LISTENER:+ and :$PROXY_TLS_PORT} in $NS_SRV within 30 s"
   fi
   log "proxy up (pid $PROXY_PID, $PROXY_DLL) on $SRV_ADDR:$PROXY_PORT -> Postfix $SRV_ADDR:$PF_PORT"
 fi
@@ -161,24 +190,27 @@ capture_stop() {
   TCPDUMP_PID=""
 }
 
-send_one() {  # send_one PORT CHUNKING RESET TAG
+send_one() {  # send_one PORT CHUNKING RESET TAG [KEYLOG]: with KEYLOG, TLS=require and the secrets go there
   printf 'From: rtt bench <sender@client.test>\nTo: %s\nSubject: rtt %s\nMessage-ID: <%s@client.test>\n\nlatency probe %s\n' \
     "$RCPT" "$4" "$4.$$" "$4" |
     EXIM_NAME=$EXIM_CLIENT EXIM_NETNS=$NS_CLI TO_HOST=$SRV_ADDR TO_PORT=$1 PIPE_CONNECT=1 CHUNKING=$2 RESET_CACHE=$3 \
+      TLS=$([ -n "${5:-}" ] && echo require || echo off) TLS_KEYLOG=${5:-} \
       "$PEERS/exim.sh" send "$RCPT"
 }
 
 declare -A MED EARLY CONNS
-run_path() {  # run_path MODE_LABEL CHUNKING PATH PORT
-  local label=$1 ch=$2 path=$3 port=$4 pcap=$WORK/$1-$3.pcap i out
+run_path() {  # run_path MODE_LABEL CHUNKING PATH PORT [TLS]
+  local label=$1 ch=$2 path=$3 port=$4 tls=${5:-} pcap=$WORK/$1-$3.pcap i out keylog="" keyopt=()
+  if [ -n "$tls" ]; then keylog=$WORK/$label-$path.keylog; : >"$keylog"; keyopt=(--keylog "$keylog"); fi
   capture_start "$pcap" "$port"
   for i in $(seq 0 "$N"); do
-    out=$(send_one "$port" "$ch" "$([ "$i" = 0 ] && echo 1 || echo 0)" "$label-$path-$i" 2>&1) ||
+    out=$(send_one "$port" "$ch" "$([ "$i" = 0 ] && echo 1 || echo 0)" "$label-$path-$i" "$keylog" 2>&1) ||
       { echo "$out" >&2; fail "exim send #$i ($label, $path, port $port) was not delivered"; }
     echo "$label $path #$i: $out" >>"$WORK/exim.log"
   done
   capture_stop
-  "$PY" "$NETNS/pcap_rtt.py" "$pcap" "$port" --rtt-ms "$RTT_MS" --skip 1 >"$WORK/$label-$path.txt" ||
+  if [ -n "$tls" ] && ! grep -q ' X=' <<<"$out"; then echo "$out" >&2; fail "$label/$path: the Exim client did not use TLS"; fi
+  "$PY" "$NETNS/pcap_rtt.py" "$pcap" "$port" --rtt-ms "$RTT_MS" --skip 1 "${keyopt[@]}" >"$WORK/$label-$path.txt" ||
     fail "pcap_rtt.py $pcap"
   local s; s=$(grep '^SUMMARY' "$WORK/$label-$path.txt")
   local conns with_eom med early
@@ -192,13 +224,17 @@ run_path() {  # run_path MODE_LABEL CHUNKING PATH PORT
   grep '^RESULT' "$WORK/$label-$path.txt" | sed "s/^RESULT/  $label $path:/" >&2
 }
 
-for ch in $MODES; do
-  label=$([ "$ch" = 1 ] && echo BDAT || echo DATA)
-  log "CHUNKING=$ch ($label): direct path, 1 priming + $N counted messages"
-  run_path "$label" "$ch" direct $PF_PORT
+mode_label() { case $1 in 1) echo BDAT;; 0) echo DATA;; tls) echo STARTTLS;; esac; }
+mode_desc() { case $1 in 1) echo "BDAT (CHUNKING=1)";; 0) echo "DATA (CHUNKING=0)";; tls) echo "STARTTLS + BDAT (TLS=require)";; esac; }
+for m in $MODES; do
+  label=$(mode_label "$m")
+  ch=$m tls="" pport=$PROXY_PORT
+  [ "$m" = tls ] && ch=1 tls=1 pport=$PROXY_TLS_PORT
+  log "$label: direct path, 1 priming + $N counted messages"
+  run_path "$label" "$ch" direct $PF_PORT $tls
   if [ -n "$PROXY_DLL" ]; then
-    log "CHUNKING=$ch ($label): proxy path, 1 priming + $N counted messages"
-    run_path "$label" "$ch" proxy $PROXY_PORT
+    log "$label: proxy path, 1 priming + $N counted messages"
+    run_path "$label" "$ch" proxy "$pport" $tls
   fi
 done
 
@@ -209,11 +245,12 @@ rtt() { awk -v m="$1" -v r="$RTT_MS" 'BEGIN { printf "%.2f", m / r }'; }
   echo "# link=$LINK one-way delay ${DELAY_MS} ms, measured RTT ${RTT_MS} ms; N=$N counted connections per cell (after 1 priming connection)"
   echo "# Exim 4.96 client (hosts_pipe_connect=*) in $NS_CLI -> Postfix 3.7 in $NS_SRV, directly or through earlypipe (XCLIENT)"
   echo "# cell = median time from the client's SYN to the server's reply to end-of-message, on the wire in $NS_CLI"
+  [ "$HAS_TLS" = 1 ] && echo "# STARTTLS: TLS 1.3 records decrypted with the Exim client's key log; a reply counts when its record has arrived"
   echo
-  echo "| Exim client body | direct to Postfix | through the proxy | saved |"
+  echo "| Exim client | direct to Postfix | through the proxy | saved |"
   echo "|---|---|---|---|"
   for ch in $MODES; do
-    label=$([ "$ch" = 1 ] && echo BDAT || echo DATA)
+    label=$(mode_label "$ch")
     d=${MED[$label-direct]}
     dcell="$(rtt "$d") RTT ($d ms, early ${EARLY[$label-direct]}/$N)"
     if [ -n "$PROXY_DLL" ]; then
@@ -223,11 +260,11 @@ rtt() { awk -v m="$1" -v r="$RTT_MS" 'BEGIN { printf "%.2f", m / r }'; }
     else
       pcell="proxy: pending" saved="-"
     fi
-    echo "| $label (CHUNKING=$ch) | $dcell | $pcell | $saved |"
+    echo "| $(mode_desc "$ch") | $dcell | $pcell | $saved |"
   done
   echo
   for ch in $MODES; do
-    label=$([ "$ch" = 1 ] && echo BDAT || echo DATA)
+    label=$(mode_label "$ch")
     for path in direct proxy; do
       [ -n "${MED[$label-$path]:-}" ] || { echo "RTT_RESULT mode=$label path=$path status=pending"; continue; }
       echo "RTT_RESULT mode=$label path=$path status=ok n=${CONNS[$label-$path]} median_ms=${MED[$label-$path]} median_rtt=$(rtt "${MED[$label-$path]}") early=${EARLY[$label-$path]} rtt_ms=$RTT_MS"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Per-connection SMTP latency from a pcap, measured in round trips.
 
-usage: pcap_rtt.py CAPTURE.pcap PORT [--rtt-ms MS] [--skip N] [--json] [-q] [--timeline]
+usage: pcap_rtt.py CAPTURE.pcap PORT [--rtt-ms MS] [--skip N] [--keylog FILE] [--json] [-q] [--timeline]
 
 For every TCP connection to PORT in the capture (take it with tcpdump in the
 *client's* network namespace, so times are what the client sees) it prints:
@@ -16,6 +16,18 @@ For every TCP connection to PORT in the capture (take it with tcpdump in the
 The RTT is --rtt-ms if given, else the median SYN -> SYN-ACK time over the
 connections in the capture (with the capture on the client side that is one
 network round trip).
+
+TLS (--keylog FILE): with STARTTLS (the client's STARTTLS line and the reply
+to it end the cleartext) or TLS on connect (the client's stream starts with a
+TLS record), the TLS records that follow are decrypted with the client's NSS
+key log (SSLKEYLOGFILE format, as GnuTLS/Exim and OpenSSL write it; TLS 1.3
+only, AES-GCM or ChaCha20-Poly1305; needs python3-cryptography) and their
+application data is appended to the cleartext, so commands and replies are
+matched exactly as without TLS.  A decrypted byte counts as arrived when the
+last segment of its TLS record has arrived.  "early" then means: the client's
+first command (cleartext EHLO, or the first application data record with TLS
+on connect) was on the wire before the banner arrived.  Without --keylog, TLS
+connections report no end-of-message reply (eom_ms=NA).
 
 The two byte streams are reassembled by TCP sequence number (retransmissions
 and duplicates are ignored; a byte counts as arrived when it first becomes
@@ -210,6 +222,160 @@ def connections(path, port):
     return conns
 
 
+# ------------------------------------------------------- TLS 1.3 decryption
+
+TLS13_SUITES = {0x1301: ('aesgcm', 16, 'sha256'), 0x1302: ('aesgcm', 32, 'sha384'),
+                0x1303: ('chacha', 32, 'sha256')}
+
+
+def read_keylog(path):
+    keys = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and not line.startswith('#'):
+                keys[(parts[0], parts[1].lower())] = bytes.fromhex(parts[2])
+    return keys
+
+
+def hkdf_expand_label(secret, label, length, hashname):
+    import hashlib
+    import hmac
+    full = b'tls13 ' + label
+    info = struct.pack('>H', length) + bytes([len(full)]) + full + b'\x00'
+    out, block, i = b'', b'', 1
+    while len(out) < length:
+        block = hmac.new(secret, block + info + bytes([i]), getattr(hashlib, hashname)).digest()
+        out += block
+        i += 1
+    return out[:length]
+
+
+class TlsDirection:
+    """Decrypts one direction's records: handshake traffic keys first, then application traffic keys."""
+
+    def __init__(self, suite, hs_secret, app_secret):
+        kind, keylen, hashname = TLS13_SUITES[suite]
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+        cls = AESGCM if kind == 'aesgcm' else ChaCha20Poly1305
+        self.keys = []
+        for secret in (hs_secret, app_secret):
+            if secret is None:
+                self.keys.append(None)
+                continue
+            self.keys.append((cls(hkdf_expand_label(secret, b'key', keylen, hashname)),
+                              hkdf_expand_label(secret, b'iv', 12, hashname)))
+        self.phase, self.seq = 0, 0
+
+    def decrypt(self, header, body):
+        """(inner content type, plaintext) or None if neither key opens the record."""
+        from cryptography.exceptions import InvalidTag
+        for phase in (self.phase, self.phase + 1):
+            if phase > 1 or self.keys[phase] is None:
+                continue
+            aead, iv = self.keys[phase]
+            seq = self.seq if phase == self.phase else 0
+            nonce = bytes(a ^ b for a, b in zip(iv, seq.to_bytes(12, 'big')))
+            try:
+                plain = aead.decrypt(nonce, body, header)
+            except InvalidTag:
+                continue
+            self.phase, self.seq = phase, seq + 1
+            plain = plain.rstrip(b'\x00')
+            return (plain[-1], plain[:-1]) if plain else (0, b'')
+        return None
+
+
+def tls_records(data, start):
+    """[(header, body, end_offset)] of complete TLS records in data[start:]."""
+    out, pos = [], start
+    while pos + 5 <= len(data):
+        length = struct.unpack('>H', data[pos + 3:pos + 5])[0]
+        if pos + 5 + length > len(data):
+            break
+        out.append((data[pos:pos + 5], data[pos + 5:pos + 5 + length], pos + 5 + length))
+        pos += 5 + length
+    return out
+
+
+class View:
+    """A Stream-like plaintext view: cleartext prefix, then decrypted application data."""
+
+    def __init__(self, stream, prefix_len):
+        self.data = bytearray(stream.data[:prefix_len])
+        self.arrivals = [(min(end, prefix_len), t) for end, t in stream.arrivals if prefix_len > 0]
+        self.arrivals = [(e, t) for i, (e, t) in enumerate(self.arrivals)
+                         if e > 0 and (i == 0 or self.arrivals[i - 1][0] < e)]
+        self.first_payload_t = stream.first_payload_t if prefix_len > 0 else None
+
+    def append(self, plain, t):
+        if not plain:
+            return
+        if self.first_payload_t is None:
+            self.first_payload_t = t
+        self.data += plain
+        self.arrivals.append((len(self.data), t))
+
+    time_of = Stream.time_of
+
+
+def tls_start(c):
+    """(client_offset, server_offset) where TLS begins, or None for a cleartext connection."""
+    cdata = bytes(c.c2s.data)
+    if cdata[:1] == b'\x16' and cdata[1:2] == b'\x03':
+        return 0, 0
+    pos, n = 0, 0
+    while True:
+        eol = cdata.find(b'\r\n', pos)
+        if eol < 0:
+            return None
+        n += 1
+        if cdata[pos:eol].strip().upper() == b'STARTTLS':
+            replies = parse_replies(c.s2c)
+            if n >= len(replies) or not replies[n][0].startswith('2'):
+                return None
+            return eol + 2, replies[n][1]
+        pos = eol + 2
+
+
+def decrypt_views(c, keylog):
+    """Replaces nothing; returns (client_view, server_view, tls_info) or None for cleartext."""
+    start = tls_start(c)
+    if start is None or c.s2c is None:
+        return None
+    cs, ss = start
+    cdata, sdata = bytes(c.c2s.data), bytes(c.s2c.data)
+    crecs, srecs = tls_records(cdata, cs), tls_records(sdata, ss)
+    info = {'tls': 'starttls' if cs else 'on-connect', 'version': None, 'suite': None, 'decrypted': False}
+    cview, sview = View(c.c2s, cs), View(c.s2c, ss)
+    if not crecs or not srecs or crecs[0][0][0] != 22 or srecs[0][0][0] != 22:
+        return cview, sview, info
+    client_random = crecs[0][1][6:38].hex()
+    sh = srecs[0][1]
+    sid_len = sh[38]
+    suite = struct.unpack('>H', sh[39 + sid_len:41 + sid_len])[0]
+    info['suite'] = '0x%04x' % suite
+    k = lambda label: keylog.get((label, client_random))
+    if suite not in TLS13_SUITES or k('SERVER_TRAFFIC_SECRET_0') is None:
+        info['version'] = 'TLS1.2 or older (not decrypted)' if k('CLIENT_RANDOM') else 'no keys in the key log'
+        return cview, sview, info
+    info['version'] = 'TLS1.3'
+    for recs, view, stream, hs, app in (
+            (crecs, cview, c.c2s, 'CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0'),
+            (srecs, sview, c.s2c, 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_TRAFFIC_SECRET_0')):
+        d = TlsDirection(suite, k(hs), k(app))
+        for header, body, end in recs:
+            if header[0] != 23:
+                continue                        # handshake in clear, change_cipher_spec, alerts
+            r = d.decrypt(header, body)
+            if r is None:
+                raise SystemExit('conn %d: cannot decrypt a TLS record with the key log' % c.n)
+            if r[0] == 23:
+                view.append(r[1], stream.time_of(end - 1))
+    info['decrypted'] = True
+    return cview, sview, info
+
+
 # ------------------------------------------------------------ SMTP parsing
 
 def parse_replies(stream):
@@ -267,13 +433,17 @@ def parse_commands(data, replies):
     return cmds
 
 
-def analyse(c):
-    replies = parse_replies(c.s2c)
-    cmds = parse_commands(bytes(c.c2s.data), replies)
-    r = {'conn': c.n, 'client': c.client, 'server': c.server,
+def analyse(c, keylog=None):
+    c2s, s2c, tls = c.c2s, c.s2c, None
+    views = decrypt_views(c, keylog or {})
+    if views is not None:
+        c2s, s2c, tls = views
+    replies = parse_replies(s2c)
+    cmds = parse_commands(bytes(c2s.data), replies)
+    r = {'conn': c.n, 'client': c.client, 'server': c.server, 'tls': tls,
          'handshake_ms': None if c.t_synack is None else (c.t_synack - c.t_syn) * 1000}
-    banner_t = c.s2c.time_of(0) if c.s2c and replies else None
-    first_c = c.c2s.first_payload_t
+    banner_t = s2c.time_of(0) if s2c and replies else None
+    first_c = c2s.first_payload_t
     first_verb = cmds[0]['verb'] if cmds else ''
     r['banner_ms'] = None if banner_t is None else (banner_t - c.t_syn) * 1000
     r['first_data_ms'] = None if first_c is None else (first_c - c.t_syn) * 1000
@@ -282,7 +452,7 @@ def analyse(c):
     before = []
     if banner_t is not None:
         for cmd in cmds:
-            t = c.c2s.time_of(cmd['end'] - 1)
+            t = c2s.time_of(cmd['end'] - 1)
             if t is None or t >= banner_t:
                 break
             if cmd['verb'] != '.':
@@ -296,7 +466,7 @@ def analyse(c):
         if rep is None:
             r['messages'].append({'body': cmd['body'], 'eom_ms': None, 'code': None})
             continue
-        t = c.s2c.time_of(rep[1] - 1)
+        t = s2c.time_of(rep[1] - 1)
         r['messages'].append({'body': cmd['body'], 'eom_ms': (t - c.t_syn) * 1000,
                               'code': rep[0], 'reply': rep[2][:60]})
     first = r['messages'][0] if r['messages'] else {'body': None, 'eom_ms': None, 'code': None}
@@ -319,7 +489,7 @@ def fmt(x, spec='%.1f'):
 
 def main(argv):
     args = [a for a in argv[1:]]
-    opts = {'--rtt-ms': None, '--skip': '0'}
+    opts = {'--rtt-ms': None, '--skip': '0', '--keylog': None}
     for o in list(opts):
         if o in args:
             i = args.index(o)
@@ -334,7 +504,8 @@ def main(argv):
         return 2
     path, port = args[0], int(args[1])
     conns = connections(path, port)
-    results = [analyse(c) for c in conns]
+    keylog = read_keylog(opts['--keylog']) if opts['--keylog'] else None
+    results = [analyse(c, keylog) for c in conns]
     hs = [r['handshake_ms'] for r in results if r['handshake_ms'] is not None]
     if opts['--rtt-ms'] is not None:
         rtt, rtt_src = float(opts['--rtt-ms']), 'given'
@@ -364,6 +535,10 @@ def main(argv):
                 'EARLY (EHLO before the banner)' if r['early'] else 'WAIT (client waited for the banner)'))
             if r['before_banner']:
                 print('  written before the banner arrived: ' + ','.join(r['before_banner']))
+            if r['tls']:
+                t = r['tls']
+                print('  TLS (%s): %s, suite %s, %s' % (t['tls'], t['version'], t['suite'],
+                      'decrypted' if t['decrypted'] else 'NOT decrypted (no --keylog or no keys): replies after the handshake unknown'))
             print('  commands: ' + ' '.join(r['commands']))
             if timeline:
                 print_timeline(conns[r['conn'] - 1])
@@ -372,9 +547,10 @@ def main(argv):
                     m['body'], fmt(m['eom_ms']),
                     '' if rtt is None or m['eom_ms'] is None else ' = %.2f RTT' % (m['eom_ms'] / rtt),
                     m.get('reply') or 'no reply'))
-        print('RESULT conn=%d client=%s early=%d eom_ms=%s eom_rtt=%s eom_code=%s body=%s before_banner=%s' % (
+        print('RESULT conn=%d client=%s early=%d eom_ms=%s eom_rtt=%s eom_code=%s body=%s before_banner=%s tls=%s' % (
             r['conn'], r['client'], int(r['early']), fmt(r['eom_ms']), fmt(r['eom_rtt'], '%.2f'),
-            r['eom_code'] or 'NA', r['body'] or 'NA', ','.join(r['before_banner']) or '-'))
+            r['eom_code'] or 'NA', r['body'] or 'NA', ','.join(r['before_banner']) or '-',
+            'no' if not r['tls'] else '%s:%s' % (r['tls']['tls'], 'decrypted' if r['tls']['decrypted'] else 'opaque')))
     print('SUMMARY conns=%d skipped=%d rtt_ms=%s rtt_source=%s median_eom_ms=%s median_eom_rtt=%s early=%d with_eom=%d' % (
         summary['conns'], summary['skipped'], fmt(rtt), rtt_src.replace(' ', '_'),
         fmt(summary['median_eom_ms']), fmt(summary['median_eom_rtt'], '%.2f'),

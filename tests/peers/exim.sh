@@ -19,6 +19,9 @@
 #                       header first) (default empty)
 #   EXIM_REJECT_PREFIX  RCPT is denied (550) for local parts starting with it (default empty)
 #   EXIM_NETNS          run the daemon inside this network namespace (optional)
+#   EXIM_TLS            1: offer STARTTLS (tls_advertise_hosts = *) with the certificate of tls.sh
+#                       (default 0)
+#   EXIM_TLS_ON_CONNECT 1: the port is TLS-on-connect (tls_on_connect_ports); implies EXIM_TLS=1
 #   Every other address is accepted and stored in the maildir .../mail (new mail in mail/new).
 #   Log: .../log/mainlog (+pipelining: L, L., L*; synchronization errors; +proxy).
 #
@@ -31,6 +34,18 @@
 #   RESET_CACHE         1: forget cached EHLO replies (the hints DB "misc") first
 #   EXIM_FROM           envelope sender (default sender@client.test)
 #   EXIM_NETNS          run the client inside this network namespace (optional)
+#   TLS                 off|try|require (default off): off = hosts_avoid_tls = * (cleartext even when
+#                       STARTTLS is offered); try = Exim's default (STARTTLS when offered, cleartext
+#                       otherwise); require = hosts_require_tls = * (no delivery without TLS)
+#   SMTPS               1: TLS on connect (protocol = smtps, port-465 style); implies TLS=require
+#   TLS_RESUME          1: tls_resumption_hosts = * (offer/keep session tickets; the client log's X=
+#                       field then ends in "*" on a resumed session) (default 0)
+#   TLS_PRIORITY        GnuTLS priority string for tls_require_ciphers, e.g.
+#                       NORMAL:-VERS-ALL:+VERS-TLS1.2 (default: unset, GnuTLS's default)
+#   TLS_KEYLOG          file to append this connection's TLS secrets to (NSS key log format, as
+#                       GnuTLS writes for SSLKEYLOGFILE), e.g. to decrypt a capture (default: none)
+#   The server certificate is never verified (tls_verify_hosts unset, tls_try_verify_hosts = :).
+#   Log selectors include +tls_cipher +tls_resumption: "X=TLS1.3:<cipher>:256" on =>/-> lines.
 #   The message is read from stdin as is (-oi: a lone "." does not end it). Delivery runs in
 #   the foreground (-odf). The script prints the client's log lines for this message
 #   (=> / -> delivered, ** failed, == deferred) and exits 0 only if at least one recipient
@@ -53,8 +68,9 @@ install_conf() {  # install_conf FILE : root-owned, not group/other writable (Ex
 }
 
 common_main() {  # common_main DIR HOSTNAME
-  local proxy_log=""
+  local proxy_log="" tls_log=""
   exim_supports PROXY && proxy_log=" +proxy"
+  exim_supports TLS_resume && tls_log=" +tls_resumption"
   cat <<CF
 # Written by tests/peers/exim.sh; rewritten on every use.
 exim_path = $EXIM_BIN
@@ -69,11 +85,11 @@ log_file_path = $1/log/%slog
 pid_file_path = $1/exim.pid
 log_selector = +pipelining +received_recipients +smtp_connection +smtp_protocol_error \\
                +smtp_syntax_error +incoming_port +outgoing_port +outgoing_interface \\
-               +millisec +deliver_time +sender_on_delivery$proxy_log
-keep_environment =
+               +millisec +deliver_time +sender_on_delivery +tls_cipher +tls_peerdn$tls_log$proxy_log
+keep_environment = ${KEEP_ENV:-}
 host_lookup =
 rfc1413_hosts =
-tls_advertise_hosts =
+tls_advertise_hosts = ${TLS_ADVERTISE:-}
 dns_again_means_nonexist = *
 smtp_accept_max = 100
 smtp_accept_max_per_host = 0
@@ -102,9 +118,21 @@ server() {
       local pipe_connect=${EXIM_PIPE_CONNECT:-${EXIM_PIPELINING:-1}}
       if [ -n "$proxy" ] && ! exim_supports PROXY; then peers_die "this exim has no PROXY support (EXIM_HOSTS_PROXY)"; fi
       instance_dirs "$D"
+      local tls_cf="" tls=${EXIM_TLS:-0}
+      [ "${EXIM_TLS_ON_CONNECT:-0}" = 1 ] && tls=1
+      if [ "$tls" = 1 ]; then
+        "$PEERS_SCRIPTS/tls.sh" >/dev/null || peers_die "tls.sh failed"
+        local TLS_ADVERTISE='*'
+        tls_cf="tls_certificate = $PEERS_DIR/tls/server-chain.pem
+tls_privatekey = $PEERS_DIR/tls/server.key
+tls_resumption_hosts = *"
+        exim_supports TLS_resume || tls_cf=${tls_cf%$'\n'*}
+        [ "${EXIM_TLS_ON_CONNECT:-0}" = 1 ] && tls_cf+=$'\n'"tls_on_connect_ports = $PORT"
+      fi
       {
         common_main "$D" "$NAME.exim-server.peers.test"
         cat <<CF
+$tls_cf
 local_interfaces = <; $ADDR
 daemon_smtp_ports = $PORT
 smtp_enforce_sync = true
@@ -158,7 +186,7 @@ CF
         || { tail -5 "$D/start.log" >&2; peers_die "exim server $NAME failed to start"; }
       wait_port "$NS" "$ADDR" "$PORT" || peers_die "exim server $NAME is not listening on $ADDR:$PORT (see $D/log/paniclog)"
       pid=$(pid_from_file "$PIDF" "$EXIM_BIN") || peers_die "exim server $NAME: no pid"
-      echo "exim server $NAME running (pid $pid${NS:+, netns $NS}) on $ADDR:$PORT, pipelining=${EXIM_PIPELINING:-1} chunking=${EXIM_CHUNKING:-1} pipe_connect=$pipe_connect hosts_proxy=${proxy:-none}, log $D/log/mainlog, mail $D/mail/new"
+      echo "exim server $NAME running (pid $pid${NS:+, netns $NS}) on $ADDR:$PORT, pipelining=${EXIM_PIPELINING:-1} chunking=${EXIM_CHUNKING:-1} pipe_connect=$pipe_connect tls=$tls tls_on_connect=${EXIM_TLS_ON_CONNECT:-0} hosts_proxy=${proxy:-none}, log $D/log/mainlog, mail $D/mail/new"
       ;;
     stop)
       if ! pid=$(pid_from_file "$PIDF" "$EXIM_BIN"); then echo "exim server $NAME not running"; return 0; fi
@@ -183,6 +211,36 @@ send() {
   local D=$PEERS_DIR/exim-$NAME HOST=${TO_HOST:-127.0.0.1} PORT=${TO_PORT:-2525}
   local CONF=$D/exim.conf LOG=$D/log/mainlog FROM=${EXIM_FROM:-sender@client.test}
   local SENDER_DOMAIN=${FROM##*@}
+  local tls=${TLS:-off} smtps=${SMTPS:-0} tls_cf=""
+  [ "$smtps" = 1 ] && tls=require
+  case $tls in
+    off) tls_cf="  hosts_avoid_tls = *" ;;
+    try) tls_cf="" ;;
+    require) tls_cf="  hosts_require_tls = *" ;;
+    *) peers_die "TLS must be off, try or require (got '$tls')" ;;
+  esac
+  [ "$smtps" = 1 ] && tls_cf+=$'\n  protocol = smtps'
+  if [ "$tls" != off ]; then
+    tls_cf+=$'\n  tls_try_verify_hosts = :\n  tls_verify_cert_hostnames = :'
+    tls_cf+=$'\n  tls_resumption_hosts = '"$([ "${TLS_RESUME:-0}" = 1 ] && echo '*' || echo ':')"
+    if [ -n "${TLS_PRIORITY:-}" ]; then
+      [[ $TLS_PRIORITY =~ ^[A-Za-z0-9_.:+%-]+$ ]] || peers_die "bad TLS_PRIORITY"
+      tls_cf+=$'\n  tls_require_ciphers = '"$TLS_PRIORITY"
+    fi
+  fi
+  local KEEP_ENV="" KEYLOG_SPOOL=$D/spool/tls-keylog.txt
+  if [ -n "${TLS_KEYLOG:-}" ]; then
+    # Exim honours SSLKEYLOGFILE only for a file under its spool directory and with the variable
+    # in keep_environment (it says so with -d+tls). The lines are moved to $TLS_KEYLOG afterwards.
+    KEEP_ENV=SSLKEYLOGFILE
+    export SSLKEYLOGFILE=$KEYLOG_SPOOL
+    # GnuTLS reads SSLKEYLOGFILE with secure_getenv(). The delivery process is the setuid-root
+    # binary re-executed by Debian-exim (privilege is dropped for -C), so AT_SECURE would hide
+    # the variable; a copy without the setuid bit (same code) keeps it visible.
+    local nosuid=$EXIM_ROOT/usr/sbin/exim4-keylog
+    if ! cmp -s "$EXIM_BIN" "$nosuid"; then cp "$EXIM_BIN" "$nosuid.new"; chmod 755 "$nosuid.new"; mv -f "$nosuid.new" "$nosuid"; fi
+    EXIM_BIN=$nosuid
+  fi
   instance_dirs "$D"
   {
     common_main "$D" "$NAME.exim-client.peers.test"
@@ -207,7 +265,7 @@ smtp_out:
   hosts_pipe_connect = $([ "${PIPE_CONNECT:-1}" = 1 ] && echo '*' || echo ':')
   hosts_try_chunking = $([ "${CHUNKING:-1}" = 1 ] && echo '*' || echo ':')
   hosts_try_fastopen = :
-  hosts_avoid_tls = *
+$tls_cf
   helo_data = $NAME.exim-client.peers.test
 $([ -n "${INTERFACE:-}" ] && echo "  interface = <; ${INTERFACE}")
   connect_timeout = 10s
@@ -222,13 +280,16 @@ CF
   # Retry and connection-wait data would make a later test skip a host that failed earlier;
   # the EHLO cache (misc) is what early pipelining needs, so it stays unless RESET_CACHE=1.
   rm -f "$D"/spool/db/retry* "$D"/spool/db/wait-*
-  [ "${RESET_CACHE:-0}" = 1 ] && rm -f "$D"/spool/db/misc*
+  [ "${RESET_CACHE:-0}" = 1 ] && rm -f "$D"/spool/db/misc* "$D"/spool/db/tls*
   local start=0
   [ -f "$LOG" ] && start=$(stat -c %s "$LOG")
   local rc=0
   in_netns "${EXIM_NETNS:-}" "$EXIM_BIN" -C "$CONF" -odf -oi -f "$FROM" -- "$@" \
     2> >(grep -v 'lost privilege for using -C' >&2) || rc=$?
   [ "$rc" = 0 ] || echo "exim exited with status $rc" >&2
+  if [ -n "${TLS_KEYLOG:-}" ] && [ -f "$KEYLOG_SPOOL" ]; then
+    cat "$KEYLOG_SPOOL" >>"$TLS_KEYLOG"; rm -f "$KEYLOG_SPOOL"
+  fi
   # this message = the first one received after $start (later ones are our own bounces)
   local lines id
   lines=$(tail -c +"$((start + 1))" "$LOG" 2>/dev/null || true)

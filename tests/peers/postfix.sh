@@ -13,6 +13,9 @@
 #   PF_MYNETWORKS     default 127.0.0.1/32
 #   PF_XCLIENT_HOSTS  default 127.0.0.1
 #   PF_DOMAIN         the one local (virtual) domain, default backend.test
+#   PF_TLS            1|0 offer STARTTLS on both smtpd ports (default 1): smtpd_tls_security_level
+#                     = may with the test certificate of tls.sh ($PEERS_DIR/tls/server-chain.pem,
+#                     server.key; created if missing). Clients that do not use it see no change.
 #
 # Any local part @$PF_DOMAIN is delivered into the maildir .../postfix-$PF_NAME/mail/
 # (new mail appears in mail/new). Other domains are relayed only for $PF_MYNETWORKS,
@@ -30,6 +33,7 @@ PF_NETNS=${PF_NETNS:-}
 PF_MYNETWORKS=${PF_MYNETWORKS:-127.0.0.1/32}
 PF_XCLIENT_HOSTS=${PF_XCLIENT_HOSTS:-127.0.0.1}
 PF_DOMAIN=${PF_DOMAIN:-backend.test}
+PF_TLS=${PF_TLS:-1}
 [[ $PF_NAME =~ ^[A-Za-z0-9_-]+$ ]] || peers_die "bad PF_NAME '$PF_NAME'"
 D=$PEERS_DIR/postfix-$PF_NAME
 CONF=$D/etc
@@ -43,6 +47,16 @@ master_pid() {
 }
 
 write_config() {
+  local tls_cf="smtpd_tls_security_level = none"
+  if [ "$PF_TLS" = 1 ]; then
+    "$PEERS_SCRIPTS/tls.sh" >/dev/null || peers_die "tls.sh failed"
+    tls_cf="smtpd_tls_security_level = may
+smtpd_tls_chain_files = $PEERS_DIR/tls/server.key, $PEERS_DIR/tls/server-chain.pem
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
+smtpd_tls_session_cache_database =
+tls_random_source = dev:/dev/urandom"
+  fi
   mkdir -p "$CONF" "$D/spool" "$D/data" "$D/mail/new" "$D/mail/cur" "$D/mail/tmp"
   chown postfix:postfix "$D/data"
   chown -R nobody:nogroup "$D/mail"
@@ -84,7 +98,7 @@ local_recipient_maps =
 biff = no
 append_dot_mydomain = no
 smtputf8_enable = no
-smtpd_tls_security_level = none
+$tls_cf
 smtp_tls_security_level = none
 # no DNS anywhere
 smtp_dns_support_level = disabled
@@ -128,6 +142,7 @@ virtual    unix  -  n  n  -    -  virtual
 anvil      unix  -  -  n  -    1  anvil
 scache     unix  -  -  n  -    1  scache
 postlog    unix-dgram n - n -  1  postlogd
+tlsmgr     unix  -  -  n  1000? 1  tlsmgr
 CF
   mv -f "$CONF/main.cf.new" "$CONF/main.cf"
   mv -f "$CONF/master.cf.new" "$CONF/master.cf"
@@ -150,7 +165,7 @@ start() {
     peers_die "postfix $PF_NAME did not start listening on $PF_ADDR:$PF_PORT/$PF_PROXY_PORT"
   fi
   pid=$(master_pid) || peers_die "postfix $PF_NAME: no master pid"
-  echo "postfix $PF_NAME running (master pid $pid${PF_NETNS:+, netns $PF_NETNS}), smtp $PF_ADDR:$PF_PORT, proxy $PF_ADDR:$PF_PROXY_PORT, log $D/maillog, mail $D/mail/new"
+  echo "postfix $PF_NAME running (master pid $pid${PF_NETNS:+, netns $PF_NETNS}), smtp $PF_ADDR:$PF_PORT, proxy $PF_ADDR:$PF_PROXY_PORT, starttls=$PF_TLS, log $D/maillog, mail $D/mail/new"
 }
 
 stop() {

@@ -18,6 +18,18 @@ public sealed record EximSendOptions
     public bool Chunking { get; init; } = true;
 
     public bool ResetCache { get; init; }
+
+    /// <summary>exim.sh TLS=off|try|require: cleartext only, STARTTLS when offered, or TLS required.</summary>
+    public string Tls { get; init; } = "off";
+
+    /// <summary>exim.sh SMTPS=1: TLS on connect (protocol = smtps); implies TLS=require.</summary>
+    public bool Smtps { get; init; }
+
+    /// <summary>exim.sh TLS_RESUME=1: tls_resumption_hosts = * (session tickets kept in the client's hints DB).</summary>
+    public bool TlsResume { get; init; }
+
+    /// <summary>exim.sh TLS_PRIORITY: GnuTLS priority string (tls_require_ciphers), e.g. NORMAL:-VERS-ALL:+VERS-TLS1.2.</summary>
+    public string? TlsPriority { get; init; }
 }
 
 /// <summary>What the Exim client logged for the message: "=>"/"->" delivered, "**" failed, "==" deferred.</summary>
@@ -36,6 +48,15 @@ public sealed record EximSendResult(ScriptResult Script)
 
     /// <summary>PIPELINING was used but not early pipelining ("L" without "*").</summary>
     public bool PlainPipelined => DeliveryLines.Count > 0 && DeliveryLines.All(l => l.Contains(" L ", StringComparison.Ordinal));
+
+    /// <summary>The +tls_cipher field of the delivery line ("X=TLS1.3:...:256", "*" appended when resumed); null without TLS.</summary>
+    public string? TlsCipher =>
+        DeliveryLines.Select(l => l.Split(' ').FirstOrDefault(f => f.StartsWith("X=", StringComparison.Ordinal))).FirstOrDefault(f => f is not null);
+
+    public bool UsedTls => DeliveryLines.Count > 0 && DeliveryLines.All(l => l.Contains(" X=", StringComparison.Ordinal));
+
+    /// <summary>+tls_resumption: Exim appends "*" to the X= field when the TLS session was resumed.</summary>
+    public bool TlsResumed => TlsCipher is { } x && x.EndsWith('*');
 
     public override string ToString() => Script.ToString();
 }
@@ -57,6 +78,14 @@ public static class EximClient
         if (options.Interface is not null)
         {
             env["INTERFACE"] = options.Interface;
+        }
+
+        env["TLS"] = options.Tls;
+        env["SMTPS"] = options.Smtps ? "1" : "0";
+        env["TLS_RESUME"] = options.TlsResume ? "1" : "0";
+        if (options.TlsPriority is not null)
+        {
+            env["TLS_PRIORITY"] = options.TlsPriority;
         }
 
         var r = await PeerScripts.RunAsync("exim.sh", ["send", .. recipients], env, Encoding.ASCII.GetBytes(message));

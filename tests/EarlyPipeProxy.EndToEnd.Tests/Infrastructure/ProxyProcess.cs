@@ -13,6 +13,15 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
     public IReadOnlyList<string> AdvertiseHosts { get; init; } = ["*"];
 
     public string BackendHost { get; init; } = "127.0.0.1";
+
+    /// <summary>Inbound TLS ("Tls": { CertificatePath, KeyPath }); null = cleartext only (no STARTTLS offered).</summary>
+    public TlsMaterial? Tls { get; init; }
+
+    /// <summary>"ImplicitTls": true makes the listener TLS-on-connect (port-465 style); needs <see cref="Tls"/>.</summary>
+    public bool ImplicitTls { get; init; }
+
+    /// <summary>Backend "Tls" ("None" or "StartTls"); null leaves the proxy's default.</summary>
+    public string? BackendTls { get; init; }
 }
 
 /// <summary>
@@ -21,7 +30,11 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 /// </summary>
 public sealed class ProxyProcess : IAsyncDisposable
 {
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
     private readonly Process _process;
     private readonly ITestOutputHelper _output;
     private readonly ConcurrentQueue<string> _lines = new();
@@ -54,9 +67,18 @@ public sealed class ProxyProcess : IAsyncDisposable
             {
                 l.Name,
                 Listen = $"127.0.0.1:{l.ListenPort}",
-                Backend = new { Address = $"{l.BackendHost}:{l.BackendPort}", l.ClientIdentity, LookupClientName = false },
+                Backend = new
+                {
+                    Address = $"{l.BackendHost}:{l.BackendPort}",
+                    l.ClientIdentity,
+                    LookupClientName = false,
+                    Tls = l.BackendTls,
+                    VerifyCertificate = l.BackendTls is null ? (bool?)null : false,
+                },
                 PipeConnect = new { l.AdvertiseHosts, Keyword = "PIPECONNECT" },
                 Timeouts = new { Command = "00:01:00" },
+                Tls = l.Tls is null ? null : new { l.Tls.CertificatePath, l.Tls.KeyPath },
+                ImplicitTls = l.ImplicitTls ? true : (bool?)null,
             }).ToArray(),
         };
         var configFile = Path.Combine(tempDir, "earlypipe.json");
@@ -111,6 +133,18 @@ public sealed class ProxyProcess : IAsyncDisposable
     /// <summary>Waits for a proxy log line (only for tests where the proxy's L field is the point).</summary>
     public Task<string> WaitForOutputAsync(Func<string, bool> match, string what) =>
         Poll.UntilAsync(() => _lines.FirstOrDefault(match), "proxy output: " + what, TimeSpan.FromSeconds(10));
+
+    /// <summary>
+    /// The proxy's session line for a connection whose client early-pipelined (its own log says L*). The proxy says
+    /// L* when the input was there before it wrote the banner, which is the usual case; a client slow to write its
+    /// flight after connecting can lose that race without noticing (Exim's own server has the same one), and then
+    /// the proxy honestly says L. (offered, input not seen before the banner). Either way the keyword was offered.
+    /// </summary>
+    public Task<string> WaitForEarlySessionLineAsync(string alsoContaining = "") =>
+        WaitForOutputAsync(
+            l => l.Contains(" session ", StringComparison.Ordinal) && (l.Contains(" L*", StringComparison.Ordinal) || l.Contains(" L.", StringComparison.Ordinal))
+                && l.Contains(alsoContaining, StringComparison.Ordinal),
+            "a session line with L* (or L.) " + alsoContaining);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 
 namespace EarlyPipeProxy.EndToEnd.Tests.Infrastructure;
@@ -21,10 +23,20 @@ public sealed class RawSmtpClient : IAsyncDisposable
     private readonly StringBuilder _transcript = new();
     private int _start;
     private int _end;
+    private SslStream? _tls;
 
     private RawSmtpClient(Socket socket) => _socket = socket;
 
     public bool Closed { get; private set; }
+
+    /// <summary>After <see cref="StartTlsAsync"/>: the negotiated protocol and cipher suite.</summary>
+    public SslStream? Tls => _tls;
+
+    /// <summary>Received bytes not yet returned as reply lines (e.g. cleartext that followed a 220 to STARTTLS).</summary>
+    public int BufferedByteCount => _end - _start;
+
+    /// <summary>Bytes waiting in the socket's receive queue (cleartext only; no read is made).</summary>
+    public int SocketAvailable => _socket.Available;
 
     /// <summary>Everything sent (C:) and received (S:) so far, for test output.</summary>
     public string Transcript => _transcript.ToString();
@@ -52,8 +64,47 @@ public sealed class RawSmtpClient : IAsyncDisposable
 
     public async Task SendAsync(byte[] data)
     {
-        _transcript.Append("C: ").Append(Escape(data)).Append('\n');
+        _transcript.Append(_tls is null ? "C: " : "C(tls): ").Append(Escape(data)).Append('\n');
+        if (_tls is not null)
+        {
+            await _tls.WriteAsync(data);
+            await _tls.FlushAsync();
+            return;
+        }
+
         await _socket.SendAsync(data, SocketFlags.None);
+    }
+
+    /// <summary>
+    /// TLS handshake as the client on this connection (after a 220 to STARTTLS, or first thing for TLS on connect);
+    /// every certificate is accepted. Fails if cleartext bytes are still buffered: they would have been sent by the
+    /// server before its TLS handshake.
+    /// </summary>
+    public async Task<SslStream> StartTlsAsync(string targetHost = "mx.earlypipe.test", SslProtocols protocols = SslProtocols.None)
+    {
+        if (BufferedByteCount != 0)
+        {
+            throw new InvalidOperationException(
+                $"{BufferedByteCount} cleartext bytes received before the TLS handshake: " +
+                Escape(_buffer.AsSpan(_start, _end - _start).ToArray()) + "\n" + Transcript);
+        }
+
+        var tls = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: true);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await tls.AuthenticateAsClientAsync(
+            new SslClientAuthenticationOptions
+            {
+                TargetHost = targetHost,
+                EnabledSslProtocols = protocols,
+                // A test client against the test CA's certificate: what is verified here is the SMTP framing around TLS.
+#pragma warning disable CA5359
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+#pragma warning restore CA5359
+            },
+            cts.Token);
+        _tls = tls;
+        _transcript.Append($"-- TLS established: {tls.SslProtocol} {tls.NegotiatedCipherSuite}\n");
+        return tls;
     }
 
     public Task SendAsync(string text) => SendAsync(Encoding.Latin1.GetBytes(text));
@@ -70,7 +121,7 @@ public sealed class RawSmtpClient : IAsyncDisposable
                 return lines.Count == 0 ? null : new SmtpReply(ParseCode(lines[0]), lines);
             }
 
-            _transcript.Append("S: ").Append(line).Append('\n');
+            _transcript.Append(_tls is null ? "S: " : "S(tls): ").Append(line).Append('\n');
             lines.Add(line);
             if (line.Length < 4 || line[3] != '-')
             {
@@ -149,6 +200,7 @@ public sealed class RawSmtpClient : IAsyncDisposable
             Closed = true;
         }
 
+        _tls?.Dispose();
         _socket.Dispose();
         return ValueTask.CompletedTask;
     }
@@ -188,15 +240,17 @@ public sealed class RawSmtpClient : IAsyncDisposable
             int n;
             try
             {
-                n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cts.Token);
+                n = _tls is not null
+                    ? await _tls.ReadAsync(_buffer.AsMemory(_end), cts.Token)
+                    : await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cts.Token);
             }
             catch (OperationCanceledException)
             {
                 throw new TimeoutException("no complete reply line within " + timeout + "\n" + Transcript);
             }
-            catch (SocketException)
+            catch (Exception e) when (e is SocketException or IOException)
             {
-                n = 0; // reset by peer counts as closed
+                n = 0; // reset by peer (or a TLS alert) counts as closed
             }
 
             if (n == 0)
