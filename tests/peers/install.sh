@@ -3,7 +3,7 @@
 #   postfix (Debian package, debconf "No configuration"; no system instance is left running),
 #   Exim 4.96 unpacked (apt-get download + dpkg -x) into $PEERS_DIR/exim-root, plus the
 #   shared libraries it links against, the Debian-exim system user/group,
-#   tcpdump, iproute2, python3 and swaks.
+#   tcpdump, iproute2, python3 (+ python3-cryptography to decrypt TLS captures), openssl and swaks.
 # Idempotent; `apt-get update` runs only when a package has to be fetched. Run as root.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -50,7 +50,7 @@ if sys_pid=$(pid_from_file /var/spool/postfix/pid/master.pid "$PF_MASTER"); then
 fi
 
 # --- tools ---------------------------------------------------------------------------------
-apt_install tcpdump iproute2 python3 swaks
+apt_install tcpdump iproute2 python3 python3-cryptography openssl swaks
 
 # --- exim ----------------------------------------------------------------------------------
 DEBDIR=$PEERS_DIR/debs
