@@ -231,5 +231,7 @@ public sealed partial class InboundSession
 
             await SendAndDrainAsync(ReplyFor.Other);
         }
+
+        _authenticated |= _lastReplyCode == 235;
     }
 }

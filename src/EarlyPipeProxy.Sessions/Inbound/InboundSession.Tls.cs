@@ -15,6 +15,7 @@ public sealed partial class InboundSession
 
     private TlsDuplexPipe? _clientTls;
     private bool _needEhlo;
+    private bool _authenticated;
 
     /// <summary>
     /// STARTTLS (RFC 3207). The go-ahead is ours, since the backend's own TLS is not what the client sees.
@@ -38,6 +39,14 @@ public sealed partial class InboundSession
         if (_inTransaction)
         {
             await LocalReplyAsync(ProxyReplies.TransactionInProgress);
+            return;
+        }
+
+        // The backend never sees our STARTTLS, so it would not forget a login made in cleartext (RFC 3207 §4.2
+        // wants everything learnt before TLS discarded): refuse rather than carry the login across.
+        if (_authenticated)
+        {
+            await LocalReplyAsync(ProxyReplies.StartTlsAfterAuth);
             return;
         }
 

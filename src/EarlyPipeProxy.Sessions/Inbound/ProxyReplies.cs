@@ -26,6 +26,8 @@ internal static class ProxyReplies
 
     public static ReadOnlySpan<byte> TransactionInProgress => "503 5.5.1 Error: MAIL transaction in progress\r\n"u8;
 
+    public static ReadOnlySpan<byte> StartTlsAfterAuth => "503 5.5.1 Error: STARTTLS after AUTH is not supported\r\n"u8;
+
     public static ReadOnlySpan<byte> SendEhloFirst => "503 5.5.1 Error: send EHLO first\r\n"u8;
 
     public static ReadOnlySpan<byte> BdatUnavailable => "502 5.5.1 Error: BDAT not offered\r\n"u8;

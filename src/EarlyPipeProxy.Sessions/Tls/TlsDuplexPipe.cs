@@ -13,6 +13,7 @@ public sealed class TlsDuplexPipe : IDuplexPipe, IAsyncDisposable
     private const int ReadSize = 4096;
 
     private readonly Pipe _input = new(new PipeOptions(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false));
+    private readonly CancellationTokenSource _stop = new();
     private readonly Task _pump;
     private int _disposed;
 
@@ -47,8 +48,12 @@ public sealed class TlsDuplexPipe : IDuplexPipe, IAsyncDisposable
             // close_notify is a courtesy; the connection is going away either way.
         }
 
-        await Stream.DisposeAsync();
+        // The pump may be waiting for the peer's next record; disposing the stream does not end that read, and the
+        // peer owes us nothing more. Stop it, so the connection closes now rather than when the peer hangs up.
+        await _stop.CancelAsync();
         await _pump;
+        await Stream.DisposeAsync();
+        _stop.Dispose();
     }
 
     private async Task PumpAsync()
@@ -61,7 +66,7 @@ public sealed class TlsDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             while (true)
             {
-                var read = await Stream.ReadAsync(writer.GetMemory(ReadSize));
+                var read = await Stream.ReadAsync(writer.GetMemory(ReadSize), _stop.Token);
                 if (read == 0)
                 {
                     break;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.IO.Pipelines;
+using System.Net.Security;
 
 namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 
@@ -10,6 +11,8 @@ namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 /// It ends DATA bodies leniently, as servers vulnerable to SMTP smuggling do (&lt;LF&gt;.&lt;LF&gt;, &lt;CR&gt;.&lt;CR&gt;&lt;LF&gt;,
 /// &lt;CRLF&gt;NUL.&lt;CRLF&gt;…),
 /// so that anything but a clean relay shows up as an extra message or command.
+/// With <see cref="FakeBackendOptions.StartTlsCertificate"/> it offers STARTTLS and runs the server side of TLS;
+/// <see cref="RawReceivedText"/> then shows what went over the wire, <see cref="ReceivedText"/> what it decrypted.
 /// </summary>
 public sealed class FakeBackend : IAsyncDisposable
 {
@@ -18,6 +21,7 @@ public sealed class FakeBackend : IAsyncDisposable
     private readonly Pipe _toSession = new();
     private readonly List<byte> _unread = [];
     private readonly List<byte> _received = [];
+    private readonly List<byte> _raw = [];
     private readonly List<string> _violations = [];
     private readonly List<ReceivedCommand> _commands = [];
     private readonly List<string> _messages = [];
@@ -34,11 +38,33 @@ public sealed class FakeBackend : IAsyncDisposable
     private int _queued;
     private int _bodyScanFrom;
     private Task _run = Task.CompletedTask;
+    private PipeReader _input;
+    private SslStream? _tls;
+    private Task _tlsPump = Task.CompletedTask;
 
     public FakeBackend(FakeBackendOptions options)
     {
         _options = options;
         SessionSide = new DuplexPipe(_toSession.Reader, _fromSession.Writer);
+        _input = _fromSession.Reader;
+    }
+
+    /// <summary>The TLS layer once STARTTLS succeeded.</summary>
+    public SslStream? Tls => _tls;
+
+    /// <summary>Why the server side of the STARTTLS handshake failed, if it did.</summary>
+    public string? TlsHandshakeError { get; private set; }
+
+    /// <summary>Every octet that came over the wire, TLS records included (Latin-1).</summary>
+    public string RawReceivedText
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return Wire.Text(_raw.ToArray());
+            }
+        }
     }
 
     /// <summary>The pipes the session's <c>BackendConnection</c> uses.</summary>
@@ -140,6 +166,7 @@ public sealed class FakeBackend : IAsyncDisposable
         }
         finally
         {
+            await StopTlsPumpAsync();
             await _fromSession.Reader.CompleteAsync();
             await _toSession.Writer.CompleteAsync();
         }
@@ -221,7 +248,7 @@ public sealed class FakeBackend : IAsyncDisposable
             lock (_gate)
             {
                 sequence = _transcript.Count;
-                _commands.Add(new ReceivedCommand(line, arrivedWithPrevious, sequence));
+                _commands.Add(new ReceivedCommand(line, arrivedWithPrevious, sequence, _tls is not null));
             }
 
             Log("> " + line);
@@ -264,6 +291,11 @@ public sealed class FakeBackend : IAsyncDisposable
             case "EHLO":
                 var lines = new List<string> { FakeBackendOptions.HostName + " Hello " + argument };
                 lines.AddRange(_options.Keywords);
+                if (_options.StartTlsCertificate is not null && _tls is null)
+                {
+                    lines.Add("STARTTLS");
+                }
+
                 return await ReplyAsync(string.Join("\r\n", lines.Select((l, i) => (i == lines.Count - 1 ? "250 " : "250-") + l)));
             case "HELO":
                 return await ReplyAsync("250 " + FakeBackendOptions.HostName);
@@ -281,6 +313,8 @@ public sealed class FakeBackend : IAsyncDisposable
                 return await ReceiveChunkAsync(argument);
             case "AUTH":
                 return await AuthenticateAsync();
+            case "STARTTLS" when _options.StartTlsCertificate is not null && _tls is null:
+                return await StartTlsAsync(_options.StartTlsCertificate);
             case "RSET":
             case "NOOP":
                 return await ReplyAsync("250 2.0.0 Ok");
@@ -290,6 +324,138 @@ public sealed class FakeBackend : IAsyncDisposable
                 return false;
             default:
                 return await ReplyAsync("502 5.5.2 Error: command not recognized");
+        }
+    }
+
+    /// <summary>220, then the server side of the handshake; cleartext that came after STARTTLS is a violation and is dropped.</summary>
+    private async Task<bool> StartTlsAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        if (HasInput())
+        {
+            Violation($"cleartext after STARTTLS, before the handshake: '{Peek()}'");
+            _unread.Clear();
+        }
+
+        if (!await WriteAsync("220 2.0.0 Ready to start TLS\r\n"))
+        {
+            return false;
+        }
+
+        var stream = new SslStream(new PipeStream(_fromSession.Reader, _toSession.Writer, RecordRaw), leaveInnerStreamOpen: false);
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        bound.CancelAfter(Wire.Patience);
+        try
+        {
+            await stream.AuthenticateAsServerAsync(
+                new SslServerAuthenticationOptions { ServerCertificate = certificate, ClientCertificateRequired = false }, bound.Token);
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException
+            || (ex is OperationCanceledException && !_stop.IsCancellationRequested))
+        {
+            TlsHandshakeError = ex.Message;
+            Log("-- TLS handshake failed: " + ex.Message);
+            await stream.DisposeAsync();
+
+            // Whatever else arrives is recorded (it must not be anything of the client's in cleartext).
+            while (await FillRawAsync())
+            {
+            }
+
+            return false;
+        }
+
+        _tls = stream;
+        var decrypted = new Pipe();
+        _input = decrypted.Reader;
+        _tlsPump = PumpTlsAsync(stream, decrypted.Writer);
+        Log($"-- TLS established: {stream.SslProtocol} {stream.NegotiatedCipherSuite}");
+        return true;
+    }
+
+    /// <summary>Reads the wire beneath a failed handshake; false at EOF or reset.</summary>
+    private async Task<bool> FillRawAsync()
+    {
+        try
+        {
+            var result = await _fromSession.Reader.ReadAsync(_stop.Token);
+            foreach (var segment in result.Buffer)
+            {
+                RecordRaw(segment.Span);
+            }
+
+            _fromSession.Reader.AdvanceTo(result.Buffer.End);
+            return !result.IsCompleted;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private void RecordRaw(ReadOnlySpan<byte> bytes)
+    {
+        lock (_gate)
+        {
+            _raw.AddRange(bytes);
+        }
+    }
+
+    /// <summary>Decrypted input into the pipe that the command loop reads; the session's close_notify ends it like a FIN.</summary>
+    private async Task PumpTlsAsync(SslStream stream, PipeWriter decrypted)
+    {
+        Exception? failure = null;
+        try
+        {
+            while (true)
+            {
+                var read = await stream.ReadAsync(decrypted.GetMemory(4096), _stop.Token);
+                if (read == 0)
+                {
+                    Log("-- TLS end of data (close_notify or EOF)");
+                    if (_options.WaitForConnectionEndAfterCloseNotify)
+                    {
+                        while (await FillRawAsync())
+                        {
+                        }
+
+                        Log("-- connection ended after close_notify");
+                    }
+
+                    break;
+                }
+
+                decrypted.Advance(read);
+                if ((await decrypted.FlushAsync()).IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or ObjectDisposedException or InvalidOperationException)
+        {
+            failure = ex as IOException ?? new IOException(ex.Message, ex);
+        }
+
+        await decrypted.CompleteAsync(failure);
+    }
+
+    private async Task StopTlsPumpAsync()
+    {
+        if (_tls is null)
+        {
+            return;
+        }
+
+        _fromSession.Reader.CancelPendingRead();
+        try
+        {
+            await _tlsPump.WaitAsync(Wire.Patience);
+        }
+        catch (TimeoutException)
+        {
         }
     }
 
@@ -463,6 +629,20 @@ public sealed class FakeBackend : IAsyncDisposable
     private async Task<bool> WriteAsync(string text)
     {
         Log("< " + text.TrimEnd('\r', '\n').Replace("\r\n", "\n< ", StringComparison.Ordinal));
+        if (_tls is not null)
+        {
+            try
+            {
+                await _tls.WriteAsync(Wire.Bytes(text), _stop.Token);
+                await _tls.FlushAsync(_stop.Token);
+                return true;
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+            {
+                return false;
+            }
+        }
+
         try
         {
             var result = await _toSession.Writer.WriteAsync(Wire.Bytes(text));
@@ -478,6 +658,19 @@ public sealed class FakeBackend : IAsyncDisposable
     {
         Log("-- backend closes the connection");
         _closedByUs = true;
+        if (_tls is not null)
+        {
+            try
+            {
+                await _tls.ShutdownAsync();
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+            {
+            }
+
+            await StopTlsPumpAsync();
+        }
+
         await _toSession.Writer.CompleteAsync();
         await _fromSession.Reader.CompleteAsync();
         _inputEnded = true;
@@ -520,7 +713,7 @@ public sealed class FakeBackend : IAsyncDisposable
         var before = _unread.Count;
         while (!_inputEnded)
         {
-            var result = await _fromSession.Reader.ReadAsync(_stop.Token);
+            var result = await _input.ReadAsync(_stop.Token);
             Append(result);
             if (_unread.Count > before)
             {
@@ -546,7 +739,7 @@ public sealed class FakeBackend : IAsyncDisposable
 
         try
         {
-            if (_fromSession.Reader.TryRead(out var result))
+            if (_input.TryRead(out var result))
             {
                 Append(result);
             }
@@ -567,11 +760,15 @@ public sealed class FakeBackend : IAsyncDisposable
             {
                 _unread.AddRange(segment.Span);
                 _received.AddRange(segment.Span);
+                if (_tls is null)
+                {
+                    _raw.AddRange(segment.Span);
+                }
             }
         }
 
         _inputEnded |= result.IsCompleted;
-        _fromSession.Reader.AdvanceTo(result.Buffer.End);
+        _input.AdvanceTo(result.Buffer.End);
     }
 
     private byte[] Take(int count)

@@ -48,6 +48,18 @@ public sealed class FakeBackendOptions
     /// <summary>A PROXY protocol header expected before the greeting.</summary>
     public ProxyHeaderKind ExpectProxyHeader { get; set; }
 
+    /// <summary>
+    /// With a certificate (and its key) the backend offers STARTTLS in its EHLO reply until TLS is active, answers
+    /// STARTTLS with 220 and runs the server side of the handshake.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? StartTlsCertificate { get; set; }
+
+    /// <summary>
+    /// Over TLS: the peer's close_notify does not end the conversation by itself; the backend goes on reading until
+    /// the connection closes (as a server does that answers only to the TCP connection's end).
+    /// </summary>
+    public bool WaitForConnectionEndAfterCloseNotify { get; set; }
+
     /// <summary>The 334 challenges for AUTH, one client answer each.</summary>
     public IReadOnlyList<string> AuthChallenges { get; set; } = ["VXNlcm5hbWU6", "UGFzc3dvcmQ6"];
 

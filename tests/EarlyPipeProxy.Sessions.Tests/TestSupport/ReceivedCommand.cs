@@ -6,4 +6,5 @@ namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 /// AUTH answer): it came in the same pipelined group.
 /// </param>
 /// <param name="Sequence">Position in the backend's transcript.</param>
-public sealed record ReceivedCommand(string Line, bool ArrivedWithPrevious, int Sequence);
+/// <param name="OverTls">It arrived over the backend's TLS layer (after STARTTLS), not in cleartext.</param>
+public sealed record ReceivedCommand(string Line, bool ArrivedWithPrevious, int Sequence, bool OverTls = false);

@@ -38,6 +38,7 @@ public sealed class SessionHarness : IAsyncDisposable
                 Command = TimeSpan.FromSeconds(5),
                 Data = TimeSpan.FromSeconds(5),
                 BackendReply = TimeSpan.FromSeconds(5),
+                TlsHandshake = TimeSpan.FromSeconds(5),
             },
         };
         configure?.Invoke(Options);

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Net.Security;
 
 namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 
@@ -6,18 +7,77 @@ namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 /// The SMTP client's end of an in-memory connection. <see cref="SessionSide"/> goes to the session; the test writes
 /// and reads here. When the session ends, <see cref="SessionEnded"/> closes the session's side the way Kestrel does
 /// when a connection handler returns (unflushed output is still delivered, then EOF).
+/// After <see cref="StartTlsAsync"/> everything the test sends and reads goes through the client's TLS layer.
 /// </summary>
+#pragma warning disable CA1001 // The SslStream lives as long as the in-memory connection; the harness ends both.
 public sealed class TestClient
+#pragma warning restore CA1001
 {
     private readonly Pipe _toSession = new();
     private readonly Pipe _fromSession = new();
     private readonly List<byte> _unread = [];
+    private readonly TaskCompletionSource _connectionClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private PipeReader _incoming;
+    private SslStream? _tls;
     private bool _eof;
     private bool _disconnected;
 
-    public TestClient() => SessionSide = new DuplexPipe(_toSession.Reader, _fromSession.Writer);
+    public TestClient()
+    {
+        SessionSide = new DuplexPipe(_toSession.Reader, _fromSession.Writer);
+        _incoming = _fromSession.Reader;
+    }
 
     public IDuplexPipe SessionSide { get; }
+
+    /// <summary>The client's TLS layer once <see cref="StartTlsAsync"/> succeeded.</summary>
+    public SslStream? Tls => _tls;
+
+    /// <summary>The hash of the certificate the server presented in the handshake.</summary>
+    public string? ServerCertificateHash { get; private set; }
+
+    /// <summary>The server's close_notify arrived (the TLS layer reported its end of data).</summary>
+    public bool CloseNotifyReceived { get; private set; }
+
+    /// <summary>Why reading the TLS layer failed, if it did (treated as the end of the connection).</summary>
+    public Exception? TlsReadError { get; private set; }
+
+    /// <summary>
+    /// The client side of a TLS handshake over the connection (after the 220 to STARTTLS, or at once for
+    /// TLS-on-connect). Nothing may be unread at that point. Fails the test when the handshake fails.
+    /// </summary>
+    public async Task StartTlsAsync(string targetHost = TestCertificate.HostName)
+    {
+        Assert.True(_tls is null, "TLS is already active");
+        Assert.True(_unread.Count == 0 && !_eof, $"cleartext not read before the handshake: '{Wire.Visible(Wire.Text(_unread.ToArray()))}' (eof: {_eof})\n{Diagnostics()}");
+        var stream = new SslStream(new PipeStream(_fromSession.Reader, _toSession.Writer), leaveInnerStreamOpen: false);
+        var options = new SslClientAuthenticationOptions
+        {
+            TargetHost = targetHost,
+            AllowRenegotiation = false,
+            // The chain is self-signed: the check is that the server presents exactly the test certificate.
+            RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+            {
+                ServerCertificateHash = certificate?.GetCertHashString();
+                return string.Equals(ServerCertificateHash, TestCertificate.Instance.Thumbprint, StringComparison.OrdinalIgnoreCase);
+            },
+        };
+        using var bound = new CancellationTokenSource(Wire.Patience);
+        try
+        {
+            await stream.AuthenticateAsClientAsync(options, bound.Token);
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)
+        {
+            await stream.DisposeAsync();
+            Assert.Fail($"client TLS handshake failed: {ex}\n{Diagnostics()}");
+        }
+
+        _tls = stream;
+        var decrypted = new Pipe();
+        _incoming = decrypted.Reader;
+        _ = PumpAsync(stream, decrypted.Writer);
+    }
 
     /// <summary>What the harness knows (session log, backend transcript), appended to failure messages.</summary>
     public Func<string> Diagnostics { get; set; } = () => string.Empty;
@@ -26,8 +86,18 @@ public sealed class TestClient
 
     public async Task SendAsync(byte[] bytes)
     {
+        if (_tls is not null)
+        {
+            await _tls.WriteAsync(bytes);
+            await _tls.FlushAsync();
+            return;
+        }
+
         await _toSession.Writer.WriteAsync(bytes);
     }
+
+    /// <summary>Octets straight onto the connection, beneath TLS if there is any (garbage, injected cleartext).</summary>
+    public async Task SendRawAsync(byte[] bytes) => await _toSession.Writer.WriteAsync(bytes);
 
     /// <summary>The client closes its side (FIN): the session reads EOF.</summary>
     public void Disconnect()
@@ -83,8 +153,30 @@ public sealed class TestClient
         }
     }
 
-    /// <summary>Everything until the session closes the connection.</summary>
+    /// <summary>Everything until the session closes the connection (over TLS: close_notify, then the connection's end).</summary>
     public async Task<string> ReadToEndAsync()
+    {
+        var text = await ReadToTlsEndAsync();
+        if (_tls is not null)
+        {
+            try
+            {
+                await _connectionClosed.Task.WaitAsync(Wire.Patience);
+            }
+            catch (TimeoutException)
+            {
+                Assert.Fail($"the session ended TLS (close_notify: {CloseNotifyReceived}) but did not close the connection within {Wire.Patience.TotalSeconds}s\n{Diagnostics()}");
+            }
+        }
+
+        return text;
+    }
+
+    /// <summary>
+    /// Everything until the end of data: over TLS the session's close_notify (or the connection's end), in cleartext
+    /// the connection's end. A client that hangs up after that does not depend on the session closing first.
+    /// </summary>
+    public async Task<string> ReadToTlsEndAsync()
     {
         while (await FillAsync(Wire.Patience))
         {
@@ -106,7 +198,7 @@ public sealed class TestClient
         using var cts = new CancellationTokenSource(window);
         try
         {
-            var result = await _fromSession.Reader.ReadAsync(cts.Token);
+            var result = await _incoming.ReadAsync(cts.Token);
             Take(result);
             return false;
         }
@@ -128,11 +220,12 @@ public sealed class TestClient
         ReadResult result;
         try
         {
-            result = await _fromSession.Reader.ReadAsync(cts.Token);
+            result = await _incoming.ReadAsync(cts.Token);
         }
         catch (OperationCanceledException)
         {
-            Assert.Fail($"no reply from the session within {timeout.TotalSeconds}s; unread: '{Wire.Visible(Wire.Text(_unread.ToArray()))}'\n{Diagnostics()}");
+            var tls = _tls is null ? string.Empty : $" (TLS: close_notify received: {CloseNotifyReceived}, read error: {TlsReadError?.Message ?? "none"})";
+            Assert.Fail($"no reply from the session within {timeout.TotalSeconds}s{tls}; unread: '{Wire.Visible(Wire.Text(_unread.ToArray()))}'\n{Diagnostics()}");
             throw;
         }
 
@@ -149,6 +242,57 @@ public sealed class TestClient
         }
 
         _eof = result.IsCompleted;
-        _fromSession.Reader.AdvanceTo(result.Buffer.End);
+        _incoming.AdvanceTo(result.Buffer.End);
+    }
+
+    /// <summary>
+    /// Decrypts into a pipe that the reads above use, up to the TLS layer's end of data (close_notify). That is not
+    /// yet the end of the connection, which comes when the session's side closes, as in cleartext.
+    /// </summary>
+    private async Task PumpAsync(SslStream stream, PipeWriter decrypted)
+    {
+        var ended = false;
+        try
+        {
+            while (true)
+            {
+                var read = await stream.ReadAsync(decrypted.GetMemory(4096));
+                if (read == 0)
+                {
+                    CloseNotifyReceived = true;
+                    break;
+                }
+
+                decrypted.Advance(read);
+                if ((await decrypted.FlushAsync()).IsCompleted)
+                {
+                    break;
+                }
+            }
+
+            ended = true;
+            await decrypted.CompleteAsync();
+
+            // Whatever still comes is not TLS data for us; wait for the connection itself to close.
+            while (true)
+            {
+                var rest = await _fromSession.Reader.ReadAsync();
+                _fromSession.Reader.AdvanceTo(rest.Buffer.End);
+                if (rest.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            TlsReadError = ex;
+            if (!ended)
+            {
+                await decrypted.CompleteAsync();
+            }
+        }
+
+        _connectionClosed.TrySetResult();
     }
 }
