@@ -15,6 +15,14 @@ public sealed partial class ListenerAnnouncer(IReadOnlyList<InboundListener> lis
                 var options = listener.Options;
                 LogListening(logger, listener.Name, listener.ListenEndPoint.ToString(), listener.BackendEndPoint.ToString(),
                     options.Backend.ClientIdentity.ToString(), options.PipeConnect.Keyword, string.Join(',', options.PipeConnect.AdvertiseHosts ?? ["*"]));
+                if (listener.Certificates is { } certificates)
+                {
+                    LogTls(logger, listener.Name, options.ImplicitTls ? "TLS on connect" : "STARTTLS", certificates.Subject);
+                    if (!(options.ImplicitTls && options.Backend.ClientIdentity == Sessions.Configuration.ClientIdentityMode.ProxyV2))
+                    {
+                        LogTlsNotForwarded(logger, listener.Name, options.Backend.ClientIdentity.ToString());
+                    }
+                }
             }
         });
         lifetime.ApplicationStopping.Register(() => LogStopping(logger));
@@ -26,6 +34,15 @@ public sealed partial class ListenerAnnouncer(IReadOnlyList<InboundListener> lis
     [LoggerMessage(EventId = 300, Level = LogLevel.Information,
         Message = "listening I={Listener} on {Listen}: backend {Backend} (client identity {Identity}), {Keyword} offered to {AdvertiseHosts}")]
     private static partial void LogListening(ILogger logger, string listener, string listen, string backend, string identity, string keyword, string advertiseHosts);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "TLS I={Listener}: {Mode} with {Subject}")]
+    private static partial void LogTls(ILogger logger, string listener, string mode, string subject);
+
+    // XCLIENT has no TLS attributes, and a PROXY header leaves before any STARTTLS: the backend will record these
+    // sessions as cleartext. Only PROXY v2 on a TLS-on-connect listener carries the SSL TLV.
+    [LoggerMessage(EventId = 303, Level = LogLevel.Information,
+        Message = "TLS I={Listener}: the backend is not told about client TLS ({Identity} cannot carry it); it will log these sessions as cleartext, the X= field here is the record")]
+    private static partial void LogTlsNotForwarded(ILogger logger, string listener, string identity);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "stopping: no new connections; sessions finish their transaction")]
     private static partial void LogStopping(ILogger logger);

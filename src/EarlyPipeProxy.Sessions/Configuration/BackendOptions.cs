@@ -19,6 +19,12 @@ public sealed class BackendOptions
     /// <summary>With <see cref="Tls"/>: check the backend's certificate chain and name (<see cref="TlsServerName"/>).</summary>
     public bool VerifyCertificate { get; set; } = true;
 
+    /// <summary>
+    /// PEM file of CA certificates that anchor the backend's certificate chain instead of the system store
+    /// (a private CA for the backend, typical on a trusted segment).
+    /// </summary>
+    public string? TrustedCaPath { get; set; }
+
     /// <summary>Name expected in the backend's certificate and sent as SNI; defaults to the host part of <see cref="Address"/>.</summary>
     public string? TlsServerName { get; set; }
 }

@@ -23,6 +23,18 @@ public sealed class InboundListener
         }
 
         BackendHostName = HostPart(options.Backend.Address);
+        if (!string.IsNullOrWhiteSpace(options.Backend.TrustedCaPath))
+        {
+            var anchors = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            anchors.ImportFromPemFile(options.Backend.TrustedCaPath);
+            if (anchors.Count == 0)
+            {
+                throw new FormatException($"Inbound listener '{options.Name}': no certificate in Backend:TrustedCaPath {options.Backend.TrustedCaPath}.");
+            }
+
+            BackendTrustAnchors = anchors;
+        }
+
         if (options.Tls.IsConfigured)
         {
             Certificates = new Tls.ServerCertificateProvider(options.Tls.CertificatePath!, options.Tls.KeyPath);
@@ -50,6 +62,9 @@ public sealed class InboundListener
 
     /// <summary>The backend's host as configured: the name its certificate is checked against by default.</summary>
     public string BackendHostName { get; }
+
+    /// <summary>Backend:TrustedCaPath loaded once; null means the system store.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? BackendTrustAnchors { get; }
 
     /// <summary>The certificate for STARTTLS and TLS-on-connect; null when the listener offers no TLS.</summary>
     public Tls.ServerCertificateProvider? Certificates { get; }

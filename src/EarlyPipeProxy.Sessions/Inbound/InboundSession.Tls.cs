@@ -139,6 +139,17 @@ public sealed partial class InboundSession
             TargetHost = _options.Backend.TlsServerName ?? _listener.BackendHostName,
             AllowRenegotiation = false,
         };
+        if (_options.Backend.VerifyCertificate && _listener.BackendTrustAnchors is { } anchors)
+        {
+            var policy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
+            {
+                TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+            };
+            policy.CustomTrustStore.AddRange(anchors);
+            options.CertificateChainPolicy = policy;
+        }
+
         if (!_options.Backend.VerifyCertificate)
         {
 #pragma warning disable CA5359 // The operator turned verification off (Backend:VerifyCertificate = false), e.g. for a self-signed backend on loopback.
