@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using EarlyPipeProxy.Protocol.Capabilities;
-using EarlyPipeProxy.Protocol.ClientIdentity;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Lines;
 using EarlyPipeProxy.Protocol.Replies;
@@ -55,6 +54,7 @@ public sealed partial class InboundSession
     private long _bytesFromClient;
     private long _bytesToClient;
     private string _end = "client closed";
+    private int _lastReplyCode;
 
     public InboundSession(
         InboundListener listener,
@@ -123,141 +123,6 @@ public sealed partial class InboundSession
             await CloseClientTlsAsync();
             LogSession(Stopwatch.GetElapsedTime(started));
         }
-    }
-
-    private async ValueTask<bool> OpenBackendAsync()
-    {
-        if (_options.Backend.ClientIdentity == ClientIdentityMode.Xclient)
-        {
-            _clientName = _options.Backend.LookupClientName
-                ? ClientNameResolver.ResolveAsync(_clientEndPoint.Address, _options.Timeouts.ClientNameLookup, _aborted)
-                : Task.FromResult(ClientNameResolver.Unavailable);
-        }
-
-        try
-        {
-            _backend = await _connector.ConnectAsync(_listener.BackendEndPoint, Deadline(_options.Timeouts.BackendConnect));
-        }
-        catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
-        {
-            throw new BackendUnavailableException(BackendFailure.Timeout, $"no connection to {_listener.BackendEndPoint} within {_options.Timeouts.BackendConnect}");
-        }
-        finally
-        {
-            ClearDeadline();
-        }
-
-        switch (_options.Backend.ClientIdentity)
-        {
-            case ClientIdentityMode.ProxyV1:
-                ProxyProtocolHeader.WriteV1(_backend.Output, _clientEndPoint, _localEndPoint);
-                await FlushBackendAsync();
-                break;
-            case ClientIdentityMode.ProxyV2:
-                // Only TLS-on-connect is known this early; a later STARTTLS cannot be told in a header already sent.
-                ProxyProtocolHeader.WriteV2(_backend.Output, _clientEndPoint, _localEndPoint, ProxyTlsInfoOrNull());
-                await FlushBackendAsync();
-                break;
-        }
-
-        return true;
-    }
-
-    /// <summary>
-    /// Waits for the backend's final greeting line, introduces the client by XCLIENT if configured, decides about
-    /// input that came before the banner, and relays the banner. False when the session ends here.
-    /// </summary>
-    private async ValueTask<bool> GreetAsync()
-    {
-        var backend = _backend!;
-        var banner = await ReadBackendReplyAsync(_options.Timeouts.Banner);
-        if (banner.Code != 220)
-        {
-            // The backend refuses us (554, 421): its words go to the client, who learns nothing else.
-            WriteToClient(banner.Raw);
-            backend.ReleaseReply();
-            await FlushClientAsync();
-            _end = "backend greeting " + banner.Code.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return false;
-        }
-
-        var bannerBytes = banner.Raw.ToArray();
-        backend.ReleaseReply();
-
-        // TLS first, so that XCLIENT and everything after it travel encrypted.
-        if (_options.Backend.Tls == BackendTlsMode.StartTls)
-        {
-            await StartBackendTlsAsync();
-        }
-
-        if (_options.Backend.ClientIdentity == ClientIdentityMode.Xclient)
-        {
-            await IntroduceClientAsync();
-        }
-
-        // Exim's check, made immediately before the banner is written: is there input already?
-        if (_client.Input.TryRead(out var early))
-        {
-            var buffer = early.Buffer;
-            _client.Input.AdvanceTo(buffer.Start);
-            if (buffer.IsEmpty && early.IsCompleted)
-            {
-                _end = "client closed before greeting";
-                return false;
-            }
-
-            // Empty and not completed: a graceful-close request woke the reader. No early input; the command loop
-            // answers the close request after the banner.
-            if (!buffer.IsEmpty && !_advertise)
-            {
-                LogEarlyInputRefused(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, Printable(buffer, 128));
-                await TryWriteFinalAsync(ProxyReplies.SynchronizationError);
-                _end = "synchronization error (input before greeting)";
-                return false;
-            }
-
-            if (!buffer.IsEmpty)
-            {
-                _early = EarlyPipeUse.Used;
-            }
-        }
-
-        WriteToClient(bannerBytes);
-        return true;
-    }
-
-    /// <summary>EHLO as the proxy, then XCLIENT with the client's address; the backend greets again with 220.</summary>
-    private async ValueTask IntroduceClientAsync()
-    {
-        var backend = _backend!;
-        if (!await BackendOffersAsync("XCLIENT"))
-        {
-            throw new BackendUnavailableException(BackendFailure.MalformedReply,
-                "backend does not offer XCLIENT to the proxy (Postfix: add the proxy to smtpd_authorized_xclient_hosts)");
-        }
-
-        XclientCommand.Write(backend.Output, _clientEndPoint, await _clientName!, helo: null);
-        await FlushBackendAsync();
-        var greeting = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
-        var code = greeting.Code;
-        var text = code == 220 ? null : greeting.FinalLineText();
-        backend.ReleaseReply();
-        if (code != 220)
-        {
-            throw new BackendUnavailableException(BackendFailure.MalformedReply, $"backend refused XCLIENT: {code} {text}");
-        }
-    }
-
-    /// <summary>Our own EHLO to the backend, before XCLIENT or STARTTLS: does its reply offer <paramref name="keyword"/>?</summary>
-    private async ValueTask<bool> BackendOffersAsync(string keyword)
-    {
-        var backend = _backend!;
-        WriteAscii(backend.Output, "EHLO " + _options.HostName + "\r\n");
-        await FlushBackendAsync();
-        var ehlo = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
-        var offers = ehlo.Code == 250 && EhloCapabilities.TryParse(ehlo.Raw, out var capabilities) && capabilities!.Contains(keyword);
-        backend.ReleaseReply();
-        return offers;
     }
 
     private async ValueTask CommandLoopAsync()
@@ -480,8 +345,6 @@ public sealed partial class InboundSession
         WriteToClient(reply.Raw);
     }
 
-    private int _lastReplyCode;
-
     /// <summary>
     /// The backend's EHLO reply with our edits: PIPELINING always (we accept pipelining from every client), the
     /// early-pipelining keyword for advertise hosts right after it, and nothing we cannot honour end to end.
@@ -535,64 +398,6 @@ public sealed partial class InboundSession
         WriteToClient(reply);
     }
 
-    /// <summary>
-    /// Reads client input. Before it blocks, everything owed to the client goes out: pending backend replies are
-    /// collected and relayed, and the client's output is flushed; so replies leave in as few segments as possible
-    /// and nobody waits for the other.
-    /// </summary>
-    private async ValueTask<ReadResult> ReadClientAsync(TimeSpan timeout)
-    {
-        var input = _client.Input;
-        if (input.TryRead(out var ready))
-        {
-            return ready;
-        }
-
-        await DrainAsync();
-        await FlushClientAsync();
-        try
-        {
-            return await input.ReadAsync(Deadline(timeout));
-        }
-        finally
-        {
-            ClearDeadline();
-        }
-    }
-
-    /// <summary>Hands buffered bytes to the backend; a backend that stops reading counts as gone after the reply timeout.</summary>
-    private async ValueTask FlushBackendAsync()
-    {
-        try
-        {
-            await _backend!.FlushAsync(Deadline(_options.Timeouts.BackendReply));
-        }
-        catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
-        {
-            throw new BackendUnavailableException(BackendFailure.Timeout, $"backend did not take data within {_options.Timeouts.BackendReply}");
-        }
-        finally
-        {
-            ClearDeadline();
-        }
-    }
-
-    private async ValueTask<SmtpReply> ReadBackendReplyAsync(TimeSpan timeout)
-    {
-        try
-        {
-            return await _backend!.ReadReplyAsync(_options.Limits.MaxReplyLineLength, Deadline(timeout));
-        }
-        catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
-        {
-            throw new BackendUnavailableException(BackendFailure.Timeout, $"no reply from backend within {timeout}");
-        }
-        finally
-        {
-            ClearDeadline();
-        }
-    }
-
     /// <summary>Discards the rest of an over-long line; false when the client went away meanwhile.</summary>
     private async ValueTask<bool> SkipLineAsync()
     {
@@ -615,131 +420,6 @@ public sealed partial class InboundSession
                 return false;
             }
         }
-    }
-
-    private async ValueTask FlushClientAsync()
-    {
-        if (!_clientUnflushed)
-        {
-            return;
-        }
-
-        _clientUnflushed = false;
-        FlushResult result;
-        try
-        {
-            // A client that stops reading while we hold replies for it must not hold the session forever.
-            result = await _client.Output.FlushAsync(Deadline(_options.Timeouts.Command));
-        }
-        finally
-        {
-            ClearDeadline();
-        }
-
-        if (result.IsCompleted)
-        {
-            throw new IOException("client stopped reading");
-        }
-    }
-
-    /// <summary>Answers every command the backend still owed a reply with 421 and ends the session (RFC 5321 §3.8).</summary>
-    private async ValueTask FailPendingAsync(BackendUnavailableException ex)
-    {
-        LogBackendUnavailable(_logger, _listener.BackendEndPoint, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, ex.Message);
-        _end = "backend " + ex.Failure.ToString().ToLowerInvariant();
-        _abortBackend = true;
-        var replies = Math.Max(1, _awaiting.Count);
-        _awaiting.Clear();
-        for (var i = 0; i < replies; i++)
-        {
-            WriteToClient(ProxyReplies.BackendUnavailable);
-        }
-
-        await TryFlushFinalAsync();
-    }
-
-    private ValueTask TryWriteFinalAsync(ReadOnlySpan<byte> reply)
-    {
-        WriteToClient(reply);
-        return TryFlushFinalAsync();
-    }
-
-    /// <summary>
-    /// The flush of a session's last words, bounded on its own: the session deadline may be what ended the session,
-    /// and a client that does not read must not keep us.
-    /// </summary>
-    private async ValueTask TryFlushFinalAsync()
-    {
-        _clientUnflushed = false;
-        try
-        {
-            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _client.Output.FlushAsync(bound.Token);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            // Best effort: the session is ending either way.
-        }
-    }
-
-    private async ValueTask CloseBackendAsync()
-    {
-        if (_backend is null)
-        {
-            return;
-        }
-
-        if (_abortBackend)
-        {
-            await _backend.AbortAsync();
-        }
-        else
-        {
-            await _backend.DisposeAsync();
-        }
-    }
-
-    private CancellationToken Deadline(TimeSpan timeout)
-    {
-        _deadline.CancelAfter(timeout);
-        return _deadline.Token;
-    }
-
-    private void ClearDeadline() => _deadline.CancelAfter(Timeout.InfiniteTimeSpan);
-
-    private void WriteToClient(ReadOnlySpan<byte> bytes)
-    {
-        _client.Output.Write(bytes);
-        _bytesToClient += bytes.Length;
-        _clientUnflushed = true;
-    }
-
-    private void WriteToClient(in ReadOnlySequence<byte> bytes)
-    {
-        Write(_client.Output, bytes);
-        _bytesToClient += bytes.Length;
-        _clientUnflushed = true;
-    }
-
-    private void WriteToBackend(in ReadOnlySequence<byte> bytes)
-    {
-        Write(_backend!.Output, bytes);
-        _bytesFromClient += bytes.Length;
-    }
-
-    private static void Write(PipeWriter writer, in ReadOnlySequence<byte> bytes)
-    {
-        foreach (var segment in bytes)
-        {
-            writer.Write(segment.Span);
-        }
-    }
-
-    private static void WriteAscii(PipeWriter writer, string text)
-    {
-        var span = writer.GetSpan(text.Length);
-        var written = System.Text.Encoding.ASCII.GetBytes(text, span);
-        writer.Advance(written);
     }
 
     private static SmtpCommand Parse(in ReadOnlySequence<byte> line)
