@@ -237,6 +237,20 @@ public sealed class TlsTests(PostfixFixture postfix, ITestOutputHelper output)
 
         Assert.StartsWith("New", proxied.First, StringComparison.Ordinal);
         Assert.Contains("Verify return code", proxied.FirstOutput, StringComparison.Ordinal); // the handshake completed
+
+        // The proxy's session lines (its only two sessions, logged in order): X= with '*' exactly when resumed.
+        await Poll.UntilAsync(
+            () => proxy.OutputLines.Count(l => l.Contains(" session ", StringComparison.Ordinal) && l.Contains(" X=", StringComparison.Ordinal)) >= 2,
+            "two proxy session lines with X=");
+        var xFields = proxy.OutputLines
+            .Where(l => l.Contains(" session ", StringComparison.Ordinal) && l.Contains(" X=", StringComparison.Ordinal))
+            .Select(l => l.Split(' ').First(f => f.StartsWith("X=", StringComparison.Ordinal)))
+            .ToList();
+        output.WriteLine($"proxy X= fields: {string.Join(", ", xFields)}");
+        Assert.False(xFields[0].EndsWith('*'), $"the first (full) handshake is logged as resumed: {xFields[0]}");
+        Assert.True(
+            xFields[1].EndsWith('*') == proxied.Second.StartsWith("Reused", StringComparison.Ordinal),
+            $"the proxy's X= field of the second connection ({xFields[1]}) disagrees with openssl ('{proxied.Second}')");
         Skip.If(
             !proxied.Second.StartsWith("Reused", StringComparison.Ordinal),
             $"FINDING: the proxy's TLS server did not resume a {version} session offered by openssl s_client " +

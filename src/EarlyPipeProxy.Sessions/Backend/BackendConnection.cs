@@ -50,7 +50,7 @@ public sealed class BackendConnection : IAsyncDisposable
         catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
         {
             await stream.DisposeAsync();
-            throw new BackendUnavailableException(BackendFailure.Closed, "TLS handshake with the backend failed: " + ex.Message, ex);
+            throw new BackendUnavailableException(BackendFailure.TlsFailed, "TLS handshake with the backend failed: " + ex.Message, ex);
         }
 
         _tls = new Tls.TlsDuplexPipe(stream);

@@ -7,4 +7,7 @@ public enum BackendFailure
     Closed,
     Timeout,
     MalformedReply,
+
+    /// <summary>The STARTTLS handshake with the backend failed (certificate not trusted, wrong name, protocol error).</summary>
+    TlsFailed,
 }

@@ -3,13 +3,14 @@ using Microsoft.Extensions.Logging;
 
 namespace EarlyPipeProxy.Sessions.Inbound;
 
-// Exim-style, greppable lines: H= client, I= listener, B= backend, L= early pipelining, M/R/C counts, D= duration.
+// Exim-style, greppable lines: H= client, I= listener, B= backend, L= early pipelining, X= client TLS,
+// BX= backend TLS, M/R/C counts, D= duration.
 public sealed partial class InboundSession
 {
     [LoggerMessage(EventId = 100, Level = LogLevel.Information,
-        Message = "session H=[{ClientAddress}]:{ClientPort} I={Listener} B={Backend}{EarlyField}{TlsField} M={Messages} R={Recipients} C={Commands} in={BytesIn} out={BytesOut} D={DurationSeconds}s end=\"{End}\"")]
+        Message = "session H=[{ClientAddress}]:{ClientPort} I={Listener} B={Backend}{EarlyField}{TlsField}{BackendTlsField} M={Messages} R={Recipients} C={Commands} in={BytesIn} out={BytesOut} D={DurationSeconds}s end=\"{End}\"")]
     private static partial void LogSessionLine(ILogger logger, IPAddress clientAddress, int clientPort, string listener, IPEndPoint backend,
-        string earlyField, string tlsField, int messages, int recipients, int commands, long bytesIn, long bytesOut, string durationSeconds, string end);
+        string earlyField, string tlsField, string backendTlsField, int messages, int recipients, int commands, long bytesIn, long bytesOut, string durationSeconds, string end);
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Warning,
         Message = "SMTP protocol synchronization error (input sent without waiting for greeting): rejected connection from H=[{ClientAddress}]:{ClientPort} I={Listener} input=\"{Input}\"")]
@@ -46,7 +47,7 @@ public sealed partial class InboundSession
             EarlyPipeUse.Advertised => " L.",
             _ => string.Empty,
         };
-        LogSessionLine(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, _listener.BackendEndPoint, earlyField, _tlsField,
+        LogSessionLine(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, _listener.BackendEndPoint, earlyField, _tlsField, _backendTlsField,
             _messages, _recipients, _commands, _bytesFromClient, _bytesToClient,
             duration.TotalSeconds.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture), _end);
     }

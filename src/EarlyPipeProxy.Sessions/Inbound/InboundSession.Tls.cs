@@ -16,6 +16,7 @@ public sealed partial class InboundSession
     private TlsDuplexPipe? _clientTls;
     private bool _needEhlo;
     private bool _authenticated;
+    private string _backendTlsField = string.Empty;
 
     /// <summary>
     /// STARTTLS (RFC 3207). The go-ahead is ours, since the backend's own TLS is not what the client sees.
@@ -160,6 +161,7 @@ public sealed partial class InboundSession
         try
         {
             await backend.UpgradeToTlsAsync(options, Deadline(_options.Timeouts.TlsHandshake));
+            _backendTlsField = " BX=" + Describe(backend.TlsStream!);
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {

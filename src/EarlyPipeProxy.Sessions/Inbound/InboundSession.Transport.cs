@@ -95,7 +95,12 @@ public sealed partial class InboundSession
     private async ValueTask FailPendingAsync(BackendUnavailableException ex)
     {
         LogBackendUnavailable(_logger, _listener.BackendEndPoint, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, ex.Message);
-        _end = "backend " + ex.Failure.ToString().ToLowerInvariant();
+        _end = ex.Failure switch
+        {
+            BackendFailure.TlsFailed => "backend TLS failed",
+            BackendFailure.MalformedReply => "backend refused or misbehaved",
+            _ => "backend " + ex.Failure.ToString().ToLowerInvariant(),
+        };
         _abortBackend = true;
         var replies = Math.Max(1, _awaiting.Count);
         _awaiting.Clear();

@@ -22,6 +22,18 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>Backend "Tls" ("None" or "StartTls"); null leaves the proxy's default.</summary>
     public string? BackendTls { get; init; }
+
+    /// <summary>
+    /// Backend "VerifyCertificate"; null means false when <see cref="BackendTls"/> is set (the harness's backends use
+    /// the test CA, which the system store does not know) and the proxy's default otherwise.
+    /// </summary>
+    public bool? BackendVerifyCertificate { get; init; }
+
+    /// <summary>Backend "TrustedCaPath": PEM CA certificates anchoring the backend's chain; null = the system store.</summary>
+    public string? BackendTrustedCaPath { get; init; }
+
+    /// <summary>Backend "TlsServerName"; null leaves the proxy's default (the host of the backend address).</summary>
+    public string? BackendTlsServerName { get; init; }
 }
 
 /// <summary>
@@ -52,6 +64,11 @@ public sealed class ProxyProcess : IAsyncDisposable
 
     public IReadOnlyList<string> OutputLines => _lines.ToArray();
 
+    /// <summary>The proxy's process id (the `dotnet` host runs it in-process), e.g. for `kill -HUP`.</summary>
+    public int ProcessId => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
     public static async Task<ProxyProcess> StartAsync(ITestOutputHelper output, params ListenerSpec[] listeners)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "earlypipe.dll");
@@ -73,7 +90,9 @@ public sealed class ProxyProcess : IAsyncDisposable
                     l.ClientIdentity,
                     LookupClientName = false,
                     Tls = l.BackendTls,
-                    VerifyCertificate = l.BackendTls is null ? (bool?)null : false,
+                    VerifyCertificate = l.BackendVerifyCertificate ?? (l.BackendTls is null ? (bool?)null : false),
+                    TrustedCaPath = l.BackendTrustedCaPath,
+                    TlsServerName = l.BackendTlsServerName,
                 },
                 PipeConnect = new { l.AdvertiseHosts, Keyword = "PIPECONNECT" },
                 Timeouts = new { Command = "00:01:00" },
