@@ -34,6 +34,9 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>Backend "TlsServerName"; null leaves the proxy's default (the host of the backend address).</summary>
     public string? BackendTlsServerName { get; init; }
+
+    /// <summary>"Limits": { "MaxConnections" }; null leaves the proxy's default.</summary>
+    public int? MaxConnections { get; init; }
 }
 
 /// <summary>
@@ -96,6 +99,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                 },
                 PipeConnect = new { l.AdvertiseHosts, Keyword = "PIPECONNECT" },
                 Timeouts = new { Command = "00:01:00" },
+                Limits = l.MaxConnections is null ? null : new { l.MaxConnections },
                 Tls = l.Tls is null ? null : new { l.Tls.CertificatePath, l.Tls.KeyPath },
                 ImplicitTls = l.ImplicitTls ? true : (bool?)null,
             }).ToArray(),
