@@ -1,0 +1,26 @@
+namespace EarlyPipeProxy.Sessions.EhloCache;
+
+/// <summary>Why an entry left the cache (counted per reason).</summary>
+public enum EhloCacheFlushReason
+{
+    /// <summary>A fresh EHLO reply no longer offers the keyword together with PIPELINING.</summary>
+    KeywordWithdrawn,
+
+    /// <summary>The banner of an early-pipelined session was not a 220.</summary>
+    BadBanner,
+
+    /// <summary>The connection failed or was dropped during the early flight.</summary>
+    ConnectionFailed,
+
+    /// <summary>A 4xx reply in an early-pipelined transaction.</summary>
+    TransientRejection,
+
+    /// <summary>A 5xx reply in an early-pipelined transaction.</summary>
+    PermanentRejection,
+
+    /// <summary>Older than the configured expiry when it was read.</summary>
+    Expired,
+
+    /// <summary>Flushed by the operator (CLI).</summary>
+    Operator,
+}
