@@ -33,13 +33,19 @@ switch (verb)
         await app.RunAsync();
         return 0;
 
+    case "check" when args.Length >= 2:
+        return await ServerCheck.RunAsync(args[1], args.Length >= 3 ? args[2] : "earlypipe.localdomain", Console.Out);
+
     default:
         Console.Error.WriteLine("""
             usage: earlypipe run [--config FILE] [--Inbound:0:Listen=127.0.0.1:2025 ...]
+                   earlypipe check HOST[:PORT] [HELO-NAME]
 
               run     run the proxy with the listeners in FILE (default config/earlypipe.json);
                       any key can be overridden by EARLYPIPE__Section__Key environment variables
                       or --Section:Key=value arguments.
+              check   probe an SMTP server (port 25 by default): its banner, EHLO keywords, and
+                      whether it offers early pipelining (PIPECONNECT and its older spellings).
             """);
         return verb is "help" or "--help" or "-h" ? 0 : 2;
 }

@@ -1,0 +1,43 @@
+using System.Net.Sockets;
+using EarlyPipeProxy.Sessions.Configuration;
+using EarlyPipeProxy.Sessions.Outbound;
+
+namespace EarlyPipeProxy.Host.Hosting;
+
+/// <summary>`earlypipe check HOST[:PORT]`: the probe's findings for a person. Exit 0 when the server greeted with 220.</summary>
+public static class ServerCheck
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
+
+    public static async Task<int> RunAsync(string target, string heloName, TextWriter output)
+    {
+        var address = target.Contains(':', StringComparison.Ordinal) && !target.EndsWith(']') ? target : target + ":25";
+        try
+        {
+            var endPoint = EndPointParser.Parse(address, "check target");
+            using var limit = new CancellationTokenSource(Limit);
+            var result = await ServerProbe.ProbeAsync(endPoint, heloName, limit.Token);
+            await output.WriteLineAsync($"server:   {endPoint} (connect {Ms(result.ConnectTime)})");
+            await output.WriteLineAsync($"banner:   {result.BannerText.ReplaceLineEndings(" | ")} ({Ms(result.BannerTime)} from the start)");
+            if (result.BannerCode != 220)
+            {
+                await output.WriteLineAsync("early pipelining: no (the server did not greet with 220)");
+                return 1;
+            }
+
+            var keywords = result.Capabilities is null ? "(EHLO refused: " + result.EhloCode + ")" : string.Join(", ", result.Capabilities.Keywords);
+            await output.WriteLineAsync($"EHLO:     {keywords} ({Ms(result.EhloTime)})");
+            await output.WriteLineAsync(result.OffersEarlyPipelining
+                ? $"early pipelining: yes ({result.EarlyPipeKeyword} with PIPELINING)"
+                : "early pipelining: no");
+            return 0;
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or InvalidDataException or FormatException or OperationCanceledException)
+        {
+            await output.WriteLineAsync($"check {target}: {ex.Message}");
+            return 1;
+        }
+    }
+
+    private static string Ms(TimeSpan time) => time.TotalMilliseconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) + " ms";
+}

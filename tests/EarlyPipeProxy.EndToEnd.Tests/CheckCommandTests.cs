@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using EarlyPipeProxy.EndToEnd.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace EarlyPipeProxy.EndToEnd.Tests;
+
+/// <summary>`earlypipe check HOST:PORT` against real servers: who offers early pipelining and who does not.</summary>
+[Collection(EndToEndCollection.Name)]
+public sealed class CheckCommandTests(PostfixFixture postfix, ITestOutputHelper output)
+{
+    [SkippableFact]
+    public async Task Check_Postfix_ShowsItsKeywordsAndNoEarlyPipelining()
+    {
+        await postfix.EnsureStartedAsync();
+
+        var (exit, text) = await CheckAsync($"127.0.0.1:{postfix.SmtpPort}");
+
+        Assert.Equal(0, exit);
+        Assert.Contains("(Postfix)", text, StringComparison.Ordinal);
+        Assert.Contains("PIPELINING", text, StringComparison.Ordinal);
+        Assert.Contains("early pipelining: no", text, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Check_EximWithPipeConnect_AndTheProxyInFrontOfPostfix_OfferEarlyPipelining()
+    {
+        await postfix.EnsureStartedAsync();
+        await using var exim = await EximServer.StartAsync("e2e-check", new Dictionary<string, string> { ["EXIM_PIPE_CONNECT"] = "1" });
+        await using var proxy = await ProxyProcess.StartAsync(output, new ListenerSpec("smtp", postfix.SmtpPort, "Xclient"));
+
+        var (eximExit, eximText) = await CheckAsync($"127.0.0.1:{exim.Port}");
+        var (proxyExit, proxyText) = await CheckAsync($"127.0.0.1:{proxy["smtp"].ListenPort}");
+
+        Assert.Equal(0, eximExit);
+        Assert.Contains("Exim", eximText, StringComparison.Ordinal);
+        Assert.Contains("early pipelining: yes (PIPECONNECT with PIPELINING)", eximText, StringComparison.Ordinal);
+        Assert.Equal(0, proxyExit);
+        Assert.Contains("(Postfix)", proxyText, StringComparison.Ordinal);
+        Assert.Contains("early pipelining: yes (PIPECONNECT with PIPELINING)", proxyText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_NothingListening_ExitsOneWithTheReason()
+    {
+        var (exit, text) = await CheckAsync($"127.0.0.1:{Peers.FreePort()}");
+
+        Assert.Equal(1, exit);
+        Assert.Contains("refused", text, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private async Task<(int Exit, string Text)> CheckAsync(string target)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "earlypipe.dll"));
+        psi.ArgumentList.Add("check");
+        psi.ArgumentList.Add(target);
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(limit.Token);
+        var text = await stdout + await stderr;
+        output.WriteLine($"earlypipe check {target} -> exit {process.ExitCode}\n{text}");
+        return (process.ExitCode, text);
+    }
+}
