@@ -10,8 +10,6 @@ namespace EarlyPipeProxy.Host.Hosting;
 public sealed partial class InboundConnectionHandler(IBackendConnector connector, ILogger<InboundSession> sessionLogger, ILogger<InboundConnectionHandler> logger)
     : ConnectionHandler
 {
-    private static ReadOnlySpan<byte> TooManyConnections => "421 4.7.0 Error: too many connections\r\n"u8;
-
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
         var listener = connection.Features.Get<InboundListenerFeature>()!.Listener;
@@ -23,7 +21,7 @@ public sealed partial class InboundConnectionHandler(IBackendConnector connector
         if (!listener.TryEnter())
         {
             LogConnectionLimit(logger, client.Address, listener.Name, listener.Options.Limits.MaxConnections);
-            await connection.Transport.Output.WriteAsync(TooManyConnections.ToArray());
+            await connection.Transport.Output.WriteAsync(ProxyReplies.TooManyConnections.ToArray());
             return;
         }
 

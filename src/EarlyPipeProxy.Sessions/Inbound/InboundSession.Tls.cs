@@ -190,24 +190,18 @@ public sealed partial class InboundSession
         }
 
         var stream = _clientTls.Stream;
-        var version = stream.SslProtocol switch
-        {
-            SslProtocols.Tls13 => "TLSv1.3",
-            SslProtocols.Tls12 => "TLSv1.2",
-            var other => other.ToString(),
-        };
-        return new ProxyTlsInfo(version, stream.NegotiatedCipherSuite.ToString());
+        return new ProxyTlsInfo(VersionName(stream.SslProtocol, "TLSv"), stream.NegotiatedCipherSuite.ToString());
     }
 
     /// <summary>Exim's X= field: protocol and cipher suite, e.g. TLS1.3:TLS_AES_256_GCM_SHA384.</summary>
     private static string Describe(SslStream stream)
+        => VersionName(stream.SslProtocol, "TLS") + ":" + stream.NegotiatedCipherSuite;
+
+    /// <summary>"TLS1.3" for Exim's X= field, "TLSv1.3" for the PROXY v2 TLV (OpenSSL's spelling, as HAProxy sends it).</summary>
+    private static string VersionName(SslProtocols protocol, string prefix) => protocol switch
     {
-        var protocol = stream.SslProtocol switch
-        {
-            SslProtocols.Tls13 => "TLS1.3",
-            SslProtocols.Tls12 => "TLS1.2",
-            var other => other.ToString(),
-        };
-        return protocol + ":" + stream.NegotiatedCipherSuite;
-    }
+        SslProtocols.Tls13 => prefix + "1.3",
+        SslProtocols.Tls12 => prefix + "1.2",
+        var other => other.ToString(),
+    };
 }

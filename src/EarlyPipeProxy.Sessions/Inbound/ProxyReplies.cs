@@ -4,7 +4,7 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// The few replies the proxy writes itself. None of them accepts anything: acceptance (250 to MAIL, RCPT,
 /// end-of-data) only ever comes from the backend.
 /// </summary>
-internal static class ProxyReplies
+public static class ProxyReplies
 {
     // Exim's wording for pre-greeting input from a host that was not offered early pipelining.
     public static ReadOnlySpan<byte> SynchronizationError => "554 5.5.0 SMTP synchronization error\r\n"u8;
