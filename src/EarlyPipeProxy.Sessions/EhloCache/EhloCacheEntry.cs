@@ -26,7 +26,7 @@ public sealed class EhloCacheEntry
         LearntAt = learntAt;
         LastConfirmedAt = lastConfirmedAt;
         EarlyPipeKeyword = EarlyPipeKeywords.FindKeyword(capabilities);
-        OffersEarlyPipelining = EarlyPipeKeyword is not null && capabilities.Contains(EarlyPipeKeywords.Pipelining);
+        OffersEarlyPipelining = EarlyPipeKeywords.OffersEarlyPipelining(capabilities);
     }
 
     public EhloCacheKey Key { get; }
