@@ -7,6 +7,8 @@ public sealed class EarlyPipeOptions
 {
     public InboundListenerOptions[] Inbound { get; set; } = [];
 
+    public OutboundListenerOptions[] Outbound { get; set; } = [];
+
     /// <summary>How long a graceful shutdown lets sessions in flight finish before they are cut.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

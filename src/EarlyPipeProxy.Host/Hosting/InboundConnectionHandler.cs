@@ -18,7 +18,7 @@ public sealed partial class InboundConnectionHandler(IBackendConnector connector
             return;
         }
 
-        if (!listener.TryEnter())
+        if (!listener.Connections.TryTake())
         {
             LogConnectionLimit(logger, client.Address, listener.Name, listener.Options.Limits.MaxConnections);
             await connection.Transport.Output.WriteAsync(ProxyReplies.TooManyConnections.ToArray());
@@ -41,7 +41,7 @@ public sealed partial class InboundConnectionHandler(IBackendConnector connector
         }
         finally
         {
-            listener.Leave();
+            listener.Connections.Release();
         }
     }
 

@@ -3,7 +3,8 @@ using EarlyPipeProxy.Sessions.Configuration;
 namespace EarlyPipeProxy.Host.Hosting;
 
 /// <summary>Logs one line per listener once Kestrel has bound them all, and one when a graceful stop begins.</summary>
-public sealed partial class ListenerAnnouncer(IReadOnlyList<InboundListener> listeners, IHostApplicationLifetime lifetime, ILogger<ListenerAnnouncer> logger)
+public sealed partial class ListenerAnnouncer(
+    IReadOnlyList<InboundListener> listeners, IReadOnlyList<OutboundListener> outboundListeners, IHostApplicationLifetime lifetime, ILogger<ListenerAnnouncer> logger)
     : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
@@ -24,6 +25,14 @@ public sealed partial class ListenerAnnouncer(IReadOnlyList<InboundListener> lis
                     }
                 }
             }
+
+            foreach (var listener in outboundListeners)
+            {
+                var options = listener.Options;
+                LogListeningOutbound(logger, listener.Name, listener.ListenEndPoint.ToString(),
+                    listener.Upstream?.ToString() ?? "each connection's original destination",
+                    options.EarlyPipelining ? "early pipelining toward remotes that offer it" : "no early pipelining");
+            }
         });
         lifetime.ApplicationStopping.Register(() => LogStopping(logger));
         return Task.CompletedTask;
@@ -34,6 +43,9 @@ public sealed partial class ListenerAnnouncer(IReadOnlyList<InboundListener> lis
     [LoggerMessage(EventId = 300, Level = LogLevel.Information,
         Message = "listening I={Listener} on {Listen}: backend {Backend} (client identity {Identity}), {Keyword} offered to {AdvertiseHosts}")]
     private static partial void LogListening(ILogger logger, string listener, string listen, string backend, string identity, string keyword, string advertiseHosts);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Information, Message = "listening I={Listener} on {Listen}: outbound to {Upstream}, {Early}")]
+    private static partial void LogListeningOutbound(ILogger logger, string listener, string listen, string upstream, string early);
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "TLS I={Listener}: {Mode} with {Subject}")]
     private static partial void LogTls(ILogger logger, string listener, string mode, string subject);

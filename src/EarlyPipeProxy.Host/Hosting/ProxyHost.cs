@@ -22,9 +22,10 @@ public static class ProxyHost
 
         var options = builder.Configuration.Get<EarlyPipeOptions>() ?? new EarlyPipeOptions();
         var listeners = options.Inbound.Select(o => new InboundListener(o)).ToArray();
-        if (listeners.Length == 0)
+        var outboundListeners = options.Outbound.Select(o => new OutboundListener(o)).ToArray();
+        if (listeners.Length + outboundListeners.Length == 0)
         {
-            throw new InvalidOperationException($"{configPath}: no Inbound listeners configured.");
+            throw new InvalidOperationException($"{configPath}: no Inbound or Outbound listeners configured.");
         }
 
         builder.Logging.ClearProviders();
@@ -40,6 +41,8 @@ public static class ProxyHost
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddSingleton<IBackendConnector, SocketBackendConnector>();
         builder.Services.AddSingleton<IReadOnlyList<InboundListener>>(listeners);
+        builder.Services.AddSingleton<IReadOnlyList<OutboundListener>>(outboundListeners);
+        builder.Services.AddEhloCache(builder.Configuration, configPath);
         builder.Services.AddHostedService<ListenerAnnouncer>();
         builder.Services.AddHostedService<CertificateReloader>();
         // Session code never blocks a thread, so socket continuations may run inline on the I/O threads instead of
@@ -57,6 +60,17 @@ public static class ProxyHost
                         return next(connection);
                     })
                     .UseConnectionHandler<InboundConnectionHandler>());
+            }
+
+            foreach (var listener in outboundListeners)
+            {
+                kestrel.Listen(listener.ListenEndPoint, listen => listen
+                    .Use(next => connection =>
+                    {
+                        connection.Features.Set(new OutboundListenerFeature(listener));
+                        return next(connection);
+                    })
+                    .UseConnectionHandler<OutboundConnectionHandler>());
             }
         });
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
 
@@ -7,6 +8,27 @@ namespace EarlyPipeProxy.Protocol.Commands;
 public static class SmtpCommandParser
 {
     private static ReadOnlySpan<byte> LastKeyword => " LAST"u8;
+
+    /// <summary>
+    /// <see cref="Parse(ReadOnlySpan{byte})"/> for a line as it lies in a pipe's buffer, possibly in several segments.
+    /// Only the verb and a BDAT size matter for classification, and 64 octets hold both.
+    /// </summary>
+    public static SmtpCommand Parse(in ReadOnlySequence<byte> line)
+    {
+        if (line.IsSingleSegment)
+        {
+            return Parse(line.FirstSpan);
+        }
+
+        Span<byte> head = stackalloc byte[64];
+        var length = (int)Math.Min(line.Length, head.Length);
+        line.Slice(0, length).CopyTo(head);
+        return Parse(head[..length]);
+    }
+
+    /// <summary>The command's argument text (after the verb and its spaces) as Latin-1, e.g. the EHLO name.</summary>
+    public static string GetArgument(in ReadOnlySequence<byte> line, SmtpCommand command)
+        => Encoding.Latin1.GetString(line.Slice(Math.Min(command.ArgumentStart, line.Length)));
 
     /// <summary>
     /// Parses the verb: the bytes up to the first space (or end of line), compared ASCII case-insensitively.

@@ -24,4 +24,11 @@ public static class EndPointParser
 
         throw new FormatException($"{what} '{text}' is not address:port.");
     }
+
+    /// <summary>The host of "host:port" or "[v6]:port", without brackets.</summary>
+    public static string HostPart(string address)
+    {
+        var colon = address.LastIndexOf(':');
+        return (colon > 0 && !address.EndsWith(']') ? address[..colon] : address).Trim('[', ']');
+    }
 }

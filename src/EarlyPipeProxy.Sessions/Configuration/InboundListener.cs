@@ -3,13 +3,11 @@ using System.Net;
 namespace EarlyPipeProxy.Sessions.Configuration;
 
 /// <summary>
-/// A listener's options, checked and resolved once at start-up (endpoints parsed, host list compiled), plus the
-/// live connection count that enforces <see cref="InboundLimits.MaxConnections"/>.
+/// A listener's options, checked and resolved once at start-up (endpoints parsed, host list compiled), plus its
+/// live connection count.
 /// </summary>
 public sealed class InboundListener
 {
-    private int _connections;
-
     public InboundListener(InboundListenerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -22,18 +20,8 @@ public sealed class InboundListener
             throw new FormatException($"Inbound listener '{options.Name}': PipeConnect.Keyword must be one word.");
         }
 
-        BackendHostName = HostPart(options.Backend.Address);
-        if (!string.IsNullOrWhiteSpace(options.Backend.TrustedCaPath))
-        {
-            var anchors = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
-            anchors.ImportFromPemFile(options.Backend.TrustedCaPath);
-            if (anchors.Count == 0)
-            {
-                throw new FormatException($"Inbound listener '{options.Name}': no certificate in Backend:TrustedCaPath {options.Backend.TrustedCaPath}.");
-            }
-
-            BackendTrustAnchors = anchors;
-        }
+        BackendHostName = EndPointParser.HostPart(options.Backend.Address);
+        BackendTrustAnchors = TrustAnchors.Load(options.Backend.TrustedCaPath, $"Inbound listener '{options.Name}' Backend:TrustedCaPath");
 
         if (options.Tls.IsConfigured)
         {
@@ -48,6 +36,8 @@ public sealed class InboundListener
         {
             throw new FormatException($"Inbound listener '{options.Name}': limits are too small.");
         }
+
+        Connections = new ConnectionSlots(options.Limits.MaxConnections);
     }
 
     public InboundListenerOptions Options { get; }
@@ -69,25 +59,6 @@ public sealed class InboundListener
     /// <summary>The certificate for STARTTLS and TLS-on-connect; null when the listener offers no TLS.</summary>
     public Tls.ServerCertificateProvider? Certificates { get; }
 
-    public int ActiveConnections => Volatile.Read(ref _connections);
-
-    /// <summary>Counts a new connection; false (and nothing counted) when the listener is full.</summary>
-    public bool TryEnter()
-    {
-        if (Interlocked.Increment(ref _connections) <= Options.Limits.MaxConnections)
-        {
-            return true;
-        }
-
-        Interlocked.Decrement(ref _connections);
-        return false;
-    }
-
-    public void Leave() => Interlocked.Decrement(ref _connections);
-
-    private static string HostPart(string address)
-    {
-        var colon = address.LastIndexOf(':');
-        return (colon > 0 ? address[..colon] : address).Trim('[', ']');
-    }
+    /// <summary>Enforces <see cref="ListenerLimits.MaxConnections"/>.</summary>
+    public ConnectionSlots Connections { get; }
 }

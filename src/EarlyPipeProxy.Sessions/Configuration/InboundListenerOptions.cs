@@ -22,7 +22,7 @@ public sealed class InboundListenerOptions
 
     public PipeConnectOptions PipeConnect { get; set; } = new();
 
-    public InboundLimits Limits { get; set; } = new();
+    public ListenerLimits Limits { get; set; } = new();
 
-    public InboundTimeouts Timeouts { get; set; } = new();
+    public SessionTimeouts Timeouts { get; set; } = new();
 }

@@ -184,7 +184,7 @@ public sealed partial class InboundSession
             _commands++;
             var lineEnd = reader.Position;
             var moreBuffered = !reader.End;
-            var command = Parse(line);
+            var command = SmtpCommandParser.Parse(line);
             if (_needEhlo && command.Verb is not (SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.Quit or SmtpVerb.Noop or SmtpVerb.Rset))
             {
                 // RFC 3207 §4.2: after the handshake the client starts over with EHLO.
@@ -420,20 +420,6 @@ public sealed partial class InboundSession
                 return false;
             }
         }
-    }
-
-    private static SmtpCommand Parse(in ReadOnlySequence<byte> line)
-    {
-        if (line.IsSingleSegment)
-        {
-            return SmtpCommandParser.Parse(line.FirstSpan);
-        }
-
-        // Only the verb and a BDAT size matter; 64 octets hold both.
-        Span<byte> head = stackalloc byte[64];
-        var length = (int)Math.Min(line.Length, head.Length);
-        line.Slice(0, length).CopyTo(head);
-        return SmtpCommandParser.Parse(head[..length]);
     }
 
     private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)

@@ -1,6 +1,6 @@
 namespace EarlyPipeProxy.Sessions.Configuration;
 
-public sealed class InboundLimits
+public sealed class ListenerLimits
 {
     /// <summary>Command line length without CRLF (RFC 5321 §4.5.3.1.4: 512 octets including CRLF; 510 would be strict).</summary>
     public int MaxLineLength { get; set; } = 512;

@@ -1,6 +1,6 @@
 namespace EarlyPipeProxy.Sessions.Configuration;
 
-public sealed class InboundTimeouts
+public sealed class SessionTimeouts
 {
     public TimeSpan BackendConnect { get; set; } = TimeSpan.FromSeconds(30);
 
