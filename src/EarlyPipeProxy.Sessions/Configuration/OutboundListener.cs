@@ -38,12 +38,6 @@ public sealed class OutboundListener
             }
         }
 
-        if (options.Tls.Mode != OutboundTlsMode.None)
-        {
-            // Said plainly rather than silently sending cleartext where the operator asked for TLS.
-            throw new FormatException($"{what}: Tls:Mode {options.Tls.Mode} is not implemented yet; only None is.");
-        }
-
         TrustAnchors = Configuration.TrustAnchors.Load(options.Tls.TrustedCaPath, what + " Tls:TrustedCaPath");
         if (options.Limits.MaxLineLength < 64 || options.Limits.MaxConnections < 1 || options.Limits.MaxReplyLineLength < 64)
         {

@@ -3,7 +3,7 @@ namespace EarlyPipeProxy.Sessions.Configuration;
 /// <summary>TLS toward the remote server of an outbound listener.</summary>
 public sealed class OutboundTlsOptions
 {
-    public OutboundTlsMode Mode { get; set; } = OutboundTlsMode.None;
+    public OutboundTlsMode Mode { get; set; } = OutboundTlsMode.Opportunistic;
 
     /// <summary>Check the remote's certificate chain and name. Opportunistic TLS to MX hosts usually cannot (RFC 7435).</summary>
     public bool VerifyCertificate { get; set; }

@@ -109,7 +109,7 @@ public sealed partial class InboundSession
         var resumed = raw.BytesWritten < certificate.TargetCertificate.RawData.Length;
         _clientTls = new TlsDuplexPipe(stream);
         _client = _clientTls;
-        _tlsField = " X=" + Describe(stream) + (resumed ? "*" : string.Empty);
+        _tlsField = " X=" + Tls.TlsDescription.Describe(stream) + (resumed ? "*" : string.Empty);
         return true;
     }
 
@@ -135,33 +135,12 @@ public sealed partial class InboundSession
             throw new BackendUnavailableException(BackendFailure.MalformedReply, $"backend refused STARTTLS with {code}");
         }
 
-        var options = new SslClientAuthenticationOptions
-        {
-            TargetHost = _options.Backend.TlsServerName ?? _listener.BackendHostName,
-            AllowRenegotiation = false,
-        };
-        if (_options.Backend.VerifyCertificate && _listener.BackendTrustAnchors is { } anchors)
-        {
-            var policy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
-            {
-                TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
-                RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
-            };
-            policy.CustomTrustStore.AddRange(anchors);
-            options.CertificateChainPolicy = policy;
-        }
-
-        if (!_options.Backend.VerifyCertificate)
-        {
-#pragma warning disable CA5359 // The operator turned verification off (Backend:VerifyCertificate = false), e.g. for a self-signed backend on loopback.
-            options.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
-#pragma warning restore CA5359
-        }
-
+        var options = Tls.TlsClientOptions.Create(
+            _options.Backend.TlsServerName ?? _listener.BackendHostName, _options.Backend.VerifyCertificate, _listener.BackendTrustAnchors);
         try
         {
             await backend.UpgradeToTlsAsync(options, Deadline(_options.Timeouts.TlsHandshake));
-            _backendTlsField = " BX=" + Describe(backend.TlsStream!);
+            _backendTlsField = " BX=" + Tls.TlsDescription.Describe(backend.TlsStream!);
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
@@ -190,18 +169,6 @@ public sealed partial class InboundSession
         }
 
         var stream = _clientTls.Stream;
-        return new ProxyTlsInfo(VersionName(stream.SslProtocol, "TLSv"), stream.NegotiatedCipherSuite.ToString());
+        return new ProxyTlsInfo(Tls.TlsDescription.VersionName(stream.SslProtocol, "TLSv"), stream.NegotiatedCipherSuite.ToString());
     }
-
-    /// <summary>Exim's X= field: protocol and cipher suite, e.g. TLS1.3:TLS_AES_256_GCM_SHA384.</summary>
-    private static string Describe(SslStream stream)
-        => VersionName(stream.SslProtocol, "TLS") + ":" + stream.NegotiatedCipherSuite;
-
-    /// <summary>"TLS1.3" for Exim's X= field, "TLSv1.3" for the PROXY v2 TLV (OpenSSL's spelling, as HAProxy sends it).</summary>
-    private static string VersionName(SslProtocols protocol, string prefix) => protocol switch
-    {
-        SslProtocols.Tls13 => prefix + "1.3",
-        SslProtocols.Tls12 => prefix + "1.2",
-        var other => other.ToString(),
-    };
 }

@@ -26,4 +26,6 @@ public static class OutboundReplies
     public static ReadOnlySpan<byte> RemoteUnavailable => "421 4.4.2 Service not available: remote server connection failed\r\n"u8;
 
     public static ReadOnlySpan<byte> NoDestination => "421 4.3.5 Error: no destination for this connection\r\n"u8;
+
+    public static ReadOnlySpan<byte> TlsNotOffered => "421 4.7.10 Error: TLS required by policy but the remote does not offer STARTTLS\r\n"u8;
 }

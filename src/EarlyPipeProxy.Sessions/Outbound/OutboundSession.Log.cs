@@ -9,9 +9,9 @@ namespace EarlyPipeProxy.Sessions.Outbound;
 public sealed partial class OutboundSession
 {
     [LoggerMessage(EventId = 300, Level = LogLevel.Information,
-        Message = "outbound H=[{SenderAddress}]:{SenderPort} I={Listener} U={Remote}{EarlyField} M={Messages} R={Recipients} C={Commands} in={BytesIn} out={BytesOut} D={DurationSeconds}s{RedoField} end=\"{End}\"")]
+        Message = "outbound H=[{SenderAddress}]:{SenderPort} I={Listener} U={Remote}{EarlyField}{TlsField} M={Messages} R={Recipients} C={Commands} in={BytesIn} out={BytesOut} D={DurationSeconds}s{RedoField} end=\"{End}\"")]
     private static partial void LogSessionLine(ILogger logger, IPAddress senderAddress, int senderPort, string listener, IPEndPoint remote,
-        string earlyField, int messages, int recipients, int commands, long bytesIn, long bytesOut, string durationSeconds, string redoField, string end);
+        string earlyField, string tlsField, int messages, int recipients, int commands, long bytesIn, long bytesOut, string durationSeconds, string redoField, string end);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Warning,
         Message = "remote U={Remote} unavailable for H=[{SenderAddress}]:{SenderPort} I={Listener}: {Reason}")]
@@ -24,6 +24,10 @@ public sealed partial class OutboundSession
     [LoggerMessage(EventId = 303, Level = LogLevel.Warning,
         Message = "message refused from H=[{SenderAddress}]:{SenderPort} I={Listener}: bare {What} in message data (SMTP smuggling protection); remote connection dropped")]
     private static partial void LogBareLineEnding(ILogger logger, IPAddress senderAddress, int senderPort, string listener, string what);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Warning,
+        Message = "TLS handshake with U={Remote} failed for H=[{SenderAddress}]:{SenderPort} I={Listener}: {Reason}")]
+    private static partial void LogRemoteTlsFailed(ILogger logger, IPEndPoint remote, IPAddress senderAddress, int senderPort, string listener, string reason);
 
     private void LogSession(TimeSpan duration)
     {
@@ -39,7 +43,7 @@ public sealed partial class OutboundSession
             _ => string.Empty,
         };
         var redoField = _redo is null ? string.Empty : $" redo=\"{_redo}\"";
-        LogSessionLine(_logger, _senderEndPoint.Address, _senderEndPoint.Port, _listener.Name, _remoteEndPoint, earlyField,
+        LogSessionLine(_logger, _senderEndPoint.Address, _senderEndPoint.Port, _listener.Name, _remoteEndPoint, earlyField, _tlsField,
             _messages, _recipients, _commands, _bytesFromSender, _bytesToSender,
             duration.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture), redoField, _end);
     }

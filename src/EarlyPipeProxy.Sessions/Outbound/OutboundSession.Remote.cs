@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.EhloCache;
 
 namespace EarlyPipeProxy.Sessions.Outbound;
@@ -132,9 +133,11 @@ public sealed partial class OutboundSession
     }
 
     /// <summary>
-    /// The first flight of an early-pipelined session: EHLO and everything waiting (MAIL, RCPT) before the banner.
-    /// All its replies are read before any reaches the sender; a bad banner or a connection lost on the way flushes
-    /// the cache entry and the session is redone in lockstep at once, so the sender sees nothing of it.
+    /// The first flight of an early-pipelined session, before the banner: EHLO and everything waiting (MAIL, RCPT); or,
+    /// when TLS will be used, EHLO and STARTTLS, and after the handshake EHLO and everything waiting in one flight when
+    /// the post-TLS reply is cached too. The flight's replies are all read before any reaches the sender: a bad banner
+    /// or a connection lost on the way flushes the entry of the phase that failed and the session is redone in lockstep
+    /// at once, so the sender sees nothing of it.
     /// </summary>
     private async ValueTask SendFirstFlightAsync()
     {
@@ -142,80 +145,42 @@ public sealed partial class OutboundSession
         _pending.Clear();
         _owed = 0;
 
-        BackendConnection? connection = null;
+        RemoteReply[]? replies = null;
         try
         {
-            var bytes = new ArrayBufferWriter<byte>(256);
-            bytes.Write(Encoding.ASCII.GetBytes($"EHLO {EhloName}\r\n"));
-            foreach (var command in flight)
-            {
-                bytes.Write(command.Line);
-            }
-
-            connection = await ConnectAsync(_options.FastOpen, bytes.WrittenMemory);
-            var banner = await ReadReplyAsync(connection, _options.Timeouts.Banner);
-            if (banner.Code != ReadyBannerCode)
-            {
-                _cache.Flush(_key, EhloCacheFlushReason.BadBanner);
-                _redo = "banner " + banner.Code.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-            else
-            {
-                _bannerCode = banner.Code;
-                var ehlo = await ReadReplyAsync(connection, _options.Timeouts.BackendReply);
-                var learnt = Learn(ehlo);
-                if (ehlo.Code != 250 || !EhloCapabilities.TryParse(ehlo.AsSequence(), out var capabilities))
-                {
-                    _redo = "EHLO " + ehlo.Code.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                }
-                else
-                {
-                    var replies = new RemoteReply[flight.Length];
-                    for (var i = 0; i < replies.Length; i++)
-                    {
-                        replies[i] = await ReadReplyAsync(connection, _options.Timeouts.BackendReply);
-                    }
-
-                    (_remote, connection) = (connection, null);
-                    UseCapabilities(capabilities!);
-                    _early = RemoteEarlyPipeUse.Used;
-                    if (learnt == EhloLearnOutcome.Flushed)
-                    {
-                        // Commands already sent stand; the next session will be lockstep (Exim ≥ 4.97 does the same).
-                        _redo = "keyword withdrawn";
-                    }
-
-                    _earlyTransaction = Array.Exists(flight, command => command.Kind is PendingReplyKind.AcknowledgedMail or PendingReplyKind.Mail);
-                    foreach (var command in flight)
-                    {
-                        _owed += command.IsOwed ? 1 : 0;
-                        _pending.Enqueue(command with { Line = null });
-                    }
-
-                    foreach (var reply in replies)
-                    {
-                        Process(_pending.Dequeue(), reply);
-                    }
-
-                    return;
-                }
-            }
+            replies = await FlyAsync(flight);
         }
-        catch (BackendUnavailableException ex)
+        catch (BackendUnavailableException ex) when (ex.Failure != BackendFailure.TlsFailed)
         {
+            // After the handshake the post-TLS entry was the one relied on; before it, the cleartext one.
             _cache.Flush(_key, EhloCacheFlushReason.ConnectionFailed);
             _redo = "early flight failed: " + ex.Failure.ToString().ToLowerInvariant();
-        }
-        finally
-        {
-            if (connection is not null)
+            if (_remote is not null)
             {
-                await connection.AbortAsync();
+                await _remote.AbortAsync();
+                _remote = null;
             }
         }
 
-        LogEarlyFlightRedone(_logger, _senderEndPoint.Address, _senderEndPoint.Port, _listener.Name, _remoteEndPoint, _redo!);
-        await ConnectLockstepAsync();
+        if (replies is not null)
+        {
+            // Every reply is in: from here on they reach the sender, and nothing is redone.
+            _earlyTransaction = Array.Exists(flight, command => command.Kind is PendingReplyKind.AcknowledgedMail or PendingReplyKind.Mail);
+            Requeue(flight);
+            foreach (var reply in replies)
+            {
+                Process(_pending.Dequeue(), reply);
+            }
+
+            return;
+        }
+
+        if (_remote is null)
+        {
+            LogEarlyFlightRedone(_logger, _senderEndPoint.Address, _senderEndPoint.Port, _listener.Name, _remoteEndPoint, _redo!);
+            await ConnectLockstepAsync();
+        }
+
         if (_remoteRefusal is not null)
         {
             foreach (var command in flight)
@@ -230,6 +195,7 @@ public sealed partial class OutboundSession
             return;
         }
 
+        // Connected and greeted, the waiting commands not sent yet: the ordinary way, in groups where the remote pipelines.
         foreach (var command in flight)
         {
             Send(command.Kind, command.Line!);
@@ -243,26 +209,172 @@ public sealed partial class OutboundSession
     }
 
     /// <summary>
-    /// A plain session with a remote the sender was already greeted for from the cache: banner, then EHLO (learnt). A
-    /// refusal of either is kept in <see cref="_remoteRefusal"/> to answer the sender's commands.
+    /// Connects and sends the flight. Returns the replies to <paramref name="flight"/> when they all came back from an
+    /// early flight; null when the flight has to be completed the ordinary way: with <see cref="_remote"/> set (the
+    /// connection stands, greeted, and the commands are still to send) or not (<see cref="_redo"/> says why the
+    /// session starts over in lockstep). The connection is aborted on every way out that does not keep it.
     /// </summary>
-    private async ValueTask ConnectLockstepAsync()
+    private async ValueTask<RemoteReply[]?> FlyAsync(PendingReply[] flight)
+    {
+        var secure = TlsWanted && _cachedCleartext!.Contains("STARTTLS");
+        var bytes = new ArrayBufferWriter<byte>(256);
+        WriteEhlo(bytes);
+        if (secure)
+        {
+            bytes.Write(StartTlsCommand);
+        }
+        else
+        {
+            WriteLines(bytes, flight);
+        }
+
+        var connection = await ConnectAsync(_options.FastOpen, bytes.WrittenMemory);
+        try
+        {
+            var banner = await ReadReplyAsync(connection, _options.Timeouts.Banner);
+            if (banner.Code != ReadyBannerCode)
+            {
+                _cache.Flush(_key, EhloCacheFlushReason.BadBanner);
+                _redo = "banner " + banner.Code.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return null;
+            }
+
+            _bannerCode = banner.Code;
+            var ehlo = await ReadReplyAsync(connection, _options.Timeouts.BackendReply);
+            var learnt = Learn(ehlo);
+            if (ehlo.Code != 250 || !EhloCapabilities.TryParse(ehlo.AsSequence(), out var capabilities))
+            {
+                _redo = "EHLO " + ehlo.Code.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return null;
+            }
+
+            UseCapabilities(capabilities!);
+            _early = RemoteEarlyPipeUse.Used;
+            if (learnt == EhloLearnOutcome.Flushed)
+            {
+                // What was sent stands; the next session is lockstep (Exim ≥ 4.97 does the same).
+                _redo = "keyword withdrawn";
+            }
+
+            if (!secure)
+            {
+                var replies = await ReadRepliesAsync(connection, flight.Length);
+                (_remote, connection) = (connection, null);
+                return replies;
+            }
+
+            var goAhead = await ReadReplyAsync(connection, _options.Timeouts.BackendReply);
+            (_remote, connection) = (connection, null);
+            if (goAhead.Code != 220)
+            {
+                // RFC 3207 §4: the session goes on as it was, in cleartext, unless the policy says no TLS no mail.
+                _remoteRefusal = _options.Tls.Mode == OutboundTlsMode.Required ? AsRefusal(goAhead) : null;
+                return null;
+            }
+
+            if (!await TryHandshakeAsync(_remote))
+            {
+                // Opportunistic TLS failed: a new cleartext connection, and the entries are not to blame.
+                await _remote.AbortAsync();
+                _remote = null;
+                _redo = "TLS handshake failed";
+                return null;
+            }
+
+            if (_cachedAfterTls is null || !EarlyPipeKeywords.OffersEarlyPipelining(_cachedAfterTls))
+            {
+                var secured = await GreetRemoteAsync();
+                if (secured.Code != 250)
+                {
+                    _remoteRefusal = AsRefusal(secured);
+                }
+
+                return null;
+            }
+
+            // The second early flight: EHLO and the waiting commands, straight after the handshake.
+            var after = new ArrayBufferWriter<byte>(256);
+            WriteEhlo(after);
+            WriteLines(after, flight);
+            _remote.Output.Write(after.WrittenSpan);
+            await FlushRemoteAsync();
+            var securedEhlo = await ReadRemoteReplyAsync(_options.Timeouts.BackendReply);
+            Learn(securedEhlo);
+            if (securedEhlo.Code != 250 || !EhloCapabilities.TryParse(securedEhlo.AsSequence(), out var securedCapabilities))
+            {
+                throw new BackendUnavailableException(BackendFailure.MalformedReply, $"EHLO after STARTTLS answered {securedEhlo.Code}");
+            }
+
+            UseCapabilities(securedCapabilities!);
+            return await ReadRepliesAsync(_remote, flight.Length);
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                await connection.AbortAsync();
+            }
+        }
+    }
+
+    private async ValueTask<RemoteReply[]> ReadRepliesAsync(BackendConnection connection, int count)
+    {
+        var replies = new RemoteReply[count];
+        for (var i = 0; i < replies.Length; i++)
+        {
+            replies[i] = await ReadReplyAsync(connection, _options.Timeouts.BackendReply);
+        }
+
+        return replies;
+    }
+
+    /// <summary>Puts the flight's commands back in the queue as sent, so their replies are processed in order.</summary>
+    private void Requeue(PendingReply[] flight)
+    {
+        foreach (var command in flight)
+        {
+            _owed += command.IsOwed ? 1 : 0;
+            _pending.Enqueue(command with { Line = null });
+        }
+    }
+
+    private void WriteEhlo(IBufferWriter<byte> output) => output.Write(Encoding.ASCII.GetBytes($"EHLO {EhloName}\r\n"));
+
+    private static void WriteLines(IBufferWriter<byte> output, PendingReply[] flight)
+    {
+        foreach (var command in flight)
+        {
+            output.Write(command.Line);
+        }
+    }
+
+    /// <summary>
+    /// A plain session with a remote the sender was already greeted for from the cache: banner, then EHLO (learnt),
+    /// and STARTTLS per policy. A refusal of any of them is kept in <see cref="_remoteRefusal"/> to answer the sender's
+    /// commands. Returns the last reply: the EHLO reply the session goes on with, or the refusing one.
+    /// </summary>
+    private async ValueTask<RemoteReply> ConnectLockstepAsync()
     {
         // No Fast Open here: with it the SYN waits for our first write, and in lockstep the remote speaks first.
         _remote = await ConnectAsync(fastOpen: false);
+        _tlsActive = false;
+        _key = new EhloCacheKey(_key.LocalAddress, _key.RemoteAddress, _key.RemotePort, TlsPhase.Cleartext);
+        _learnt = false;
         var banner = await ReadRemoteReplyAsync(_options.Timeouts.Banner);
         _bannerCode = banner.Code;
         if (banner.Code != ReadyBannerCode)
         {
             _remoteRefusal = AsRefusal(banner);
-            return;
+            return banner;
         }
 
-        var ehlo = await GreetRemoteAsync();
-        if (ehlo.Code != 250 || !EhloCapabilities.TryParse(ehlo.AsSequence(), out _))
+        var ehlo = await GreetAndSecureAsync();
+        if (_remoteRefusal is null && (ehlo.Code != 250 || !EhloCapabilities.TryParse(ehlo.AsSequence(), out _)))
         {
             _remoteRefusal = AsRefusal(ehlo);
         }
+
+        return ehlo;
     }
 
     /// <summary>A session without a usable cache entry: the remote's own banner is the sender's.</summary>
@@ -284,7 +396,7 @@ public sealed partial class OutboundSession
     /// <summary>EHLO to the connected remote; its first reply on the connection is learnt into the cache.</summary>
     private async ValueTask<RemoteReply> GreetRemoteAsync()
     {
-        WriteAscii(_remote!, $"EHLO {EhloName}\r\n");
+        WriteEhlo(_remote!.Output);
         await FlushRemoteAsync();
         var reply = await ReadRemoteReplyAsync(_options.Timeouts.BackendReply);
         Learn(reply);

@@ -107,11 +107,11 @@ public sealed partial class OutboundSession
         {
             var source = _listener.SourceAddress ?? RouteSource(_remoteEndPoint);
             _key = new EhloCacheKey(source, _remoteEndPoint.Address, _remoteEndPoint.Port, TlsPhase.Cleartext);
-            if (_options.EarlyPipelining && _cache.TryGetFresh(_key, out var cached))
+            if (CachedCapabilities() is { } cached)
             {
                 // The remote's banner will be checked when the flight's replies come back; a bad one is a reason
                 // to redo the session in lockstep, never something the sender sees.
-                UseCapabilities(cached.CreateCapabilities());
+                UseCapabilities(cached);
                 WriteToSender(System.Text.Encoding.ASCII.GetBytes($"220 {_options.HostName} ESMTP\r\n"));
             }
             else if (!await ConnectAndRelayBannerAsync())
@@ -287,7 +287,14 @@ public sealed partial class OutboundSession
             return;
         }
 
-        var reply = await GreetRemoteAsync();
+        var reply = await GreetAndSecureAsync();
+        if (_remoteRefusal is not null)
+        {
+            // A Required TLS policy the remote cannot meet: no mail goes in cleartext.
+            WriteToSender(_remoteRefusal);
+            return;
+        }
+
         if (reply.Code == 250 && EhloCapabilities.TryParse(new ReadOnlySequence<byte>(reply.Raw), out var capabilities))
         {
             WriteGreetingReply(extended, capabilities!);
