@@ -70,10 +70,7 @@ public sealed partial class OutboundSession
     /// </summary>
     private async ValueTask<bool> TryHandshakeAsync(BackendConnection connection)
     {
-        var options = Tls.TlsClientOptions.Create(
-            _options.Tls.ServerName ?? _listener.UpstreamHostName ?? _remoteEndPoint.Address.ToString(),
-            _options.Tls.VerifyCertificate,
-            _listener.TrustAnchors);
+        var options = Tls.TlsClientOptions.Create(TlsServerName(), _options.Tls.VerifyCertificate, _listener.TrustAnchors);
         try
         {
             await connection.UpgradeToTlsAsync(options, Deadline(_options.Timeouts.TlsHandshake));
@@ -100,6 +97,30 @@ public sealed partial class OutboundSession
         _key = new EhloCacheKey(_key.LocalAddress, _key.RemoteAddress, _key.RemotePort, TlsPhase.AfterStartTls);
         _learnt = false;
         return true;
+    }
+
+    /// <summary>
+    /// The name sent as SNI, checked against the certificate when verifying, and the key under which the TLS session
+    /// is kept for resumption: the configured one, else the upstream's host name. An address is no name for SNI (RFC
+    /// 6066 §3) and .NET keeps no session for it, so without verification the server's own name from its EHLO
+    /// greeting serves: the next connection to the same remote resumes its session.
+    /// </summary>
+    private string TlsServerName()
+    {
+        if (_options.Tls.ServerName is { } configured)
+        {
+            return configured;
+        }
+
+        if (_listener.UpstreamHostName is { } host && !System.Net.IPAddress.TryParse(host, out _))
+        {
+            return host;
+        }
+
+        var greeting = _remoteCapabilities?.Greeting.Split(' ', 2)[0];
+        return !_options.Tls.VerifyCertificate && Uri.CheckHostName(greeting) == UriHostNameType.Dns
+            ? greeting!
+            : _remoteEndPoint.Address.ToString();
     }
 
     /// <summary>
