@@ -33,6 +33,9 @@ public sealed class BackendConnection : IAsyncDisposable
 
     public PipeWriter Output => _transport.Output;
 
+    /// <summary>Whether the TLS session was resumed rather than negotiated in full (valid after <see cref="UpgradeToTlsAsync"/>).</summary>
+    public bool TlsResumed { get; private set; }
+
     /// <summary>The TLS stream after <see cref="UpgradeToTlsAsync"/>; null while cleartext.</summary>
     public System.Net.Security.SslStream? TlsStream => _tls?.Stream;
 
@@ -42,7 +45,8 @@ public sealed class BackendConnection : IAsyncDisposable
     /// </summary>
     public async ValueTask UpgradeToTlsAsync(System.Net.Security.SslClientAuthenticationOptions options, CancellationToken cancellationToken)
     {
-        var stream = new System.Net.Security.SslStream(new Tls.DuplexPipeStream(_transport), leaveInnerStreamOpen: false);
+        var raw = new Tls.DuplexPipeStream(_transport);
+        var stream = new System.Net.Security.SslStream(raw, leaveInnerStreamOpen: false);
         try
         {
             await stream.AuthenticateAsClientAsync(options, cancellationToken);
@@ -53,6 +57,9 @@ public sealed class BackendConnection : IAsyncDisposable
             throw new BackendUnavailableException(BackendFailure.TlsFailed, "TLS handshake with the backend failed: " + ex.Message, ex);
         }
 
+        // .NET does not say whether the session was resumed; the handshake does: in a full one the server sends its
+        // certificate, in an abbreviated one (session ticket, TLS 1.3 PSK) it does not, so it sends fewer octets.
+        TlsResumed = stream.RemoteCertificate is not { } certificate || raw.BytesRead < certificate.GetRawCertData().Length;
         _tls = new Tls.TlsDuplexPipe(stream);
         _transport = _tls;
     }

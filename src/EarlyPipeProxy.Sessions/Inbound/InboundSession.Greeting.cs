@@ -20,7 +20,9 @@ public sealed partial class InboundSession
 
         try
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             _backend = await _connector.ConnectAsync(_listener.BackendEndPoint, Deadline(_options.Timeouts.BackendConnect));
+            _metrics?.UpstreamConnected(_listener.Name, Telemetry.Direction.Inbound, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
@@ -95,6 +97,7 @@ public sealed partial class InboundSession
             if (!buffer.IsEmpty && !_advertise)
             {
                 LogEarlyInputRefused(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, Printable(buffer, 128));
+                _metrics?.EarlyInput(_listener.Name, accepted: false);
                 await TryWriteFinalAsync(ProxyReplies.SynchronizationError);
                 _end = "synchronization error (input before greeting)";
                 return false;
@@ -103,6 +106,7 @@ public sealed partial class InboundSession
             if (!buffer.IsEmpty)
             {
                 _early = EarlyPipeUse.Used;
+                _metrics?.EarlyInput(_listener.Name, accepted: true);
             }
         }
 

@@ -36,6 +36,18 @@ public sealed partial class InboundSession
 
     private void LogSession(TimeSpan duration)
     {
+        _metrics?.SessionEnded(new Telemetry.SessionSummary(
+            _listener.Name,
+            Telemetry.Direction.Inbound,
+            _early switch { EarlyPipeUse.Used => "used", EarlyPipeUse.Advertised => "advertised", _ => "not_advertised" },
+            _options.ImplicitTls ? "implicit" : _clientTls is not null || _tlsField.Length > 0 ? "starttls" : "none",
+            Telemetry.SessionOutcomes.From(_end),
+            _messages,
+            _messagesRejected,
+            _roundTrips.Saved,
+            _clientRoundTripTime?.Invoke(),
+            _bytesFromClient,
+            _bytesToClient));
         if (!_logger.IsEnabled(LogLevel.Information))
         {
             return;

@@ -110,6 +110,7 @@ public sealed partial class InboundSession
         _clientTls = new TlsDuplexPipe(stream);
         _client = _clientTls;
         _tlsField = " X=" + Tls.TlsDescription.Describe(stream) + (resumed ? "*" : string.Empty);
+        _metrics?.TlsHandshake(_listener.Name, Telemetry.Direction.Inbound, "client", resumed);
         return true;
     }
 
@@ -141,6 +142,7 @@ public sealed partial class InboundSession
         {
             await backend.UpgradeToTlsAsync(options, Deadline(_options.Timeouts.TlsHandshake));
             _backendTlsField = " BX=" + Tls.TlsDescription.Describe(backend.TlsStream!);
+            _metrics?.TlsHandshake(_listener.Name, Telemetry.Direction.Inbound, "upstream", backend.TlsResumed);
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {

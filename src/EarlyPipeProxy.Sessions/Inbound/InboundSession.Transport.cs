@@ -23,6 +23,8 @@ public sealed partial class InboundSession
 
         await DrainAsync();
         await FlushClientAsync();
+        // The client now waits for what it was sent, or sends what it has: one round trip either way.
+        _roundTrips.Waited();
         try
         {
             return await input.ReadAsync(Deadline(timeout));
@@ -163,6 +165,7 @@ public sealed partial class InboundSession
 
     private void WriteToClient(ReadOnlySpan<byte> bytes)
     {
+        CountReply(Telemetry.RoundTripCounter.ReplyCode(bytes));
         _client.Output.Write(bytes);
         _bytesToClient += bytes.Length;
         _clientUnflushed = true;
@@ -170,9 +173,21 @@ public sealed partial class InboundSession
 
     private void WriteToClient(in ReadOnlySequence<byte> bytes)
     {
+        Span<byte> head = stackalloc byte[3];
+        bytes.Slice(0, Math.Min(3, bytes.Length)).CopyTo(head);
+        CountReply(Telemetry.RoundTripCounter.ReplyCode(head[..(int)Math.Min(3, bytes.Length)]));
         Write(_client.Output, bytes);
         _bytesToClient += bytes.Length;
         _clientUnflushed = true;
+    }
+
+    private void CountReply(int code)
+    {
+        _roundTrips.Replied(code);
+        if (code > 0)
+        {
+            _metrics?.Reply(_listener.Name, Telemetry.Direction.Inbound, code);
+        }
     }
 
     private void WriteToBackend(in ReadOnlySequence<byte> bytes)

@@ -35,6 +35,8 @@ public sealed partial class InboundSession
     private readonly ILogger _logger;
     private readonly bool _advertise;
     private readonly Queue<ReplyFor> _awaiting = new();
+    private readonly Telemetry.ProxyMetrics? _metrics;
+    private readonly Func<TimeSpan?>? _clientRoundTripTime;
 
     private CancellationTokenSource _deadline = null!;
     private CancellationToken _aborted;
@@ -49,6 +51,8 @@ public sealed partial class InboundSession
     private bool _sessionOver;
     private EarlyPipeUse _early;
     private int _messages;
+    private int _messagesRejected;
+    private Telemetry.RoundTripCounter _roundTrips;
     private int _recipients;
     private int _commands;
     private long _bytesFromClient;
@@ -62,8 +66,12 @@ public sealed partial class InboundSession
         IPEndPoint clientEndPoint,
         IPEndPoint localEndPoint,
         IBackendConnector connector,
-        ILogger logger)
+        ILogger logger,
+        Telemetry.ProxyMetrics? metrics = null,
+        Func<TimeSpan?>? clientRoundTripTime = null)
     {
+        _metrics = metrics;
+        _clientRoundTripTime = clientRoundTripTime;
         _listener = listener;
         _options = listener.Options;
         _client = client;
@@ -286,9 +294,11 @@ public sealed partial class InboundSession
 
         var backend = _backend!;
         await FlushBackendAsync();
+        var sent = Stopwatch.GetTimestamp();
         while (_awaiting.Count > 0)
         {
             var reply = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
+            _metrics?.UpstreamReplied(_listener.Name, Telemetry.Direction.Inbound, Stopwatch.GetElapsedTime(sent));
             var code = reply.Code;
             RelayReply(_awaiting.Dequeue(), reply);
             backend.ReleaseReply();
@@ -338,6 +348,10 @@ public sealed partial class InboundSession
                 {
                     _messages++;
                 }
+                else
+                {
+                    _messagesRejected++;
+                }
 
                 break;
         }
@@ -378,6 +392,8 @@ public sealed partial class InboundSession
         capabilities.WriteTo(_client.Output);
         _bytesToClient += _client.Output.UnflushedBytes - before;
         _clientUnflushed = true;
+        _roundTrips.Replied(250);
+        _metrics?.Reply(_listener.Name, Telemetry.Direction.Inbound, 250);
     }
 
     /// <summary>A reply of our own, in its place: everything the backend still owes the client goes first.</summary>

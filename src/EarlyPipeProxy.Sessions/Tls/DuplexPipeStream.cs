@@ -27,11 +27,18 @@ public sealed class DuplexPipeStream(IDuplexPipe transport) : Stream
         set => throw new NotSupportedException();
     }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        => _reader.ReadAsync(buffer, cancellationToken);
+    /// <summary>Octets read so far: during a handshake, what the other side sent.</summary>
+    public long BytesRead { get; private set; }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var read = await _reader.ReadAsync(buffer, cancellationToken);
+        BytesRead += read;
+        return read;
+    }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-        => _reader.ReadAsync(buffer, offset, count, cancellationToken);
+        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
