@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the solution. As root it first installs the real peers the end-to-end tests need
-# (Postfix, Exim 4.96 unpacked beside it, tcpdump, iproute2) -- idempotently, only what is missing.
+# (Postfix, Exim 4.96 unpacked beside it, tcpdump, iproute2, iptables) -- idempotently, only what is missing.
 # Not root: the end-to-end and latency tests skip with their reason (under CI=true they must run).
 set -euo pipefail
 cd "$(dirname "$0")/.."

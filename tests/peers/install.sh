@@ -3,7 +3,8 @@
 #   postfix (Debian package, debconf "No configuration"; no system instance is left running),
 #   Exim 4.96 unpacked (apt-get download + dpkg -x) into $PEERS_DIR/exim-root, plus the
 #   shared libraries it links against, the Debian-exim system user/group,
-#   tcpdump, iproute2, python3 (+ python3-cryptography to decrypt TLS captures), openssl and swaks.
+#   tcpdump, iproute2, python3 (+ python3-cryptography to decrypt TLS captures), openssl, swaks, and iptables
+#   (the SO_ORIGINAL_DST test REDIRECTs connections inside a network namespace of its own).
 # Idempotent; `apt-get update` runs only when a package has to be fetched. Run as root.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -50,7 +51,7 @@ if sys_pid=$(pid_from_file /var/spool/postfix/pid/master.pid "$PF_MASTER"); then
 fi
 
 # --- tools ---------------------------------------------------------------------------------
-apt_install tcpdump iproute2 python3 python3-cryptography openssl swaks
+apt_install tcpdump iproute2 python3 python3-cryptography openssl swaks iptables
 
 # --- exim ----------------------------------------------------------------------------------
 DEBDIR=$PEERS_DIR/debs
