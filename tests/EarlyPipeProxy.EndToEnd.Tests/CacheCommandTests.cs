@@ -109,6 +109,20 @@ public sealed class CacheCommandTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Flush_WithoutAProxy_IsWrittenToTheFile()
+    {
+        await SeedAsync();
+        var config = await WriteCliConfigAsync(withControl: true);
+
+        var flush = await CliAsync("cache", "flush", "--config", config);
+
+        Assert.Equal(0, flush.Exit);
+        Assert.Equal("flushed 2 entries", flush.Out.Trim());
+        await using var reopened = EhloCache.Open(new EhloCacheOptions { DatabasePath = Database }, TimeProvider.System);
+        Assert.Empty(reopened.List());
+    }
+
+    [Fact]
     public async Task Show_BadHostOrUnknownVerb_IsAUsageError_AndAMissingEntryAnError()
     {
         await SeedAsync();

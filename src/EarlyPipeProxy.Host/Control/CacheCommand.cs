@@ -95,9 +95,11 @@ public static class CacheCommand
             answer ??= await AnswerFromFileAsync(request, cacheOptions, control, configPath);
             return await PrintAsync(answer, output, error);
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or FormatException or InvalidOperationException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or InvalidDataException or FormatException or InvalidOperationException
+            or UnauthorizedAccessException or ArgumentException)
         {
-            // A missing or malformed config file, an invalid value in it, an unreadable database directory.
+            // A missing or malformed config file, an invalid value in it (a socket path too long for sun_path), an
+            // unreadable database directory.
             await error.WriteLineAsync($"earlypipe cache: {ex.Message}");
             return 1;
         }

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using EarlyPipeProxy.Host.Hosting;
 using EarlyPipeProxy.Sessions.EhloCache;
 
 namespace EarlyPipeProxy.Host.Control;
@@ -25,12 +26,7 @@ public sealed partial class ControlServer(ControlOptions options, EhloCache cach
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var directory = Path.GetDirectoryName(_path);
-        if (!string.IsNullOrEmpty(directory))
-        {
-            Directory.CreateDirectory(directory);
-        }
-
+        OperatorDirectory.EnsureFor(_path);
         RemoveStaleSocket();
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try

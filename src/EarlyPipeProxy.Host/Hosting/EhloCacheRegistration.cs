@@ -25,10 +25,14 @@ public static class EhloCacheRegistration
 
         // The container disposes the cache when the host is disposed, after every hosted service (Kestrel and its
         // sessions included) has stopped; DisposeAsync writes what is still pending, so nothing learnt late is lost.
-        services.AddSingleton(provider => EhloCache.Open(
-            options,
-            provider.GetRequiredService<TimeProvider>(),
-            provider.GetRequiredService<ILoggerFactory>().CreateLogger<EhloCache>()));
+        services.AddSingleton(provider =>
+        {
+            OperatorDirectory.EnsureFor(options.DatabasePath);
+            return EhloCache.Open(
+                options,
+                provider.GetRequiredService<TimeProvider>(),
+                provider.GetRequiredService<ILoggerFactory>().CreateLogger<EhloCache>());
+        });
         services.AddHostedService<EhloCacheOpener>();
         return services;
     }
