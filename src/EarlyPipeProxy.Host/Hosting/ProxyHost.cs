@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Connections;
 using EarlyPipeProxy.Host.Configuration;
+using EarlyPipeProxy.Host.Control;
 using EarlyPipeProxy.Host.Logging;
 using EarlyPipeProxy.Sessions.Backend;
 using EarlyPipeProxy.Sessions.Configuration;
@@ -42,9 +43,9 @@ public static class ProxyHost
         builder.Services.AddSingleton<IBackendConnector, SocketBackendConnector>();
         builder.Services.AddSingleton<IReadOnlyList<InboundListener>>(listeners);
         builder.Services.AddSingleton<IReadOnlyList<OutboundListener>>(outboundListeners);
-        builder.Services.AddEhloCache(builder.Configuration, configPath);
         builder.Services.AddHostedService<ListenerAnnouncer>();
         builder.Services.AddHostedService<CertificateReloader>();
+        builder.Services.AddEhloCache(builder.Configuration, configPath).AddControlServer(builder.Configuration, configPath);
         // Session code never blocks a thread, so socket continuations may run inline on the I/O threads instead of
         // hopping through the thread pool several times per round trip (bench/throughput measures the difference).
         builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);

@@ -55,11 +55,12 @@ public sealed class ProxyProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _lines = new();
     private readonly string _tempDir;
 
-    private ProxyProcess(Process process, ITestOutputHelper output, string tempDir, IReadOnlyList<ListenerSpec> listeners)
+    private ProxyProcess(Process process, ITestOutputHelper output, string tempDir, string configPath, IReadOnlyList<ListenerSpec> listeners)
     {
         _process = process;
         _output = output;
         _tempDir = tempDir;
+        ConfigPath = configPath;
         Listeners = listeners;
     }
 
@@ -72,8 +73,18 @@ public sealed class ProxyProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static async Task<ProxyProcess> StartAsync(ITestOutputHelper output, params ListenerSpec[] listeners)
+    /// <summary>The config file the proxy was started with (deleted with the proxy's temporary directory).</summary>
+    public string ConfigPath { get; }
+
+    public static Task<ProxyProcess> StartAsync(ITestOutputHelper output, params ListenerSpec[] listeners) =>
+        StartAsync(output, new Dictionary<string, object>(), listeners);
+
+    /// <summary>
+    /// With more top-level config sections next to "Inbound" (e.g. "EhloCache", "Control"), each serialized as given.
+    /// </summary>
+    public static async Task<ProxyProcess> StartAsync(ITestOutputHelper output, IReadOnlyDictionary<string, object> sections, params ListenerSpec[] listeners)
     {
+        ArgumentNullException.ThrowIfNull(sections);
         var dll = Path.Combine(AppContext.BaseDirectory, "earlypipe.dll");
         if (!File.Exists(dll))
         {
@@ -81,9 +92,9 @@ public sealed class ProxyProcess : IAsyncDisposable
         }
 
         var tempDir = Directory.CreateTempSubdirectory("earlypipe-e2e-").FullName;
-        var config = new
+        var config = new Dictionary<string, object>(sections)
         {
-            Inbound = listeners.Select(l => new
+            ["Inbound"] = listeners.Select(l => new
             {
                 l.Name,
                 Listen = $"127.0.0.1:{l.ListenPort}",
@@ -126,7 +137,7 @@ public sealed class ProxyProcess : IAsyncDisposable
         psi.ArgumentList.Add("--config");
         psi.ArgumentList.Add(configFile);
         var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start dotnet");
-        var proxy = new ProxyProcess(process, output, tempDir, listeners);
+        var proxy = new ProxyProcess(process, output, tempDir, configFile, listeners);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) proxy._lines.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) proxy._lines.Enqueue("stderr: " + e.Data); };
         process.BeginOutputReadLine();
@@ -168,6 +179,22 @@ public sealed class ProxyProcess : IAsyncDisposable
             l => l.Contains(" session ", StringComparison.Ordinal) && (l.Contains(" L*", StringComparison.Ordinal) || l.Contains(" L.", StringComparison.Ordinal))
                 && l.Contains(alsoContaining, StringComparison.Ordinal),
             "a session line with L* (or L.) " + alsoContaining);
+
+    /// <summary>Stops the proxy the way an init system does (SIGTERM) and waits for it to exit: a graceful stop.</summary>
+    public async Task<int> StopAsync()
+    {
+        using (var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            UseShellExecute = false,
+        }) ?? throw new InvalidOperationException("cannot run kill"))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _process.WaitForExitAsync(limit.Token);
+        return _process.ExitCode;
+    }
 
     public async ValueTask DisposeAsync()
     {
