@@ -1,13 +1,15 @@
 using System.Net;
 using EarlyPipeProxy.Sessions.Backend;
 using EarlyPipeProxy.Sessions.Inbound;
+using EarlyPipeProxy.Sessions.Telemetry;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
 namespace EarlyPipeProxy.Host.Hosting;
 
 /// <summary>Kestrel's entry point for inbound SMTP connections: enforces the listener's connection cap and runs a session.</summary>
-public sealed partial class InboundConnectionHandler(IBackendConnector connector, ILogger<InboundSession> sessionLogger, ILogger<InboundConnectionHandler> logger)
+public sealed partial class InboundConnectionHandler(
+    IBackendConnector connector, ProxyMetrics metrics, ILogger<InboundSession> sessionLogger, ILogger<InboundConnectionHandler> logger)
     : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -25,10 +27,13 @@ public sealed partial class InboundConnectionHandler(IBackendConnector connector
             return;
         }
 
+        metrics.ConnectionOpened(listener.Name, Direction.Inbound);
         try
         {
             var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
-            var session = new InboundSession(listener, connection.Transport, client, local, connector, sessionLogger);
+            var socket = connection.Features.Get<IConnectionSocketFeature>()?.Socket;
+            var session = new InboundSession(listener, connection.Transport, client, local, connector, sessionLogger,
+                metrics, () => TcpRoundTrip.Measure(socket));
             // Not connection.ConnectionClosed: Kestrel fires it when the client half-closes, and Exim half-closes
             // right after its pipelined QUIT; the replies it is still waiting for must reach it.
             await session.RunAsync(CancellationToken.None, closeRequested);
@@ -41,6 +46,7 @@ public sealed partial class InboundConnectionHandler(IBackendConnector connector
         }
         finally
         {
+            metrics.ConnectionClosed(listener.Name, Direction.Inbound);
             listener.Connections.Release();
         }
     }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Connections;
 using EarlyPipeProxy.Host.Configuration;
 using EarlyPipeProxy.Host.Control;
 using EarlyPipeProxy.Host.Logging;
+using EarlyPipeProxy.Host.Telemetry;
 using EarlyPipeProxy.Sessions.Backend;
 using EarlyPipeProxy.Sessions.Configuration;
 
@@ -46,12 +47,19 @@ public static class ProxyHost
         builder.Services.AddHostedService<ListenerAnnouncer>();
         builder.Services.AddHostedService<CertificateReloader>();
         builder.Services.AddEhloCache(builder.Configuration, configPath).AddControlServer(builder.Configuration, configPath);
+        var metricsEndPoint = builder.Services.AddProxyTelemetry(builder.Configuration, listeners, outboundListeners);
         // Session code never blocks a thread, so socket continuations may run inline on the I/O threads instead of
         // hopping through the thread pool several times per round trip (bench/throughput measures the difference).
         builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            if (metricsEndPoint is not null)
+            {
+                // Plain HTTP/1.1 for Prometheus and health checks; the SMTP listeners below never see HTTP middleware.
+                kestrel.Listen(metricsEndPoint);
+            }
+
             foreach (var listener in listeners)
             {
                 kestrel.Listen(listener.ListenEndPoint, listen => listen
@@ -75,6 +83,12 @@ public static class ProxyHost
             }
         });
 
-        return builder.Build();
+        var app = builder.Build();
+        if (metricsEndPoint is not null)
+        {
+            app.MapProxyTelemetry(metricsEndPoint);
+        }
+
+        return app;
     }
 }

@@ -1,0 +1,50 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using EarlyPipeProxy.Sessions.Configuration;
+using EarlyPipeProxy.Sessions.EhloCache;
+using EarlyPipeProxy.Sessions.Telemetry;
+using Prometheus;
+
+namespace EarlyPipeProxy.Host.Telemetry;
+
+/// <summary>
+/// The instruments, their Prometheus exposition, health probing, and the HTTP endpoint (/metrics, /healthz) on its own
+/// address, in the same process and Kestrel as the SMTP listeners.
+/// </summary>
+public static class TelemetryRegistration
+{
+    /// <summary>Registers the services; returns the HTTP endpoint to listen on, or null when none is configured.</summary>
+    public static IPEndPoint? AddProxyTelemetry(this IServiceCollection services, IConfiguration configuration,
+        IReadOnlyList<InboundListener> inbound, IReadOnlyList<OutboundListener> outbound)
+    {
+        var options = configuration.GetSection(MetricsOptions.SectionName).Get<MetricsOptions>() ?? new MetricsOptions();
+        if (options.ProbeInterval <= TimeSpan.Zero || options.ProbeTimeout <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException("Metrics:ProbeInterval and Metrics:ProbeTimeout must be positive.");
+        }
+
+        services.AddSingleton(provider => new ProxyMetrics(provider.GetService<IMeterFactory>()));
+        // A registry of our own: prometheus-net's default one would also publish every .NET meter under its own names.
+        services.AddSingleton(_ => new PrometheusMeterBridge(Metrics.NewCustomRegistry()));
+        services.AddSingleton(new HealthState(
+            [.. inbound.Select(l => (l.Name, Direction.Inbound)), .. outbound.Select(l => (l.Name, Direction.Outbound))],
+            [.. inbound.Select(l => new UpstreamTarget(l.Name, Direction.Inbound, l.BackendEndPoint)),
+             .. outbound.Where(l => l.Upstream is not null).Select(l => new UpstreamTarget(l.Name, Direction.Outbound, l.Upstream!))]));
+        services.AddSingleton(options);
+        services.AddHostedService<TelemetryStartup>();
+        services.AddHostedService<UpstreamProber>();
+        return string.IsNullOrWhiteSpace(options.Listen) ? null : EndPointParser.Parse(options.Listen, "Metrics:Listen");
+    }
+
+    /// <summary>Serves /metrics and /healthz, on the metrics port only.</summary>
+    public static void MapProxyTelemetry(this WebApplication app, IPEndPoint endPoint)
+    {
+        var host = "*:" + endPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var bridge = app.Services.GetRequiredService<PrometheusMeterBridge>();
+        app.MapMetrics("/metrics", bridge.Registry).RequireHost(host);
+        app.MapGet("/healthz", (HealthState health) => health.IsHealthy
+                ? Results.Text(health.Describe(), statusCode: StatusCodes.Status200OK)
+                : Results.Text(health.Describe(), statusCode: StatusCodes.Status503ServiceUnavailable))
+            .RequireHost(host);
+    }
+}
