@@ -3,6 +3,7 @@ using EarlyPipeProxy.Sessions.Backend;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Inbound;
 using EarlyPipeProxy.Sessions.Outbound;
+using EarlyPipeProxy.Sessions.Telemetry;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -13,7 +14,7 @@ namespace EarlyPipeProxy.Host.Hosting;
 /// (the fixed upstream or its original destination) and runs an outbound session.
 /// </summary>
 public sealed partial class OutboundConnectionHandler(
-    IBackendConnector connector, EhloCache cache, ILogger<OutboundSession> sessionLogger, ILogger<OutboundConnectionHandler> logger)
+    IBackendConnector connector, EhloCache cache, ProxyMetrics metrics, ILogger<OutboundSession> sessionLogger, ILogger<OutboundConnectionHandler> logger)
     : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -41,10 +42,11 @@ public sealed partial class OutboundConnectionHandler(
             return;
         }
 
+        metrics.ConnectionOpened(listener.Name, Direction.Outbound);
         try
         {
             var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
-            var session = new OutboundSession(listener, connection.Transport, sender, remote, connector, cache, sessionLogger);
+            var session = new OutboundSession(listener, connection.Transport, sender, remote, connector, cache, sessionLogger, metrics);
             // Not connection.ConnectionClosed: Kestrel fires it when the sender half-closes after QUIT.
             await session.RunAsync(CancellationToken.None, closeRequested);
         }
@@ -56,6 +58,7 @@ public sealed partial class OutboundConnectionHandler(
         }
         finally
         {
+            metrics.ConnectionClosed(listener.Name, Direction.Outbound);
             listener.Connections.Release();
         }
     }

@@ -22,12 +22,19 @@ public sealed class BackendConnection : IAsyncDisposable
     /// <param name="transport">The connection's pipes.</param>
     /// <param name="remoteEndPoint">For logs.</param>
     /// <param name="close">Closes the connection; the argument says whether to abort (reset) rather than end politely.</param>
-    public BackendConnection(IDuplexPipe transport, EndPoint remoteEndPoint, Func<bool, ValueTask> close)
+    /// <param name="roundTripTime">Measures the connection's TCP round-trip time; null where it cannot be measured.</param>
+    public BackendConnection(IDuplexPipe transport, EndPoint remoteEndPoint, Func<bool, ValueTask> close, Func<TimeSpan?>? roundTripTime = null)
     {
         _transport = transport;
         RemoteEndPoint = remoteEndPoint;
         _close = close;
+        _roundTripTime = roundTripTime;
     }
+
+    private readonly Func<TimeSpan?>? _roundTripTime;
+
+    /// <summary>The kernel's smoothed round-trip time to the server, or null when unknown.</summary>
+    public TimeSpan? RoundTripTime => _closed ? null : _roundTripTime?.Invoke();
 
     public EndPoint RemoteEndPoint { get; }
 

@@ -74,7 +74,7 @@ public sealed class SocketBackendConnector : IBackendConnector, IDisposable
             }
 
             await context.DisposeAsync();
-        });
+        }, () => Telemetry.TcpRoundTrip.Measure(socket));
     }
 
     public void Dispose() => _factory.Dispose();

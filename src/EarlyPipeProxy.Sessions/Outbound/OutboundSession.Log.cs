@@ -31,6 +31,18 @@ public sealed partial class OutboundSession
 
     private void LogSession(TimeSpan duration)
     {
+        _metrics?.SessionEnded(new Telemetry.SessionSummary(
+            _listener.Name,
+            Telemetry.Direction.Outbound,
+            _early switch { RemoteEarlyPipeUse.Used => "used", RemoteEarlyPipeUse.Offered => "advertised", _ => "not_advertised" },
+            _tlsActive ? "starttls" : "none",
+            Telemetry.SessionOutcomes.From(_end),
+            _messages,
+            _messagesRejected,
+            _roundTrips.Saved,
+            _remoteRoundTripTime,
+            _bytesFromSender,
+            _bytesToSender));
         if (!_logger.IsEnabled(LogLevel.Information))
         {
             return;

@@ -241,6 +241,10 @@ public sealed partial class OutboundSession
         {
             _messages++;
         }
+        else
+        {
+            _messagesRejected++;
+        }
 
         WriteToSender(final.Raw);
         EndTransaction();

@@ -462,7 +462,14 @@ public sealed partial class OutboundSession
     {
         try
         {
-            return await _connector.ConnectAsync(_remoteEndPoint, _listener.SourceAddress, fastOpen, firstFlight, Deadline(_options.Timeouts.BackendConnect));
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var connection = await _connector.ConnectAsync(_remoteEndPoint, _listener.SourceAddress, fastOpen, firstFlight, Deadline(_options.Timeouts.BackendConnect));
+            _metrics?.UpstreamConnected(_listener.Name, Telemetry.Direction.Outbound, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+
+            // From here the remote speaks (banner) or answers the flight: the session waits for it.
+            _roundTrips.Waited();
+            _lastFlush = System.Diagnostics.Stopwatch.GetTimestamp();
+            return connection;
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
@@ -481,6 +488,8 @@ public sealed partial class OutboundSession
         try
         {
             await connection.FlushAsync(Deadline(_options.Timeouts.BackendReply));
+            _roundTrips.Waited();
+            _lastFlush = System.Diagnostics.Stopwatch.GetTimestamp();
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
@@ -500,6 +509,16 @@ public sealed partial class OutboundSession
         {
             var reply = await connection.ReadReplyAsync(_options.Limits.MaxReplyLineLength, Deadline(timeout));
             var copy = new RemoteReply(reply.Code, reply.Raw.ToArray());
+            if (_quitSent)
+            {
+                _roundTrips.RepliedUnwaited(reply.Code);
+            }
+            else
+            {
+                _roundTrips.Replied(reply.Code);
+                _metrics?.UpstreamReplied(_listener.Name, Telemetry.Direction.Outbound, System.Diagnostics.Stopwatch.GetElapsedTime(_lastFlush));
+            }
+
             connection.ReleaseReply();
             return copy;
         }

@@ -93,7 +93,8 @@ public sealed partial class OutboundSession
         }
 
         _tlsActive = true;
-        _tlsField = " X=" + Tls.TlsDescription.Describe(connection.TlsStream!);
+        _tlsField = " X=" + Tls.TlsDescription.Describe(connection.TlsStream!) + (connection.TlsResumed ? "*" : string.Empty);
+        _metrics?.TlsHandshake(_listener.Name, Telemetry.Direction.Outbound, "upstream", connection.TlsResumed);
         _key = new EhloCacheKey(_key.LocalAddress, _key.RemoteAddress, _key.RemotePort, TlsPhase.AfterStartTls);
         _learnt = false;
         return true;

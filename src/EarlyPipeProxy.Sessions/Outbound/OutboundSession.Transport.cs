@@ -52,6 +52,11 @@ public sealed partial class OutboundSession
 
     private void WriteToSender(ReadOnlySpan<byte> bytes)
     {
+        if (_metrics is not null && Telemetry.RoundTripCounter.ReplyCode(bytes) is > 0 and var code)
+        {
+            _metrics.Reply(_listener.Name, Telemetry.Direction.Outbound, code);
+        }
+
         _sender.Output.Write(bytes);
         _bytesToSender += bytes.Length;
         _senderUnflushed = true;

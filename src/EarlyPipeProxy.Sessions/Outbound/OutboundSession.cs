@@ -36,6 +36,11 @@ public sealed partial class OutboundSession
     private readonly EhloCacheStore _cache;
     private readonly ILogger _logger;
     private readonly Queue<PendingReply> _pending = new();
+    private readonly Telemetry.ProxyMetrics? _metrics;
+    private Telemetry.RoundTripCounter _roundTrips;
+    private long _lastFlush;
+    private TimeSpan? _remoteRoundTripTime;
+    private int _messagesRejected;
 
     private CancellationTokenSource _deadline = null!;
     private CancellationToken _aborted;
@@ -80,8 +85,10 @@ public sealed partial class OutboundSession
         IPEndPoint remoteEndPoint,
         IBackendConnector connector,
         EhloCacheStore cache,
-        ILogger logger)
+        ILogger logger,
+        Telemetry.ProxyMetrics? metrics = null)
     {
+        _metrics = metrics;
         _listener = listener;
         _options = listener.Options;
         _sender = sender;
@@ -145,6 +152,7 @@ public sealed partial class OutboundSession
         }
         finally
         {
+            _remoteRoundTripTime = _remote?.RoundTripTime;
             await CloseRemoteAsync();
             LogSession(Stopwatch.GetElapsedTime(started));
         }
@@ -340,6 +348,7 @@ public sealed partial class OutboundSession
         shown.WriteTo(_sender.Output);
         _bytesToSender += _sender.Output.UnflushedBytes - before;
         _senderUnflushed = true;
+        _metrics?.Reply(_listener.Name, Telemetry.Direction.Outbound, 250);
     }
 
     private static readonly string[] HiddenFromSender =

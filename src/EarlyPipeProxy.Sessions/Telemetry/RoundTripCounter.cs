@@ -29,6 +29,16 @@ public struct RoundTripCounter
         }
     }
 
+    /// <summary>A reply nobody waits for (the remote's answer to a QUIT the sender already had answered): it would have
+    /// cost a lockstep peer a round trip, and cost this one none.</summary>
+    public void RepliedUnwaited(int code)
+    {
+        if (code > 0)
+        {
+            _replies++;
+        }
+    }
+
     /// <summary>The session is about to wait for the peer: the replies written since the last wait cost one round trip.</summary>
     public void Waited()
     {
