@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Xunit.Abstractions;
+using EarlyPipeProxy.EndToEnd.Tests.Infrastructure;
 
 namespace EarlyPipeProxy.EndToEnd.Tests;
 
@@ -35,7 +36,7 @@ public sealed class LatencyTests(ITestOutputHelper output)
     public async Task Early_pipelining_through_the_proxy_saves_at_least_1_2_RTT_per_connection_against_direct_Postfix()
     {
         RequireNetworkNamespaces();
-        var root = FindRepositoryRoot();
+        var root = RepositoryRoot.Find();
         var script = Path.Combine(root, "bench", "rtt", "measure.sh");
         Assert.True(File.Exists(script), "missing " + script);
         Assert.True(
@@ -187,19 +188,6 @@ public sealed class LatencyTests(ITestOutputHelper output)
         }
 
         return null;
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "EarlyPipeProxy.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("EarlyPipeProxy.sln not found above " + AppContext.BaseDirectory);
     }
 
     /// <summary>

@@ -3,7 +3,8 @@
 #   postfix (Debian package, debconf "No configuration"; no system instance is left running),
 #   Exim 4.96 unpacked (apt-get download + dpkg -x) into $PEERS_DIR/exim-root, plus the
 #   shared libraries it links against, the Debian-exim system user/group,
-#   tcpdump, iproute2, python3 (+ python3-cryptography to decrypt TLS captures), openssl, swaks, and iptables
+#   tcpdump, iproute2, python3 (+ python3-cryptography to decrypt TLS captures), openssl, swaks, iptables, and
+#   prometheus (with promtool; its system service is not started)
 #   (the SO_ORIGINAL_DST test REDIRECTs connections inside a network namespace of its own).
 # Idempotent; `apt-get update` runs only when a package has to be fetched. Run as root.
 set -euo pipefail
@@ -52,6 +53,17 @@ fi
 
 # --- tools ---------------------------------------------------------------------------------
 apt_install tcpdump iproute2 python3 python3-cryptography openssl swaks iptables
+
+# --- prometheus (the metrics tests scrape the proxy with a real one, on a loopback port) ---------
+# The package enables a system service on :9090; the tests run their own instance, so none is started.
+if [ -n "$(missing_pkgs prometheus)" ]; then
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
+  fi
+  apt_install prometheus
+  [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
+fi
 
 # --- exim ----------------------------------------------------------------------------------
 DEBDIR=$PEERS_DIR/debs

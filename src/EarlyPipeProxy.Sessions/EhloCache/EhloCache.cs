@@ -225,7 +225,7 @@ public sealed partial class EhloCache : IAsyncDisposable
     /// <summary>
     /// Applies the flush rule to a reply received in an early-pipelined transaction: any 4xx/5xx flushes the entry
     /// (the draft's MUST), except an ordinary 550-553 rejection with <see cref="EhloCacheOptions.KeepOnPermanentRejection"/>.
-    /// True when the entry was flushed.
+    /// The server's entries for the other TLS phases go with it. True when the entry of <paramref name="key"/> was flushed.
     /// </summary>
     public bool OnEarlyTransactionReply(EhloCacheKey key, int replyCode)
     {
@@ -241,7 +241,20 @@ public sealed partial class EhloCache : IAsyncDisposable
             return false;
         }
 
-        return Flush(key, replyCode < 500 ? EhloCacheFlushReason.TransientRejection : EhloCacheFlushReason.PermanentRejection);
+        // The whole server is flushed, every TLS phase, as Exim keeps one record per server: after a rejection in the
+        // post-TLS transaction the cleartext entry would otherwise still send EHLO,STARTTLS before the banner.
+        var reason = replyCode < 500 ? EhloCacheFlushReason.TransientRejection : EhloCacheFlushReason.PermanentRejection;
+        lock (_gate)
+        {
+            var flushed = false;
+            foreach (var phase in Enum.GetValues<TlsPhase>())
+            {
+                var sibling = new EhloCacheKey(key.LocalAddress, key.RemoteAddress, key.RemotePort, phase);
+                flushed |= FlushLocked(sibling, reason) && phase == key.Phase;
+            }
+
+            return flushed;
+        }
     }
 
     /// <summary>Every entry (expired ones included), ordered by remote address, port, local address and phase.</summary>

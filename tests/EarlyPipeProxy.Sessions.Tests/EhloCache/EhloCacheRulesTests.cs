@@ -263,6 +263,24 @@ public sealed class EhloCacheRulesTests : IAsyncLifetime
         Assert.Equal(1, _cache.Counters.Flushes(reason));
     }
 
+    [Fact]
+    public void A_rejection_after_STARTTLS_flushes_the_cleartext_entry_of_the_same_server_too()
+    {
+        var cleartext = Key();
+        var secured = new EhloCacheKey(cleartext.LocalAddress, cleartext.RemoteAddress, cleartext.RemotePort, TlsPhase.AfterStartTls);
+        var otherServer = new EhloCacheKey(cleartext.LocalAddress, cleartext.RemoteAddress, cleartext.RemotePort + 1, TlsPhase.Cleartext);
+        _cache.Learn(cleartext, 220, EarlyReply());
+        _cache.Learn(secured, 220, EarlyReply());
+        _cache.Learn(otherServer, 220, EarlyReply());
+
+        Assert.True(_cache.OnEarlyTransactionReply(secured, 550));
+
+        Assert.False(_cache.TryGetFresh(secured, out _));
+        Assert.False(_cache.TryGetFresh(cleartext, out _));
+        Assert.True(_cache.TryGetFresh(otherServer, out _));
+        Assert.Equal(2, _cache.Counters.Flushes(EhloCacheFlushReason.PermanentRejection));
+    }
+
     [Theory]
     [InlineData(220)]
     [InlineData(250)]
