@@ -53,7 +53,7 @@ cleanup() {
   fi
   [ "$EXIM_STARTED" = 1 ] && env "${EXIM_ENV[@]}" "$PEERS/exim.sh" server stop >/dev/null
   [ "$NETNS_OURS" = 1 ] && "$NETNS/down.sh" >/dev/null
-  if [ $rc != 0 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+  if [ $rc != 0 ] || [ "${KEEP:-0}" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
   exit $rc
 }
 trap cleanup EXIT

@@ -51,6 +51,11 @@ public sealed class SocketBackendConnector : IBackendConnector, IDisposable
                 // Straight onto the socket, synchronously (a few hundred octets into an empty send buffer never
                 // block): the flight must not wait for the pipe machinery or an async send path to warm up.
                 socket.Send(firstFlight.Span);
+
+                // With Fast Open, connect() returned before the handshake and the SYN left with the flight; the
+                // connection exists once the server has answered. Its first bytes (the banner) say so: a zero-byte
+                // receive waits for them without taking any, and fails if the server refused the connection.
+                await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
             }
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException)
@@ -59,7 +64,18 @@ public sealed class SocketBackendConnector : IBackendConnector, IDisposable
             throw new BackendUnavailableException(BackendFailure.Unreachable, $"cannot connect to {endPoint}: {ex.Message}", ex);
         }
 
-        var context = _factory.Create(socket);
+        Microsoft.AspNetCore.Connections.ConnectionContext context;
+        try
+        {
+            context = _factory.Create(socket);
+        }
+        catch (SocketException ex)
+        {
+            // The connection went away between the handshake and now (Kestrel asks the socket for its endpoints).
+            socket.Dispose();
+            throw new BackendUnavailableException(BackendFailure.Closed, $"connection to {endPoint} lost: {ex.Message}", ex);
+        }
+
         return new BackendConnection(context.Transport, endPoint, async abort =>
         {
             if (abort)
