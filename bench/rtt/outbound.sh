@@ -18,9 +18,9 @@
 #   DELAY_MS=25    one-way delay of the link (RTT = 2*DELAY_MS)
 #   PROXY_DIR      directory holding earlypipe.dll (default: the newest build)
 #   RESULTS        where the table goes (default bench/rtt/results/outbound-latest.txt)
-# Output: the table, then machine-readable lines
-#   OUTBOUND_RTT path=direct n=5 median_ms=.. median_rtt=.. early=0
-#   OUTBOUND_RTT path=proxy n=5 median_ms=.. median_rtt=.. early=5
+# Output: the table, then machine-readable lines (the format of measure.sh)
+#   RTT_RESULT mode=LOCKSTEP path=direct status=ok n=5 median_ms=.. median_rtt=.. early=0 rtt_ms=..
+#   RTT_RESULT mode=LOCKSTEP path=proxy status=ok n=5 median_ms=.. median_rtt=.. early=5 rtt_ms=..
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -136,7 +136,7 @@ rtt() { awk -v m="$1" -v r="$RTT_MS" 'BEGIN { printf "%.2f", m / r }'; }
   echo "| one message per connection | $(rtt "${MED[direct]}") RTT (${MED[direct]} ms, early ${EARLY[direct]}/$N) | $(rtt "${MED[proxy]}") RTT (${MED[proxy]} ms, early ${EARLY[proxy]}/$N) | $(awk -v d="${MED[direct]}" -v p="${MED[proxy]}" -v r="$RTT_MS" 'BEGIN { printf "%.2f", (d - p) / r }') RTT |"
   echo
   for path in direct proxy; do
-    echo "OUTBOUND_RTT path=$path n=$N median_ms=${MED[$path]} median_rtt=$(rtt "${MED[$path]}") early=${EARLY[$path]} rtt_ms=$RTT_MS"
+    echo "RTT_RESULT mode=LOCKSTEP path=$path status=ok n=$N median_ms=${MED[$path]} median_rtt=$(rtt "${MED[$path]}") early=${EARLY[$path]} rtt_ms=$RTT_MS"
   done
 } >"$WORK/table.txt"
 mkdir -p "$(dirname "$RESULTS")"
