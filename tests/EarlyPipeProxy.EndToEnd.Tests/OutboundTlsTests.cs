@@ -84,6 +84,75 @@ public sealed class OutboundTlsTests(ITestOutputHelper output)
         }
     }
 
+    [SkippableFact]
+    public async Task A_sender_may_use_STARTTLS_to_the_proxy_and_the_message_still_leaves_early_pipelined()
+    {
+        Peers.Require();
+        var tls = await TlsMaterial.EnsureAsync();
+        await using var exim = await EximServer.StartAsync("obsendertls", new Dictionary<string, string> { ["EXIM_PIPE_CONNECT"] = "1" });
+        var port = Peers.FreePort();
+        var sections = new Dictionary<string, object>
+        {
+            ["Outbound"] = new[]
+            {
+                new
+                {
+                    Name = "tlsin",
+                    Listen = $"127.0.0.1:{port}",
+                    Upstream = $"127.0.0.1:{exim.Port}",
+                    Tls = new { Mode = "None" },
+                    SenderTls = new { tls.CertificatePath, tls.KeyPath },
+                },
+            },
+        };
+        await using var proxy = await ProxyProcess.StartAsync(output, sections);
+        await Poll.UntilAsync(() => Peers.IsListening(port), "the outbound listener on " + port);
+        var id = Ids.New("obsender");
+
+        var lines = new List<string>();
+        for (var i = 1; i <= 2; i++)
+        {
+            var mark = exim.Log.Mark();
+            var (code, transcript) = await SmtplibStartTlsAsync(port, $"{id}-{i}");
+            Assert.True(code == 0, "python smtplib with STARTTLS failed:\n" + transcript);
+            Assert.Contains("TLSv1.3", transcript, StringComparison.Ordinal);
+            lines.Add(await exim.Log.WaitForLineAsync(mark, l => l.Contains(" <= ", StringComparison.Ordinal) && l.Contains($"{id}-{i}@", StringComparison.Ordinal), "message " + i));
+        }
+
+        output.WriteLine(string.Join('\n', lines));
+        Assert.Contains(" L. ", lines[0], StringComparison.Ordinal);
+        Assert.Contains(" L* ", lines[1], StringComparison.Ordinal);
+        await Poll.UntilAsync(() => exim.Maildir.MessagesContaining($"{id}-2@").Count == 1, "the second message delivered");
+    }
+
+    /// <summary>A sender that asks the proxy for STARTTLS (Python's smtplib; swaks here lacks Net::SSLeay).</summary>
+    private async Task<(int Code, string Transcript)> SmtplibStartTlsAsync(int port, string id)
+    {
+        const string Script = """
+            import smtplib, ssl, sys
+            port, rcpt = int(sys.argv[1]), sys.argv[2]
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="legacy.sender.test", timeout=30) as s:
+                s.starttls(context=context)
+                print(s.sock.version())
+                s.ehlo("legacy.sender.test")
+                refused = s.sendmail("sender@legacy.test", [rcpt], f"Subject: {rcpt}\r\n\r\nover TLS to the proxy\r\n")
+                print("refused", refused)
+            """;
+        var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(Script);
+        psi.ArgumentList.Add(port.ToString(CultureInfo.InvariantCulture));
+        psi.ArgumentList.Add(id + "@exim.test");
+        using var process = Process.Start(psi)!;
+        var transcript = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        output.WriteLine($"smtplib {id}: exit {process.ExitCode}\n{transcript}");
+        return (process.ExitCode, transcript);
+    }
+
     private Task<ProxyProcess> StartProxyAsync(EximServer exim, object tls, out int port)
     {
         port = Peers.FreePort();

@@ -9,7 +9,8 @@ namespace EarlyPipeProxy.Host.Hosting;
 /// use the new certificate, running sessions keep theirs. A file that does not load (half-written, wrong key) is
 /// logged and the old certificate stays.
 /// </summary>
-public sealed partial class CertificateReloader(IReadOnlyList<InboundListener> listeners, ILogger<CertificateReloader> logger)
+public sealed partial class CertificateReloader(
+    IReadOnlyList<InboundListener> inbound, IReadOnlyList<OutboundListener> outbound, ILogger<CertificateReloader> logger)
     : IHostedService, IDisposable
 {
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(1);
@@ -69,29 +70,27 @@ public sealed partial class CertificateReloader(IReadOnlyList<InboundListener> l
 
     private void ReloadAll(string reason)
     {
-        foreach (var listener in listeners)
+        foreach (var (name, provider) in Listeners())
         {
-            if (listener.Certificates is not { } provider)
-            {
-                continue;
-            }
-
             try
             {
                 provider.Reload();
-                LogReloaded(logger, listener.Name, provider.Subject, reason);
+                LogReloaded(logger, name, provider.Subject, reason);
             }
 #pragma warning disable CA1031 // Any failure keeps the old certificate; it must not take the process down.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                LogReloadFailed(logger, listener.Name, reason, ex.Message);
+                LogReloadFailed(logger, name, reason, ex.Message);
             }
         }
     }
 
-    private IEnumerable<ServerCertificateProvider> Providers()
-        => listeners.Select(l => l.Certificates).OfType<ServerCertificateProvider>();
+    private IEnumerable<ServerCertificateProvider> Providers() => Listeners().Select(l => l.Provider);
+
+    private IEnumerable<(string Name, ServerCertificateProvider Provider)> Listeners() =>
+        inbound.Where(l => l.Certificates is not null).Select(l => (l.Name, l.Certificates!))
+            .Concat(outbound.Where(l => l.SenderCertificates is not null).Select(l => (l.Name, l.SenderCertificates!)));
 
     [LoggerMessage(EventId = 310, Level = LogLevel.Information, Message = "certificate reloaded I={Listener} ({Subject}) after {Reason}")]
     private static partial void LogReloaded(ILogger logger, string listener, string subject, string reason);

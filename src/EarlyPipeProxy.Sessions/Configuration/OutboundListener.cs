@@ -45,6 +45,10 @@ public sealed class OutboundListener
         }
 
         Connections = new ConnectionSlots(options.Limits.MaxConnections);
+        if (options.SenderTls.IsConfigured)
+        {
+            SenderCertificates = new Tls.ServerCertificateProvider(options.SenderTls.CertificatePath!, options.SenderTls.KeyPath);
+        }
     }
 
     public OutboundListenerOptions Options { get; }
@@ -65,4 +69,7 @@ public sealed class OutboundListener
     public X509Certificate2Collection? TrustAnchors { get; }
 
     public ConnectionSlots Connections { get; }
+
+    /// <summary>The certificate for senders' STARTTLS; null when the listener offers them none.</summary>
+    public Tls.ServerCertificateProvider? SenderCertificates { get; }
 }

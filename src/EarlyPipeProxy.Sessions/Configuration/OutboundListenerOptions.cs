@@ -37,7 +37,11 @@ public sealed class OutboundListenerOptions
     /// <summary>Ask for TCP Fast Open on connections to the remote, so an early flight can ride in the SYN where the remote allows.</summary>
     public bool FastOpen { get; set; } = true;
 
+    /// <summary>TLS toward the remote.</summary>
     public OutboundTlsOptions Tls { get; set; } = new();
+
+    /// <summary>TLS toward senders: with a certificate, STARTTLS is offered to them (the remote's hop is unaffected).</summary>
+    public InboundTlsOptions SenderTls { get; set; } = new();
 
     public ListenerLimits Limits { get; set; } = new();
 

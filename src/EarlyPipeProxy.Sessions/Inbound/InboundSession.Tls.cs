@@ -78,23 +78,15 @@ public sealed partial class InboundSession
     /// <summary>The server side of a handshake over the client's current pipes; false (session over) when it fails.</summary>
     private async ValueTask<bool> HandshakeWithClientAsync()
     {
-        var raw = new DuplexPipeStream(_client);
-        var stream = new SslStream(raw, leaveInnerStreamOpen: false);
-        var certificate = _listener.Certificates!.Current;
-        var options = new SslServerAuthenticationOptions
-        {
-            ServerCertificateContext = certificate,
-            ClientCertificateRequired = false,
-            AllowRenegotiation = false,
-        };
+        TlsDuplexPipe secured;
+        bool resumed;
         try
         {
-            await stream.AuthenticateAsServerAsync(options, Deadline(_options.Timeouts.TlsHandshake));
+            (secured, resumed) = await ServerTlsHandshake.RunAsync(_client, _listener.Certificates!, Deadline(_options.Timeouts.TlsHandshake));
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_aborted.IsCancellationRequested)
         {
             LogClientHandshakeFailed(_logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, ex.Message);
-            await stream.DisposeAsync();
             _end = "TLS handshake failed";
             return false;
         }
@@ -103,12 +95,9 @@ public sealed partial class InboundSession
             ClearDeadline();
         }
 
-        // .NET does not say whether a session was resumed; the handshake does: a full one carries our certificate,
-        // an abbreviated one (TLS 1.2 session ID or ticket, TLS 1.3 PSK) does not, so it is shorter than the
-        // certificate alone. Exim marks resumption with '*' after the cipher (log_selector +tls_resumption).
-        var resumed = raw.BytesWritten < certificate.TargetCertificate.RawData.Length;
-        _clientTls = new TlsDuplexPipe(stream);
+        _clientTls = secured;
         _client = _clientTls;
+        var stream = secured.Stream;
         _tlsField = " X=" + Tls.TlsDescription.Describe(stream) + (resumed ? "*" : string.Empty);
         _metrics?.TlsHandshake(_listener.Name, Telemetry.Direction.Inbound, "client", resumed);
         return true;

@@ -152,6 +152,63 @@ public sealed partial class OutboundSession
         return _cachedCleartext;
     }
 
+    /// <summary>
+    /// STARTTLS from the sender (RFC 3207), when the listener has a certificate. Input sent after the command, before
+    /// our go-ahead could have been seen, is dropped, never executed after the handshake (CVE-2011-0411); the sender
+    /// then starts over with EHLO. The remote's side is unaffected: it has its own TLS per policy.
+    /// </summary>
+    private async ValueTask SenderStartTlsAsync()
+    {
+        if (_listener.SenderCertificates is not { } certificates)
+        {
+            await LocalReplyAsync(Inbound.ProxyReplies.StartTlsUnavailable);
+            return;
+        }
+
+        if (_senderTls is not null)
+        {
+            await LocalReplyAsync(Inbound.ProxyReplies.TlsAlreadyActive);
+            return;
+        }
+
+        if (_inTransaction)
+        {
+            await LocalReplyAsync(Inbound.ProxyReplies.TransactionInProgress);
+            return;
+        }
+
+        await DrainAsync(includeAcknowledged: true);
+        if (_sender.Input.TryRead(out var leftover))
+        {
+            _sender.Input.AdvanceTo(leftover.Buffer.End);
+        }
+
+        WriteToSender(Inbound.ProxyReplies.StartTlsGoAhead);
+        await FlushSenderAsync();
+        try
+        {
+            (_senderTls, _) = await Tls.ServerTlsHandshake.RunAsync(_sender, certificates, Deadline(_options.Timeouts.TlsHandshake));
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException
+            or OperationCanceledException && !_aborted.IsCancellationRequested)
+        {
+            _end = "sender TLS handshake failed: " + ex.Message;
+            _sessionOver = true;
+            return;
+        }
+        finally
+        {
+            ClearDeadline();
+        }
+
+        _sender = _senderTls;
+        _greeted = false;
+        ForgetUnsentMail();
+        EndTransaction();
+    }
+
+    private Tls.TlsDuplexPipe? _senderTls;
+
     private EhloCapabilities? _cachedCleartext;
     private EhloCapabilities? _cachedAfterTls;
 }

@@ -29,7 +29,7 @@ public sealed partial class OutboundSession
 {
     private readonly OutboundListener _listener;
     private readonly OutboundListenerOptions _options;
-    private readonly IDuplexPipe _sender;
+    private IDuplexPipe _sender;
     private readonly IPEndPoint _senderEndPoint;
     private readonly IPEndPoint _remoteEndPoint;
     private readonly IBackendConnector _connector;
@@ -154,6 +154,11 @@ public sealed partial class OutboundSession
         {
             _remoteRoundTripTime = _remote?.RoundTripTime;
             await CloseRemoteAsync();
+            if (_senderTls is not null)
+            {
+                await _senderTls.DisposeAsync();
+            }
+
             LogSession(Stopwatch.GetElapsedTime(started));
         }
     }
@@ -244,8 +249,7 @@ public sealed partial class OutboundSession
                 await QuitAsync();
                 break;
             case SmtpVerb.StartTls:
-                // Not offered to the sender: the hop to the proxy is local; TLS belongs on the hop to the remote.
-                await LocalReplyAsync(ProxyReplies.StartTlsUnavailable);
+                await SenderStartTlsAsync();
                 break;
             case SmtpVerb.Auth:
                 await LocalReplyAsync(OutboundReplies.AuthUnavailable);
@@ -344,6 +348,11 @@ public sealed partial class OutboundSession
         }
 
         shown.Add("PIPELINING");
+        if (_listener.SenderCertificates is not null && _senderTls is null)
+        {
+            shown.Add("STARTTLS");
+        }
+
         var before = _sender.Output.UnflushedBytes;
         shown.WriteTo(_sender.Output);
         _bytesToSender += _sender.Output.UnflushedBytes - before;
