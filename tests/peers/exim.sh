@@ -18,6 +18,10 @@
 #   EXIM_HOSTS_PROXY    hosts_proxy value, e.g. 127.0.0.1 (hosts that must send a PROXY v1/v2
 #                       header first) (default empty)
 #   EXIM_REJECT_PREFIX  RCPT is denied (550) for local parts starting with it (default empty)
+#   EXIM_DEFER_PREFIX   RCPT is deferred (451 4.3.0) for local parts starting with it (default empty)
+#   EXIM_REJECT_SENDER_PREFIX
+#                       MAIL FROM is denied (550 5.7.1) for senders whose local part starts with it
+#                       (acl_smtp_mail; default empty: no MAIL ACL, every sender is accepted)
 #   EXIM_NETNS          run the daemon inside this network namespace (optional)
 #   EXIM_TLS            1: offer STARTTLS (tls_advertise_hosts = *) with the certificate of tls.sh
 #                       (default 0)
@@ -141,12 +145,30 @@ pipelining_connect_advertise_hosts = $([ "$pipe_connect" = 1 ] && echo '*' || ec
 chunking_advertise_hosts = $([ "${EXIM_CHUNKING:-1}" = 1 ] && echo '*' || echo ':')
 $([ -n "$proxy" ] && echo "hosts_proxy = <; $proxy")
 smtp_banner = \$smtp_active_hostname ESMTP Exim \$version_number peers-server $NAME
+$([ -n "${EXIM_REJECT_SENDER_PREFIX:-}" ] && echo "acl_smtp_mail = acl_mail")
 acl_smtp_rcpt = acl_rcpt
 acl_smtp_data = acl_data
 
 begin acl
-acl_rcpt:
 CF
+        if [ -n "${EXIM_REJECT_SENDER_PREFIX:-}" ]; then
+          [[ $EXIM_REJECT_SENDER_PREFIX =~ ^[A-Za-z0-9_.-]+$ ]] || peers_die "bad EXIM_REJECT_SENDER_PREFIX"
+          # The reply names the sender so that a test can tell Exim's text from anything a proxy would invent.
+          cat <<CF
+acl_mail:
+  deny    condition = \${if eqi{\${substr{0}{${#EXIM_REJECT_SENDER_PREFIX}}{\$sender_address_local_part}}}{$EXIM_REJECT_SENDER_PREFIX}}
+          message = 550 5.7.1 <\$sender_address>: sender rejected by test policy
+  accept
+CF
+        fi
+        echo "acl_rcpt:"
+        if [ -n "${EXIM_DEFER_PREFIX:-}" ]; then
+          [[ $EXIM_DEFER_PREFIX =~ ^[A-Za-z0-9_.-]+$ ]] || peers_die "bad EXIM_DEFER_PREFIX"
+          cat <<CF
+  defer   condition = \${if eqi{\${substr{0}{${#EXIM_DEFER_PREFIX}}{\$local_part}}}{$EXIM_DEFER_PREFIX}}
+          message = 451 4.3.0 <\$local_part@\$domain>: deferred by test policy
+CF
+        fi
         if [ -n "${EXIM_REJECT_PREFIX:-}" ]; then
           [[ $EXIM_REJECT_PREFIX =~ ^[A-Za-z0-9_.-]+$ ]] || peers_die "bad EXIM_REJECT_PREFIX"
           cat <<CF

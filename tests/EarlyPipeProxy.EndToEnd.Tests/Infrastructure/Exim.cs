@@ -96,7 +96,7 @@ public static class EximClient
 /// <summary>An Exim server instance started by tests/peers/exim.sh, stopped on dispose.</summary>
 public sealed class EximServer : IAsyncDisposable
 {
-    private readonly Dictionary<string, string> _env;
+    private Dictionary<string, string> _env;
 
     private EximServer(string name, int port, Dictionary<string, string> env)
     {
@@ -143,6 +143,22 @@ public sealed class EximServer : IAsyncDisposable
         await PeerScripts.RunCheckedAsync("exim.sh", ["server", "stop"], env);
         await PeerScripts.RunCheckedAsync("exim.sh", ["server", "start"], env);
         return new EximServer(name, port, env);
+    }
+
+    /// <summary>
+    /// Stops this instance and starts it again with other <paramref name="settings"/> on the same name and port (same log,
+    /// same maildir): to a client that cached its EHLO reply it is the same server, changed.
+    /// </summary>
+    public async Task RestartAsync(IReadOnlyDictionary<string, string> settings)
+    {
+        var env = new Dictionary<string, string>(settings)
+        {
+            ["EXIM_NAME"] = Name,
+            ["EXIM_PORT"] = Port.ToString(),
+        };
+        await PeerScripts.RunCheckedAsync("exim.sh", ["server", "stop"], _env);
+        await PeerScripts.RunCheckedAsync("exim.sh", ["server", "start"], env);
+        _env = env;
     }
 
     public async ValueTask DisposeAsync() => await PeerScripts.RunAsync("exim.sh", ["server", "stop"], _env);

@@ -41,7 +41,9 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
 /// <summary>
 /// The proxy as a subprocess: `dotnet earlypipe.dll run --config FILE`. Its stdout/stderr are captured and
-/// written into the test output when it is disposed.
+/// written into the test output when it is disposed. With outbound listeners the config also names the EHLO cache's
+/// LiteDB file (by default in this proxy's temp dir, which lives until dispose, so a test can look at it, or hand it
+/// to a second proxy, after <see cref="StopAsync"/>).
 /// </summary>
 public sealed class ProxyProcess : IAsyncDisposable
 {
@@ -55,16 +57,34 @@ public sealed class ProxyProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _lines = new();
     private readonly string _tempDir;
 
-    private ProxyProcess(Process process, ITestOutputHelper output, string tempDir, string configPath, IReadOnlyList<ListenerSpec> listeners)
+    private ProxyProcess(
+        Process process,
+        ITestOutputHelper output,
+        string tempDir,
+        string configPath,
+        IReadOnlyList<ListenerSpec> listeners,
+        IReadOnlyList<OutboundListenerSpec> outboundListeners,
+        string? ehloCachePath)
     {
         _process = process;
         _output = output;
         _tempDir = tempDir;
         ConfigPath = configPath;
         Listeners = listeners;
+        OutboundListeners = outboundListeners;
+        EhloCachePath = ehloCachePath;
     }
 
     public IReadOnlyList<ListenerSpec> Listeners { get; }
+
+    public IReadOnlyList<OutboundListenerSpec> OutboundListeners { get; }
+
+    /// <summary>"EhloCache": { "DatabasePath" } as written into the config; null when the proxy has no outbound listener.</summary>
+    public string? EhloCachePath { get; }
+
+    /// <summary>The proxy's per-session lines of its outbound listeners (for the test output; tests prove things from the peers' logs).</summary>
+    public IReadOnlyList<string> OutboundSessionLines =>
+        _lines.Where(l => l.Contains(" outbound ", StringComparison.Ordinal)).ToArray();
 
     public IReadOnlyList<string> OutputLines => _lines.ToArray();
 
@@ -77,24 +97,83 @@ public sealed class ProxyProcess : IAsyncDisposable
     public string ConfigPath { get; }
 
     public static Task<ProxyProcess> StartAsync(ITestOutputHelper output, params ListenerSpec[] listeners) =>
-        StartAsync(output, new Dictionary<string, object>(), listeners);
+        StartAsync(output, listeners, [], ehloCachePath: null);
 
     /// <summary>
-    /// With more top-level config sections next to "Inbound" (e.g. "EhloCache", "Control"), each serialized as given.
+    /// With more top-level config sections next to "Inbound" (e.g. "EhloCache", "Control", "Metrics", or an
+    /// "Outbound" written by the test itself), each serialized as given.
     /// </summary>
-    public static async Task<ProxyProcess> StartAsync(ITestOutputHelper output, IReadOnlyDictionary<string, object> sections, params ListenerSpec[] listeners)
+    public static Task<ProxyProcess> StartAsync(ITestOutputHelper output, IReadOnlyDictionary<string, object> sections, params ListenerSpec[] listeners) =>
+        StartAsync(output, listeners, [], ehloCachePath: null, sections);
+
+    /// <summary>A proxy with outbound listeners only; its EHLO cache file is ehlo-cache.db in the proxy's temp dir.</summary>
+    public static Task<ProxyProcess> StartOutboundAsync(ITestOutputHelper output, params OutboundListenerSpec[] outbound) =>
+        StartAsync(output, [], outbound, ehloCachePath: null);
+
+    /// <summary>
+    /// A proxy with outbound listeners only, on the EHLO cache file <paramref name="ehloCachePath"/>: e.g. the
+    /// <see cref="EhloCachePath"/> of an earlier proxy that was stopped, to see the cache survive a restart.
+    /// </summary>
+    public static Task<ProxyProcess> StartOutboundAsync(ITestOutputHelper output, string ehloCachePath, params OutboundListenerSpec[] outbound) =>
+        StartAsync(output, [], outbound, ehloCachePath);
+
+    /// <param name="ehloCachePath">The EHLO cache's LiteDB file; null = ehlo-cache.db in this proxy's temp dir. Only written with outbound listeners.</param>
+    /// <param name="sections">More top-level sections, serialized as given; the listener specs' sections win.</param>
+    public static async Task<ProxyProcess> StartAsync(
+        ITestOutputHelper output,
+        IReadOnlyList<ListenerSpec> listeners,
+        IReadOnlyList<OutboundListenerSpec> outbound,
+        string? ehloCachePath,
+        IReadOnlyDictionary<string, object>? sections = null)
     {
-        ArgumentNullException.ThrowIfNull(sections);
+        sections ??= new Dictionary<string, object>();
         var dll = Path.Combine(AppContext.BaseDirectory, "earlypipe.dll");
         if (!File.Exists(dll))
         {
             throw new FileNotFoundException("the proxy host is not in the test output directory", dll);
         }
 
-        var tempDir = Directory.CreateTempSubdirectory("earlypipe-e2e-").FullName;
-        var config = new Dictionary<string, object>(sections)
+        if (listeners.Count + outbound.Count == 0 && !sections.ContainsKey("Outbound"))
         {
-            ["Inbound"] = listeners.Select(l => new
+            throw new ArgumentException("a proxy needs at least one listener");
+        }
+
+        var tempDir = Directory.CreateTempSubdirectory("earlypipe-e2e-").FullName;
+        if (outbound.Count > 0)
+        {
+            ehloCachePath ??= Path.Combine(tempDir, "ehlo-cache.db");
+        }
+        else
+        {
+            ehloCachePath = null;
+        }
+
+        // Inbound-only configs stay exactly as before: no "Outbound" or "EhloCache" keys unless a section adds them.
+        var config = new Dictionary<string, object>(sections);
+        if (ehloCachePath is not null)
+        {
+            config["EhloCache"] = new { DatabasePath = ehloCachePath };
+        }
+
+        if (outbound.Count > 0)
+        {
+            config["Outbound"] = outbound.Select(o => new
+            {
+                o.Name,
+                Listen = $"127.0.0.1:{o.ListenPort}",
+                o.Upstream,
+                o.EarlyPipelining,
+                o.HeloName,
+                Tls = o.TlsMode is null && o.VerifyCertificate is null && o.TrustedCaPath is null
+                    ? null
+                    : new { Mode = o.TlsMode, o.VerifyCertificate, o.TrustedCaPath },
+                Timeouts = new { Command = "00:01:00" },
+            }).ToArray();
+        }
+
+        if (listeners.Count > 0)
+        {
+            config["Inbound"] = listeners.Select(l => new
             {
                 l.Name,
                 Listen = $"127.0.0.1:{l.ListenPort}",
@@ -113,8 +192,9 @@ public sealed class ProxyProcess : IAsyncDisposable
                 Limits = l.MaxConnections is null ? null : new { l.MaxConnections },
                 Tls = l.Tls is null ? null : new { l.Tls.CertificatePath, l.Tls.KeyPath },
                 ImplicitTls = l.ImplicitTls ? true : (bool?)null,
-            }).ToArray(),
-        };
+            }).ToArray();
+        }
+
         var configFile = Path.Combine(tempDir, "earlypipe.json");
         var json = JsonSerializer.Serialize(config, JsonOptions);
         await File.WriteAllTextAsync(configFile, json);
@@ -137,7 +217,7 @@ public sealed class ProxyProcess : IAsyncDisposable
         psi.ArgumentList.Add("--config");
         psi.ArgumentList.Add(configFile);
         var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start dotnet");
-        var proxy = new ProxyProcess(process, output, tempDir, configFile, listeners);
+        var proxy = new ProxyProcess(process, output, tempDir, configFile, listeners, outbound, ehloCachePath);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) proxy._lines.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) proxy._lines.Enqueue("stderr: " + e.Data); };
         process.BeginOutputReadLine();
@@ -149,8 +229,8 @@ public sealed class ProxyProcess : IAsyncDisposable
             await Poll.UntilAsync(
                 () => process.HasExited
                     ? throw new InvalidOperationException($"the proxy exited with {process.ExitCode}:\n{string.Join('\n', proxy._lines)}")
-                    : listeners.All(l => Peers.IsListening(l.ListenPort)),
-                "the proxy to listen on " + string.Join(", ", listeners.Select(l => l.ListenPort)),
+                    : listeners.Select(l => l.ListenPort).Concat(outbound.Select(o => o.ListenPort)).All(Peers.IsListening),
+                "the proxy to listen on " + string.Join(", ", listeners.Select(l => l.ListenPort).Concat(outbound.Select(o => o.ListenPort))),
                 TimeSpan.FromSeconds(30));
         }
         catch
@@ -163,6 +243,38 @@ public sealed class ProxyProcess : IAsyncDisposable
     }
 
     public ListenerSpec this[string name] => Listeners.Single(l => l.Name == name);
+
+    public OutboundListenerSpec Outbound(string name) => OutboundListeners.Single(o => o.Name == name);
+
+    /// <summary>
+    /// Stops the proxy the way an operator does (SIGTERM: graceful shutdown, the EHLO cache closed cleanly) and waits for
+    /// it to exit; SIGKILL after <paramref name="timeout"/> (default 45 s, more than its 30 s ShutdownTimeout). The temp
+    /// dir, and with it the default EHLO cache file, stays until dispose.
+    /// </summary>
+    public async Task StopAsync(TimeSpan? timeout = null)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill!.WaitForExitAsync();
+        }
+
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(45));
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+            throw new TimeoutException("the proxy did not stop after SIGTERM; killed");
+        }
+    }
 
     /// <summary>Waits for a proxy log line (only for tests where the proxy's L field is the point).</summary>
     public Task<string> WaitForOutputAsync(Func<string, bool> match, string what) =>
