@@ -167,9 +167,12 @@ public sealed partial class OutboundSession
             // Every reply is in: from here on they reach the sender, and nothing is redone.
             _earlyTransaction = Array.Exists(flight, command => command.Kind is PendingReplyKind.AcknowledgedMail or PendingReplyKind.Mail);
             Requeue(flight);
-            foreach (var reply in replies)
+
+            // A 421 among them ends the session and answers every command still owed; replies after it (a remote
+            // may answer the rest of the flight before it closes) belong to nobody.
+            for (var i = 0; i < replies.Length && _pending.Count > 0; i++)
             {
-                Process(_pending.Dequeue(), reply);
+                Process(_pending.Dequeue(), replies[i]);
             }
 
             return;
@@ -178,7 +181,12 @@ public sealed partial class OutboundSession
         if (_remote is null)
         {
             LogEarlyFlightRedone(_logger, _senderEndPoint.Address, _senderEndPoint.Port, _listener.Name, _remoteEndPoint, _redo!);
+
+            // Until the redo sends them again, the flight's commands are still owed: a remote that cannot be reached
+            // now owes each of them its 421.
+            _owed = Array.FindAll(flight, command => command.IsOwed).Length;
             await ConnectLockstepAsync();
+            _owed = 0;
         }
 
         if (_remoteRefusal is not null)

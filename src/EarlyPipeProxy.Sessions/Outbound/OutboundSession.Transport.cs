@@ -10,7 +10,8 @@ public sealed partial class OutboundSession
     /// <summary>
     /// Reads sender input. Before it blocks, what the sender is owed goes out: replies still due from the remote are
     /// collected, and the sender's output is flushed. A MAIL acknowledged here is not due and stays unsent, so it can
-    /// travel with the sender's next command.
+    /// travel with the sender's next command. When those replies end the session (the remote's 421), the read returns
+    /// at once, cancelled, and the caller sees <see cref="_sessionOver"/>.
     /// </summary>
     private async ValueTask<ReadResult> ReadSenderAsync(TimeSpan timeout)
     {
@@ -22,6 +23,12 @@ public sealed partial class OutboundSession
 
         await DrainAsync();
         await FlushSenderAsync();
+        if (_sessionOver)
+        {
+            // Waiting for the sender's next command would keep it on a session the remote has already closed.
+            input.CancelPendingRead();
+        }
+
         try
         {
             return await input.ReadAsync(Deadline(timeout));

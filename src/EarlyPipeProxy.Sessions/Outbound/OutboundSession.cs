@@ -176,6 +176,13 @@ public sealed partial class OutboundSession
 
             var input = _sender.Input;
             var result = await ReadSenderAsync(_options.Timeouts.Command);
+            if (_sessionOver)
+            {
+                // The replies collected before the read ended the session; nothing the sender sent since is read.
+                input.AdvanceTo(result.Buffer.Start);
+                return;
+            }
+
             var buffer = result.Buffer;
             var reader = new SequenceReader<byte>(buffer);
             var status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxLineLength, out var line);
@@ -481,7 +488,7 @@ public sealed partial class OutboundSession
         _remoteChunking = capabilities.Contains("CHUNKING");
     }
 
-    /// <summary>Discards the rest of an over-long line; false when the sender went away meanwhile.</summary>
+    /// <summary>Discards the rest of an over-long line; false when the sender went away or the session ended meanwhile.</summary>
     private async ValueTask<bool> SkipLineAsync()
     {
         var input = _sender.Input;
@@ -492,6 +499,12 @@ public sealed partial class OutboundSession
             var reader = new SequenceReader<byte>(buffer);
             var found = SmtpLineReader.TrySkipLine(ref reader);
             input.AdvanceTo(reader.Position);
+            if (_sessionOver)
+            {
+                // The replies collected before the read ended the session: the over-long line gets no answer.
+                return false;
+            }
+
             if (found)
             {
                 return true;

@@ -6,8 +6,9 @@ namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 
 /// <summary>
 /// A scripted backend MTA at the far end of an in-memory connection. It records everything it receives, in order,
-/// and records a violation whenever it receives a byte before its final greeting line (or before its 220 after
-/// XCLIENT), and, when lockstep (no PIPELINING), whenever more input is already there as it answers a command.
+/// and records a violation whenever it receives a byte before its final greeting line (unless it plays a PIPECONNECT
+/// server, <see cref="FakeBackendOptions.AcceptsEarlyInput"/>) or before its 220 after XCLIENT, and, when lockstep
+/// (no PIPELINING), whenever more input is already there as it answers a command.
 /// It ends DATA bodies leniently, as servers vulnerable to SMTP smuggling do (&lt;LF&gt;.&lt;LF&gt;, &lt;CR&gt;.&lt;CR&gt;&lt;LF&gt;,
 /// &lt;CRLF&gt;NUL.&lt;CRLF&gt;…),
 /// so that anything but a clean relay shows up as an extra message or command.
@@ -76,6 +77,9 @@ public sealed class FakeBackend : IAsyncDisposable
     public Task Completion => _run;
 
     public bool GreetingSent { get; private set; }
+
+    /// <summary>With <see cref="FakeBackendOptions.AcceptsEarlyInput"/>: what had arrived when the final greeting line was due.</summary>
+    public string ReceivedBeforeGreeting { get; private set; } = string.Empty;
 
     public byte[]? ProxyHeader { get; private set; }
 
@@ -228,7 +232,21 @@ public sealed class FakeBackend : IAsyncDisposable
         }
 
         await Task.Delay(_options.GreetingDelay, _stop.Token);
-        CheckNothingBeforeGreeting("final greeting line");
+        if (!_options.AcceptsEarlyInput)
+        {
+            CheckNothingBeforeGreeting("final greeting line");
+        }
+        else if (HasInput())
+        {
+            ReceivedBeforeGreeting = Wire.Text(_unread.ToArray());
+            Log($"> [early input of {_unread.Count} octets]");
+            if (_options.CloseOnEarlyInput)
+            {
+                await CloseAsync();
+                return false;
+            }
+        }
+
         GreetingSent = true;
         return await WriteAsync(banner[^1] + "\r\n");
     }
@@ -284,6 +302,11 @@ public sealed class FakeBackend : IAsyncDisposable
         if (string.Equals(verb, _options.Fail451On, StringComparison.OrdinalIgnoreCase))
         {
             return await ReplyAsync("451 4.3.0 Error: queue file write error");
+        }
+
+        if (_options.VerbReplies.TryGetValue(verb, out var scripted))
+        {
+            return await ReplyAsync(scripted);
         }
 
         switch (verb)

@@ -11,6 +11,9 @@ public sealed class FakeBackendConnector(FakeBackendOptions options) : IBackendC
 
     public FakeBackendOptions Options { get; } = options;
 
+    /// <summary>The script of the first connection only (a remote that misbehaves once); later ones follow <see cref="Options"/>.</summary>
+    public FakeBackendOptions? FirstConnectionOptions { get; set; }
+
     /// <summary>Every connection attempt throws <see cref="BackendUnavailableException"/> (Unreachable).</summary>
     public bool Unreachable { get; set; }
 
@@ -41,9 +44,10 @@ public sealed class FakeBackendConnector(FakeBackendOptions options) : IBackendC
             throw new BackendUnavailableException(BackendFailure.Unreachable, $"cannot connect to {endPoint}: connection refused");
         }
 
-        var backend = new FakeBackend(Options);
+        FakeBackend backend;
         lock (_backends)
         {
+            backend = new FakeBackend(_backends.Count == 0 ? FirstConnectionOptions ?? Options : Options);
             _backends.Add(backend);
         }
 

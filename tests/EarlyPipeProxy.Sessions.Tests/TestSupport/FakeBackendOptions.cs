@@ -42,6 +42,21 @@ public sealed class FakeBackendOptions
     /// <summary>On receiving this verb: reply 451 instead.</summary>
     public string? Fail451On { get; set; }
 
+    /// <summary>
+    /// Verb → the reply line given instead of the usual handling: the command is only recorded, so a DATA answered
+    /// here takes no body, and whatever follows it is read as commands.
+    /// </summary>
+    public IDictionary<string, string> VerbReplies { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Input before the final greeting line is legal, as for a server that offers PIPECONNECT (draft-harris-early-pipe):
+    /// it is kept in <see cref="FakeBackend.ReceivedBeforeGreeting"/> instead of being recorded as a violation.
+    /// </summary>
+    public bool AcceptsEarlyInput { get; set; }
+
+    /// <summary>With <see cref="AcceptsEarlyInput"/>: early input arrives, and the connection is closed without a greeting.</summary>
+    public bool CloseOnEarlyInput { get; set; }
+
     /// <summary>Close the connection once this many octets of a DATA body have arrived.</summary>
     public int? CloseAfterBodyBytes { get; set; }
 
@@ -68,4 +83,12 @@ public sealed class FakeBackendOptions
 
     public static FakeBackendOptions Pipelining(params string[] extraKeywords)
         => new() { Keywords = ["SIZE 10240000", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", .. extraKeywords] };
+
+    /// <summary>A server that offers early pipelining (PIPECONNECT with PIPELINING) and takes input before its banner.</summary>
+    public static FakeBackendOptions EarlyPipelining(params string[] extraKeywords)
+    {
+        var options = Pipelining(["PIPECONNECT", .. extraKeywords]);
+        options.AcceptsEarlyInput = true;
+        return options;
+    }
 }
