@@ -8,8 +8,8 @@ namespace EarlyPipeProxy.Sessions.Outbound;
 // The message itself: DATA from the sender, DATA or BDAT toward the remote.
 public sealed partial class OutboundSession
 {
-    // BDAT chunks toward the remote are cut at this size: large enough that chunk headers and replies cost nothing,
-    // small enough that the replies collected at the end of a huge message stay a few kilobytes.
+    // A BDAT chunk leaves once this much message has built up (a large read makes a larger one): large enough that
+    // chunk headers and replies cost nothing, small enough that the replies collected at the end stay few.
     private const int ChunkSize = 64 * 1024;
 
     private ArrayBufferWriter<byte>? _chunk;
@@ -43,9 +43,12 @@ public sealed partial class OutboundSession
             return;
         }
 
+        // BDAT only where its chunks may be pipelined (RFC 3030 §4.2 wants each reply awaited otherwise): the chunks'
+        // replies are read after the last one.
+        var asChunks = _remoteChunking && _remotePipelining;
         WriteToSender(OutboundReplies.StartMailInput);
         RemoteReply? dataRefusal = null;
-        if (!_remoteChunking)
+        if (!asChunks)
         {
             WriteToRemote("DATA\r\n"u8);
             await FlushRemoteAsync();
@@ -54,7 +57,7 @@ public sealed partial class OutboundSession
             dataRefusal = reply.Code == 354 ? null : reply;
         }
 
-        var final = await RelayBodyAsync(forward: dataRefusal is null, asChunks: _remoteChunking);
+        var final = await RelayBodyAsync(forward: dataRefusal is null, asChunks: asChunks);
         if (final is { } outcome)
         {
             FinishMessage(dataRefusal ?? outcome);
@@ -77,6 +80,7 @@ public sealed partial class OutboundSession
         WriteToSender(reply.Raw);
         if (reply.Code != 354)
         {
+            EndIfClosing(reply);
             return;
         }
 
@@ -248,5 +252,16 @@ public sealed partial class OutboundSession
 
         WriteToSender(final.Raw);
         EndTransaction();
+        EndIfClosing(final);
+    }
+
+    /// <summary>A 421 from the remote closes its side (RFC 5321 §3.8): the session ends after relaying it.</summary>
+    private void EndIfClosing(RemoteReply reply)
+    {
+        if (reply.Code == 421)
+        {
+            _sessionOver = true;
+            _end = "remote closed with 421";
+        }
     }
 }

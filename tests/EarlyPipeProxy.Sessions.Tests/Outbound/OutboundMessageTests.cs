@@ -86,6 +86,25 @@ public sealed class OutboundMessageTests
         Assert.Equal(1, harness.Cache.Counters.Flushes(EhloCacheFlushReason.PermanentRejection));
     }
 
+    [Fact]
+    public async Task Data_RemoteClosingWith421_IsTheEndOfDataAnswerAndEndsTheSession()
+    {
+        // Arrange: a remote that gives up at DATA (RFC 5321 §3.8: 421 means it is closing).
+        var remote = FakeBackendOptions.EarlyPipelining();
+        remote.VerbReplies["DATA"] = "421 4.3.0 shutting down";
+        await using var harness = new OutboundSessionHarness(remote);
+        harness.SeedCache();
+        await harness.StartTransactionAsync(OutboundSessionHarness.LocalBanner, Recipient);
+
+        // Act
+        var final = await harness.SendMessageAsync("Subject: test\r\n\r\nbody\r\n");
+
+        // Assert: the sender gets the remote's 421 and nothing more is waited for or sent.
+        Assert.Equal(["421 4.3.0 shutting down"], final);
+        await harness.Run.WaitAsync(Wire.Patience);
+        Assert.Equal(string.Empty, await harness.Client.ReadToEndAsync());
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
