@@ -30,6 +30,8 @@ RUN mkdir -p /etc/earlypipe /var/lib/earlypipe \
 COPY config/earlypipe.json /etc/earlypipe/earlypipe.json
 
 ENV EARLYPIPE__EhloCache__DatabasePath=/var/lib/earlypipe/ehlo-cache.db
+# The control socket of `earlypipe cache ...` (via docker exec), beside the cache where the app user may write.
+ENV EARLYPIPE__Control__SocketPath=/var/lib/earlypipe/control.sock
 # The base image asks Kestrel for HTTP on 8080; the proxy listens only where its configuration says
 # (SMTP listeners, Metrics:Listen).
 ENV ASPNETCORE_HTTP_PORTS=
