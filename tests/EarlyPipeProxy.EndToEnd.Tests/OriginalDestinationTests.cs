@@ -145,7 +145,7 @@ public sealed class OriginalDestinationTests(ITestOutputHelper output)
     }
 
     /// <summary>Skips without Linux, root, `ip netns` or iptables, except with CI=true, where those are failures.</summary>
-    private static void Require()
+    internal static void Require()
     {
         if (WhyNotRunnable() is { } reason)
         {
