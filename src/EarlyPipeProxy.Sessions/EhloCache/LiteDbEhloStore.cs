@@ -34,13 +34,25 @@ internal sealed partial class LiteDbEhloStore : IDisposable
     /// Opens (or creates) the file and reads every entry. Null only when not even an empty file can be created (an
     /// unwritable directory): the cache then runs in memory.
     /// </summary>
+    private static readonly TimeSpan LockWait = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan LockRetry = TimeSpan.FromMilliseconds(100);
+
     public static LiteDbEhloStore? Open(string path, TimeProvider time, ILogger logger, out List<EhloCacheEntry> entries)
     {
         var store = new LiteDbEhloStore(path, time, logger);
         entries = [];
-        if (!store.TryLock())
+
+        // `earlypipe cache` opens the file for a moment when no proxy runs; a proxy starting meanwhile waits it out
+        // rather than running without its file until the next restart.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!store.TryLock(logRefusal: waited.Elapsed >= LockWait))
         {
-            return null;
+            if (waited.Elapsed >= LockWait)
+            {
+                return null;
+            }
+
+            Thread.Sleep(LockRetry);
         }
 
         try
@@ -99,7 +111,25 @@ internal sealed partial class LiteDbEhloStore : IDisposable
     /// and write, which corrupts it. A lock file held for the store's lifetime does (.NET takes flock(LOCK_EX) for
     /// FileShare.None). Whoever comes second runs in memory and leaves the file, which is not damaged, alone.
     /// </summary>
-    private bool TryLock()
+    /// <summary>Which servers offer what to this host is operator data: owner-only, like the control socket.</summary>
+    private static void RestrictToOwner(string file)
+    {
+        if (OperatingSystem.IsWindows() || !File.Exists(file))
+        {
+            return;
+        }
+
+        try
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Someone else's file in a shared directory: the cache still works; the directory's mode is what protects it.
+        }
+    }
+
+    private bool TryLock(bool logRefusal)
     {
         try
         {
@@ -114,7 +144,11 @@ internal sealed partial class LiteDbEhloStore : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            LogInUse(_logger, _path, ex.Message);
+            if (logRefusal)
+            {
+                LogInUse(_logger, _path, ex.Message);
+            }
+
             return false;
         }
     }
@@ -126,6 +160,8 @@ internal sealed partial class LiteDbEhloStore : IDisposable
             Filename = _path,
             Connection = ConnectionType.Direct,
         });
+        RestrictToOwner(_path);
+        RestrictToOwner(_path + ".lock");
 
         var entries = new List<EhloCacheEntry>();
         var unusable = new List<BsonValue>();

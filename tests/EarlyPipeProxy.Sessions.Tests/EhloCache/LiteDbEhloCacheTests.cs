@@ -228,6 +228,37 @@ public sealed class LiteDbEhloCacheTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_cache_opened_while_another_holds_the_file_briefly_waits_for_it_and_keeps_its_file()
+    {
+        // Say `earlypipe cache list` had the file open for a moment when the proxy started.
+        var first = await OpenAsync();
+        var release = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(700));
+            await first.DisposeAsync();
+        });
+
+        await using var second = await OpenAsync();
+        await release;
+
+        Assert.True(second.IsPersistent, "the second opener gave up on the file instead of waiting for its release");
+    }
+
+    [SkippableFact]
+    public async Task The_database_and_its_lock_are_readable_by_their_owner_only()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "Unix file modes");
+        await using var cache = await OpenAsync();
+        cache.Learn(Key(), 220, EarlyReply());
+        await cache.WaitForPendingWritesAsync();
+
+#pragma warning disable CA1416 // Linux only (skipped above).
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_path));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_path + ".lock"));
+#pragma warning restore CA1416
+    }
+
+    [Fact]
     public async Task Memory_only_cache_without_a_path()
     {
         await using var cache = Sessions.EhloCache.EhloCache.Open(new EhloCacheOptions(), _time);
