@@ -26,6 +26,22 @@ public static class SmtpCommandParser
         return Parse(head[..length]);
     }
 
+    /// <summary>
+    /// Whether buffered input starts with "AUTH ": such a line may carry an initial SASL response up to 12288 octets
+    /// (RFC 4954 §4), so it is read with a larger limit than other commands.
+    /// </summary>
+    public static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> head = stackalloc byte[5];
+        if (buffer.Length < head.Length)
+        {
+            return false;
+        }
+
+        buffer.Slice(0, head.Length).CopyTo(head);
+        return Ascii.EqualsIgnoreCase(head, "AUTH "u8);
+    }
+
     /// <summary>The command's argument text (after the verb and its spaces) as Latin-1, e.g. the EHLO name.</summary>
     public static string GetArgument(in ReadOnlySequence<byte> line, SmtpCommand command)
         => Encoding.Latin1.GetString(line.Slice(Math.Min(command.ArgumentStart, line.Length)));

@@ -155,7 +155,7 @@ public sealed partial class InboundSession
             var buffer = result.Buffer;
             var reader = new SequenceReader<byte>(buffer);
             var status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxLineLength, out var line);
-            if (status == LineReadStatus.TooLong && StartsWithAuth(buffer))
+            if (status == LineReadStatus.TooLong && SmtpCommandParser.StartsWithAuth(buffer))
             {
                 status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxAuthLineLength, out line);
             }
@@ -436,18 +436,6 @@ public sealed partial class InboundSession
                 return false;
             }
         }
-    }
-
-    private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
-    {
-        Span<byte> head = stackalloc byte[5];
-        if (buffer.Length < head.Length)
-        {
-            return false;
-        }
-
-        buffer.Slice(0, head.Length).CopyTo(head);
-        return System.Text.Ascii.EqualsIgnoreCase(head, "AUTH "u8);
     }
 
     private static IPEndPoint Normalize(IPEndPoint endPoint)

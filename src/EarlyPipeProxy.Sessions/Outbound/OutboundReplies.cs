@@ -21,8 +21,6 @@ public static class OutboundReplies
 
     public static ReadOnlySpan<byte> NeedRecipient => "503 5.5.1 Error: need RCPT command\r\n"u8;
 
-    public static ReadOnlySpan<byte> AuthUnavailable => "503 5.5.1 Error: authentication not enabled\r\n"u8;
-
     public static ReadOnlySpan<byte> RemoteUnavailable => "421 4.4.2 Service not available: remote server connection failed\r\n"u8;
 
     public static ReadOnlySpan<byte> NoDestination => "421 4.3.5 Error: no destination for this connection\r\n"u8;

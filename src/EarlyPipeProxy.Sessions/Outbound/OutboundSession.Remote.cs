@@ -112,6 +112,10 @@ public sealed partial class OutboundSession
 
                 WriteToSender(reply.Raw);
                 break;
+            case PendingReplyKind.Auth:
+                _saslExchange = reply.Code == 334;
+                WriteToSender(reply.Raw);
+                break;
             case PendingReplyKind.Other:
                 WriteToSender(reply.Raw);
                 break;

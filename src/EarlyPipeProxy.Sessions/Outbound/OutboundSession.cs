@@ -61,6 +61,7 @@ public sealed partial class OutboundSession
 
     private string _heloName = string.Empty;
     private bool _greeted;
+    private bool _saslExchange;
     private bool _inTransaction;
     private bool _earlyTransaction;
     private bool _sessionOver;
@@ -185,7 +186,14 @@ public sealed partial class OutboundSession
 
             var buffer = result.Buffer;
             var reader = new SequenceReader<byte>(buffer);
-            var status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxLineLength, out var line);
+            // A SASL response, or AUTH with an initial one, may be up to 12288 octets (RFC 4954 §4).
+            var limit = _saslExchange ? _options.Limits.MaxAuthLineLength : _options.Limits.MaxLineLength;
+            var status = SmtpLineReader.TryReadLine(ref reader, limit, out var line);
+            if (status == LineReadStatus.TooLong && SmtpCommandParser.StartsWithAuth(buffer))
+            {
+                status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxAuthLineLength, out line);
+            }
+
             switch (status)
             {
                 case LineReadStatus.Incomplete:
@@ -225,6 +233,13 @@ public sealed partial class OutboundSession
             var bytes = lineWithEnding.ToArray();
             _bytesFromSender += bytes.Length;
             input.AdvanceTo(reader.Position);
+            if (_saslExchange)
+            {
+                // Not a command: the sender's answer to the remote's 334, whatever its letters spell ("QUIT" is base64).
+                await SendAndDrainAsync(PendingReplyKind.Auth, bytes);
+                continue;
+            }
+
             await ExecuteAsync(command, bytes, argument, moreBuffered);
         }
     }
@@ -259,7 +274,7 @@ public sealed partial class OutboundSession
                 await SenderStartTlsAsync();
                 break;
             case SmtpVerb.Auth:
-                await LocalReplyAsync(OutboundReplies.AuthUnavailable);
+                await AuthAsync(line);
                 break;
             case SmtpVerb.Bdat:
                 // CHUNKING is not offered to the sender, and a chunk's octets cannot be told from commands: stop here.
@@ -338,7 +353,8 @@ public sealed partial class OutboundSession
     /// <summary>
     /// The sender's view of the remote's EHLO reply: PIPELINING always (the proxy reads commands one at a time either
     /// way), and nothing the proxy does not carry end to end: no early-pipelining keyword (the sender's hop is local),
-    /// no STARTTLS or AUTH toward the proxy, no CHUNKING (DATA becomes BDAT on the way out where the remote offers it).
+    /// not the remote's STARTTLS (ours, when configured), no CHUNKING (DATA becomes BDAT on the way out where the remote
+    /// offers it). AUTH stays: the exchange is relayed to the remote.
     /// </summary>
     private void WriteGreetingReply(bool extended, EhloCapabilities remote)
     {
@@ -368,7 +384,7 @@ public sealed partial class OutboundSession
     }
 
     private static readonly string[] HiddenFromSender =
-        [.. EarlyPipeKeywords.Spellings, "STARTTLS", "AUTH", "CHUNKING", "BINARYMIME", "XCLIENT", "XFORWARD"];
+        [.. EarlyPipeKeywords.Spellings, "STARTTLS", "CHUNKING", "BINARYMIME", "XCLIENT", "XFORWARD"];
 
     /// <summary>
     /// MAIL. Toward a remote that pipelines it is acknowledged here and travels with the first RCPT; the remote's real
@@ -430,7 +446,22 @@ public sealed partial class OutboundSession
         await SendAndDrainAsync(PendingReplyKind.Reset, line);
     }
 
-    private async ValueTask OtherAsync(byte[] line)
+    /// <summary>
+    /// AUTH: relayed to the remote with its SASL exchange, line by line, once the remote is greeted (and secured, per
+    /// policy). Not part of an early flight: the credentials wait for the banner and, with TLS, for the handshake.
+    /// </summary>
+    private async ValueTask AuthAsync(byte[] line)
+    {
+        if (!_greeted || _inTransaction)
+        {
+            await LocalReplyAsync(_greeted ? Inbound.ProxyReplies.TransactionInProgress : OutboundReplies.SendHeloFirst);
+            return;
+        }
+
+        await OtherAsync(line, PendingReplyKind.Auth);
+    }
+
+    private async ValueTask OtherAsync(byte[] line, PendingReplyKind kind = PendingReplyKind.Other)
     {
         if (_remote is null)
         {
@@ -445,7 +476,7 @@ public sealed partial class OutboundSession
             }
         }
 
-        await SendAndDrainAsync(PendingReplyKind.Other, line);
+        await SendAndDrainAsync(kind, line);
     }
 
     /// <summary>QUIT is answered here at once; the remote gets its QUIT without the sender waiting for the reply.</summary>

@@ -15,6 +15,9 @@ public enum PendingReplyKind
     /// <summary>RSET: the reply goes to the sender and a 250 ends the transaction.</summary>
     Reset,
 
+    /// <summary>AUTH or a SASL response: relayed; a 334 means the sender's next line is another SASL response.</summary>
+    Auth,
+
     /// <summary>Anything else (NOOP, VRFY, HELP, DATA refused for lack of recipients): relayed as it is.</summary>
     Other,
 }

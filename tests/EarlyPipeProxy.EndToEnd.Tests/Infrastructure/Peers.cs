@@ -103,14 +103,28 @@ public static class Peers
         return null;
     }
 
-    /// <summary>A free TCP port on 127.0.0.1 (bound and released: good enough for tests run one at a time).</summary>
+    private static readonly HashSet<int> GivenPorts = [];
+
+    /// <summary>
+    /// A free TCP port on 127.0.0.1 (bound and released), never one this test process was given before: the kernel may
+    /// hand the same ephemeral port out twice in a row, and two listeners of one Postfix on one port break it quietly.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        lock (GivenPorts)
+        {
+            while (true)
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, 0);
+                listener.Start();
+                var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+                listener.Stop();
+                if (GivenPorts.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
     }
 
     /// <summary>Is a socket in LISTEN state on 127.0.0.1:port (or 0.0.0.0:port)? Read from /proc, so no connection is made.</summary>

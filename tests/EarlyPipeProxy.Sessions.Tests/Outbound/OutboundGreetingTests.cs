@@ -21,9 +21,9 @@ public sealed class OutboundGreetingTests
         var ehlo = await harness.CommandAsync(OutboundSessionHarness.SenderEhlo);
         await harness.QuitAsync();
 
-        // Assert: what the proxy cannot carry end to end is not offered to the sender.
+        // Assert: what the proxy cannot carry end to end is not offered to the sender; AUTH is relayed, so it stays.
         Assert.Equal(
-            ["250-fake.backend Hello sender.example", "250-SIZE 10240000", "250-PIPELINING", "250-8BITMIME", "250 ENHANCEDSTATUSCODES"],
+            ["250-fake.backend Hello sender.example", "250-SIZE 10240000", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 AUTH PLAIN LOGIN"],
             ehlo);
         var backend = await harness.RemoteAsync();
         Assert.True(backend.Violations.Count == 0, harness.Describe());
