@@ -19,6 +19,21 @@ public static class SmtpLineReader
     /// TooLong is returned only when more than maxLength + 2 bytes are buffered with no LF among them,
     /// or when the LF that ends the line comes later than maxLength + 2 bytes.
     /// </summary>
+    /// <summary>
+    /// Reads one command line: <see cref="TryReadLine"/> with <paramref name="maxLength"/>, except that a line starting
+    /// with "AUTH " may carry an initial SASL response up to <paramref name="maxAuthLength"/> (RFC 4954 §4).
+    /// </summary>
+    public static LineReadStatus TryReadCommandLine(ref SequenceReader<byte> reader, int maxLength, int maxAuthLength, out ReadOnlySequence<byte> line)
+    {
+        var status = TryReadLine(ref reader, maxLength, out line);
+        if (status == LineReadStatus.TooLong && maxAuthLength > maxLength && Commands.SmtpCommandParser.StartsWithAuth(reader.UnreadSequence))
+        {
+            status = TryReadLine(ref reader, maxAuthLength, out line);
+        }
+
+        return status;
+    }
+
     public static LineReadStatus TryReadLine(ref SequenceReader<byte> reader, int maxLength, out ReadOnlySequence<byte> line)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(maxLength);

@@ -120,22 +120,10 @@ public sealed partial class InboundSession
         return TryFlushFinalAsync();
     }
 
-    /// <summary>
-    /// The flush of a session's last words, bounded on its own: the session deadline may be what ended the session,
-    /// and a client that does not read must not keep us.
-    /// </summary>
-    private async ValueTask TryFlushFinalAsync()
+    private ValueTask TryFlushFinalAsync()
     {
         _clientUnflushed = false;
-        try
-        {
-            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _client.Output.FlushAsync(bound.Token);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            // Best effort: the session is ending either way.
-        }
+        return Transport.FinalFlush.TryAsync(_client.Output);
     }
 
     private async ValueTask CloseBackendAsync()

@@ -154,11 +154,7 @@ public sealed partial class InboundSession
 
             var buffer = result.Buffer;
             var reader = new SequenceReader<byte>(buffer);
-            var status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxLineLength, out var line);
-            if (status == LineReadStatus.TooLong && SmtpCommandParser.StartsWithAuth(buffer))
-            {
-                status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxAuthLineLength, out line);
-            }
+            var status = SmtpLineReader.TryReadCommandLine(ref reader, _options.Limits.MaxLineLength, _options.Limits.MaxAuthLineLength, out var line);
 
             switch (status)
             {

@@ -109,19 +109,10 @@ public sealed partial class OutboundSession
         await TryFlushFinalAsync();
     }
 
-    /// <summary>The flush of a session's last words, bounded on its own: a sender that does not read must not keep us.</summary>
-    private async ValueTask TryFlushFinalAsync()
+    private ValueTask TryFlushFinalAsync()
     {
         _senderUnflushed = false;
-        try
-        {
-            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _sender.Output.FlushAsync(bound.Token);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            // Best effort: the session is ending either way.
-        }
+        return Transport.FinalFlush.TryAsync(_sender.Output);
     }
 
     private CancellationToken Deadline(TimeSpan timeout)

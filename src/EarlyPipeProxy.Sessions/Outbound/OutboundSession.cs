@@ -188,11 +188,7 @@ public sealed partial class OutboundSession
             var reader = new SequenceReader<byte>(buffer);
             // A SASL response, or AUTH with an initial one, may be up to 12288 octets (RFC 4954 §4).
             var limit = _saslExchange ? _options.Limits.MaxAuthLineLength : _options.Limits.MaxLineLength;
-            var status = SmtpLineReader.TryReadLine(ref reader, limit, out var line);
-            if (status == LineReadStatus.TooLong && SmtpCommandParser.StartsWithAuth(buffer))
-            {
-                status = SmtpLineReader.TryReadLine(ref reader, _options.Limits.MaxAuthLineLength, out line);
-            }
+            var status = SmtpLineReader.TryReadCommandLine(ref reader, limit, _options.Limits.MaxAuthLineLength, out var line);
 
             switch (status)
             {

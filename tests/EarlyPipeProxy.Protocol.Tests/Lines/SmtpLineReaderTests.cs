@@ -15,6 +15,31 @@ public sealed class SmtpLineReaderTests
         return (status, Bytes.Text(line), reader.Consumed);
     }
 
+    [Theory]
+    [InlineData("AUTH PLAIN ", 2000, LineReadStatus.Complete)]
+    [InlineData("auth plain ", 2000, LineReadStatus.Complete)]
+    [InlineData("AUTH PLAIN ", 5000, LineReadStatus.TooLong)]
+    [InlineData("MAIL FROM:<", 2000, LineReadStatus.TooLong)]
+    [InlineData("AUTHX PLAIN", 2000, LineReadStatus.TooLong)]
+    public void TryReadCommandLine_OnlyAuthLinesGetTheSaslLimit(string start, int length, LineReadStatus expected)
+    {
+        var text = start + new string('A', length) + "\r\nNOOP\r\n";
+        var reader = new SequenceReader<byte>(Bytes.Sequence(text));
+
+        var status = SmtpLineReader.TryReadCommandLine(ref reader, Limit, 4096, out var line);
+
+        Assert.Equal(expected, status);
+        if (expected == LineReadStatus.Complete)
+        {
+            Assert.Equal(start + new string('A', length), Bytes.Text(line));
+            Assert.Equal(text.Length - "NOOP\r\n".Length, reader.Consumed);
+        }
+        else
+        {
+            Assert.Equal(0, reader.Consumed);
+        }
+    }
+
     [Fact]
     public void TryReadLine_CrlfLine_ReturnsLineWithoutCrlfAndAdvancesPastIt()
     {
