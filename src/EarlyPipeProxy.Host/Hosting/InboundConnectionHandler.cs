@@ -1,5 +1,5 @@
 using System.Net;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Inbound;
 using EarlyPipeProxy.Sessions.Telemetry;
 using Microsoft.AspNetCore.Connections;
@@ -9,7 +9,7 @@ namespace EarlyPipeProxy.Host.Hosting;
 
 /// <summary>Kestrel's entry point for inbound SMTP connections: enforces the listener's connection cap and runs a session.</summary>
 public sealed partial class InboundConnectionHandler(
-    IBackendConnector connector, ProxyMetrics metrics, ILogger<InboundSession> sessionLogger, ILogger<InboundConnectionHandler> logger)
+    IUpstreamConnector connector, ProxyMetrics metrics, ILogger<InboundSession> sessionLogger, ILogger<InboundConnectionHandler> logger)
     : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)

@@ -1,5 +1,5 @@
 using System.Net;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Inbound;
 using EarlyPipeProxy.Sessions.Outbound;
@@ -14,7 +14,7 @@ namespace EarlyPipeProxy.Host.Hosting;
 /// (the fixed upstream or its original destination) and runs an outbound session.
 /// </summary>
 public sealed partial class OutboundConnectionHandler(
-    IBackendConnector connector, EhloCache cache, ProxyMetrics metrics, ILogger<OutboundSession> sessionLogger, ILogger<OutboundConnectionHandler> logger)
+    IUpstreamConnector connector, EhloCache cache, ProxyMetrics metrics, ILogger<OutboundSession> sessionLogger, ILogger<OutboundConnectionHandler> logger)
     : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)

@@ -3,7 +3,7 @@ using EarlyPipeProxy.Host.Configuration;
 using EarlyPipeProxy.Host.Control;
 using EarlyPipeProxy.Host.Logging;
 using EarlyPipeProxy.Host.Telemetry;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
 
 namespace EarlyPipeProxy.Host.Hosting;
@@ -41,7 +41,7 @@ public static class ProxyHost
         }
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
-        builder.Services.AddSingleton<IBackendConnector, SocketBackendConnector>();
+        builder.Services.AddSingleton<IUpstreamConnector, SocketUpstreamConnector>();
         builder.Services.AddSingleton<IReadOnlyList<InboundListener>>(listeners);
         builder.Services.AddSingleton<IReadOnlyList<OutboundListener>>(outboundListeners);
         builder.Services.AddHostedService<ListenerAnnouncer>();

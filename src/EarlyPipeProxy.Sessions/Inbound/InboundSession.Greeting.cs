@@ -1,7 +1,7 @@
 using System.Buffers;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.ClientIdentity;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
 
 namespace EarlyPipeProxy.Sessions.Inbound;
@@ -26,7 +26,7 @@ public sealed partial class InboundSession
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
-            throw new BackendUnavailableException(BackendFailure.Timeout, $"no connection to {_listener.BackendEndPoint} within {_options.Timeouts.BackendConnect}");
+            throw new UpstreamUnavailableException(UpstreamFailure.Timeout, $"no connection to {_listener.BackendEndPoint} within {_options.Timeouts.BackendConnect}");
         }
         finally
         {
@@ -120,7 +120,7 @@ public sealed partial class InboundSession
         var backend = _backend!;
         if (!await BackendOffersAsync("XCLIENT"))
         {
-            throw new BackendUnavailableException(BackendFailure.MalformedReply,
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply,
                 "backend does not offer XCLIENT to the proxy (Postfix: add the proxy to smtpd_authorized_xclient_hosts)");
         }
 
@@ -132,7 +132,7 @@ public sealed partial class InboundSession
         backend.ReleaseReply();
         if (code != 220)
         {
-            throw new BackendUnavailableException(BackendFailure.MalformedReply, $"backend refused XCLIENT: {code} {text}");
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend refused XCLIENT: {code} {text}");
         }
     }
 

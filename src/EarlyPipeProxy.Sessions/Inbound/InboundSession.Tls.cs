@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Net.Security;
 using System.Security.Authentication;
 using EarlyPipeProxy.Protocol.ClientIdentity;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Tls;
 using Microsoft.Extensions.Logging;
 
@@ -112,7 +112,7 @@ public sealed partial class InboundSession
         var backend = _backend!;
         if (!await BackendOffersAsync("STARTTLS"))
         {
-            throw new BackendUnavailableException(BackendFailure.MalformedReply, "backend does not offer STARTTLS (Backend:Tls is StartTls)");
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, "backend does not offer STARTTLS (Backend:Tls is StartTls)");
         }
 
         backend.Output.Write(StartTlsCommand);
@@ -122,7 +122,7 @@ public sealed partial class InboundSession
         backend.ReleaseReply();
         if (code != 220)
         {
-            throw new BackendUnavailableException(BackendFailure.MalformedReply, $"backend refused STARTTLS with {code}");
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend refused STARTTLS with {code}");
         }
 
         var options = Tls.TlsClientOptions.Create(
@@ -135,7 +135,7 @@ public sealed partial class InboundSession
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
-            throw new BackendUnavailableException(BackendFailure.Timeout, "TLS handshake with the backend timed out");
+            throw new UpstreamUnavailableException(UpstreamFailure.Timeout, "TLS handshake with the backend timed out");
         }
         finally
         {

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using EarlyPipeProxy.Protocol.Replies;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 
 namespace EarlyPipeProxy.Sessions.Inbound;
 
@@ -44,7 +44,7 @@ public sealed partial class InboundSession
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
-            throw new BackendUnavailableException(BackendFailure.Timeout, $"backend did not take data within {_options.Timeouts.BackendReply}");
+            throw new UpstreamUnavailableException(UpstreamFailure.Timeout, $"backend did not take data within {_options.Timeouts.BackendReply}");
         }
         finally
         {
@@ -60,7 +60,7 @@ public sealed partial class InboundSession
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
-            throw new BackendUnavailableException(BackendFailure.Timeout, $"no reply from backend within {timeout}");
+            throw new UpstreamUnavailableException(UpstreamFailure.Timeout, $"no reply from backend within {timeout}");
         }
         finally
         {
@@ -94,13 +94,13 @@ public sealed partial class InboundSession
     }
 
     /// <summary>Answers every command the backend still owed a reply with 421 and ends the session (RFC 5321 §3.8).</summary>
-    private async ValueTask FailPendingAsync(BackendUnavailableException ex)
+    private async ValueTask FailPendingAsync(UpstreamUnavailableException ex)
     {
         LogBackendUnavailable(_logger, _listener.BackendEndPoint, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, ex.Message);
         _end = ex.Failure switch
         {
-            BackendFailure.TlsFailed => "backend TLS failed",
-            BackendFailure.MalformedReply => "backend refused or misbehaved",
+            UpstreamFailure.TlsFailed => "backend TLS failed",
+            UpstreamFailure.MalformedReply => "backend refused or misbehaved",
             _ => "backend " + ex.Failure.ToString().ToLowerInvariant(),
         };
         _abortBackend = true;

@@ -6,7 +6,7 @@ using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Lines;
 using EarlyPipeProxy.Protocol.Replies;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -31,7 +31,7 @@ public sealed partial class InboundSession
     private IDuplexPipe _client;
     private readonly IPEndPoint _clientEndPoint;
     private readonly IPEndPoint _localEndPoint;
-    private readonly IBackendConnector _connector;
+    private readonly IUpstreamConnector _connector;
     private readonly ILogger _logger;
     private readonly bool _advertise;
     private readonly Queue<ReplyFor> _awaiting = new();
@@ -41,7 +41,7 @@ public sealed partial class InboundSession
     private CancellationTokenSource _deadline = null!;
     private CancellationToken _aborted;
     private CancellationToken _closeRequested;
-    private BackendConnection? _backend;
+    private UpstreamConnection? _backend;
     private Task<string>? _clientName;
     private bool _abortBackend;
     private bool _clientUnflushed;
@@ -65,7 +65,7 @@ public sealed partial class InboundSession
         IDuplexPipe client,
         IPEndPoint clientEndPoint,
         IPEndPoint localEndPoint,
-        IBackendConnector connector,
+        IUpstreamConnector connector,
         ILogger logger,
         Telemetry.ProxyMetrics? metrics = null,
         Func<TimeSpan?>? clientRoundTripTime = null)
@@ -104,7 +104,7 @@ public sealed partial class InboundSession
             // The last word (221, 421, 550 ...) goes out before the connection closes.
             await FlushClientAsync();
         }
-        catch (BackendUnavailableException ex)
+        catch (UpstreamUnavailableException ex)
         {
             await FailPendingAsync(ex);
         }

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
 using EarlyPipeProxy.Protocol.Capabilities;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.EhloCache;
 
@@ -154,7 +154,7 @@ public sealed partial class OutboundSession
         {
             replies = await FlyAsync(flight);
         }
-        catch (BackendUnavailableException ex) when (ex.Failure != BackendFailure.TlsFailed)
+        catch (UpstreamUnavailableException ex) when (ex.Failure != UpstreamFailure.TlsFailed)
         {
             // After the handshake the post-TLS entry was the one relied on; before it, the cleartext one.
             _cache.Flush(_key, EhloCacheFlushReason.ConnectionFailed);
@@ -314,7 +314,7 @@ public sealed partial class OutboundSession
             Learn(securedEhlo);
             if (securedEhlo.Code != 250 || !EhloCapabilities.TryParse(securedEhlo.AsSequence(), out var securedCapabilities))
             {
-                throw new BackendUnavailableException(BackendFailure.MalformedReply, $"EHLO after STARTTLS answered {securedEhlo.Code}");
+                throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"EHLO after STARTTLS answered {securedEhlo.Code}");
             }
 
             UseCapabilities(securedCapabilities!);
@@ -329,7 +329,7 @@ public sealed partial class OutboundSession
         }
     }
 
-    private async ValueTask<RemoteReply[]> ReadRepliesAsync(BackendConnection connection, int count)
+    private async ValueTask<RemoteReply[]> ReadRepliesAsync(UpstreamConnection connection, int count)
     {
         var replies = new RemoteReply[count];
         for (var i = 0; i < replies.Length; i++)
@@ -462,7 +462,7 @@ public sealed partial class OutboundSession
                 }
             }
         }
-        catch (Exception ex) when (ex is BackendUnavailableException or OperationCanceledException)
+        catch (Exception ex) when (ex is UpstreamUnavailableException or OperationCanceledException)
         {
             // The sender is done and has its answer; a remote that does not say goodbye changes nothing.
         }
@@ -470,7 +470,7 @@ public sealed partial class OutboundSession
         _pending.Clear();
     }
 
-    private async ValueTask<BackendConnection> ConnectAsync(bool fastOpen, ReadOnlyMemory<byte> firstFlight = default)
+    private async ValueTask<UpstreamConnection> ConnectAsync(bool fastOpen, ReadOnlyMemory<byte> firstFlight = default)
     {
         try
         {
@@ -485,7 +485,7 @@ public sealed partial class OutboundSession
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
-            throw new BackendUnavailableException(BackendFailure.Unreachable, $"no connection to {_remoteEndPoint} within {_options.Timeouts.BackendConnect}");
+            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable, $"no connection to {_remoteEndPoint} within {_options.Timeouts.BackendConnect}");
         }
         finally
         {
@@ -495,7 +495,7 @@ public sealed partial class OutboundSession
 
     private ValueTask FlushRemoteAsync() => FlushAsync(_remote!);
 
-    private async ValueTask FlushAsync(BackendConnection connection)
+    private async ValueTask FlushAsync(UpstreamConnection connection)
     {
         try
         {
@@ -505,7 +505,7 @@ public sealed partial class OutboundSession
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
-            throw new BackendUnavailableException(BackendFailure.Timeout, $"remote did not take data within {_options.Timeouts.BackendReply}");
+            throw new UpstreamUnavailableException(UpstreamFailure.Timeout, $"remote did not take data within {_options.Timeouts.BackendReply}");
         }
         finally
         {
@@ -515,7 +515,7 @@ public sealed partial class OutboundSession
 
     private ValueTask<RemoteReply> ReadRemoteReplyAsync(TimeSpan timeout) => ReadReplyAsync(_remote!, timeout);
 
-    private async ValueTask<RemoteReply> ReadReplyAsync(BackendConnection connection, TimeSpan timeout)
+    private async ValueTask<RemoteReply> ReadReplyAsync(UpstreamConnection connection, TimeSpan timeout)
     {
         try
         {
@@ -536,7 +536,7 @@ public sealed partial class OutboundSession
         }
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
-            throw new BackendUnavailableException(BackendFailure.Timeout, $"no reply from the remote within {timeout}");
+            throw new UpstreamUnavailableException(UpstreamFailure.Timeout, $"no reply from the remote within {timeout}");
         }
         finally
         {
@@ -546,7 +546,7 @@ public sealed partial class OutboundSession
 
     private void WriteToRemote(ReadOnlySpan<byte> bytes) => _remote!.Output.Write(bytes);
 
-    private static void WriteAscii(BackendConnection connection, string text) => connection.Output.Write(Encoding.ASCII.GetBytes(text));
+    private static void WriteAscii(UpstreamConnection connection, string text) => connection.Output.Write(Encoding.ASCII.GetBytes(text));
 
     private async ValueTask CloseRemoteAsync()
     {
@@ -571,7 +571,7 @@ public sealed partial class OutboundSession
                 WriteAscii(_remote, "QUIT\r\n");
                 await _remote.FlushAsync(bound.Token);
             }
-            catch (Exception ex) when (ex is BackendUnavailableException or OperationCanceledException or IOException)
+            catch (Exception ex) when (ex is UpstreamUnavailableException or OperationCanceledException or IOException)
             {
                 // Already gone.
             }

@@ -1,5 +1,5 @@
 using EarlyPipeProxy.Protocol.Capabilities;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.EhloCache;
 
@@ -68,20 +68,20 @@ public sealed partial class OutboundSession
     /// The handshake over a connection whose 220 to STARTTLS was read. True when TLS is up (the cache key moves to the
     /// post-TLS phase); false when it failed under an Opportunistic policy; throws under a Required one.
     /// </summary>
-    private async ValueTask<bool> TryHandshakeAsync(BackendConnection connection)
+    private async ValueTask<bool> TryHandshakeAsync(UpstreamConnection connection)
     {
         var options = Tls.TlsClientOptions.Create(TlsServerName(), _options.Tls.VerifyCertificate, _listener.TrustAnchors);
         try
         {
             await connection.UpgradeToTlsAsync(options, Deadline(_options.Timeouts.TlsHandshake));
         }
-        catch (Exception ex) when (ex is BackendUnavailableException or OperationCanceledException && !_aborted.IsCancellationRequested)
+        catch (Exception ex) when (ex is UpstreamUnavailableException or OperationCanceledException && !_aborted.IsCancellationRequested)
         {
-            var reason = ex is BackendUnavailableException ? ex.Message : "TLS handshake timed out";
+            var reason = ex is UpstreamUnavailableException ? ex.Message : "TLS handshake timed out";
             LogRemoteTlsFailed(_logger, _remoteEndPoint, _senderEndPoint.Address, _senderEndPoint.Port, _listener.Name, reason);
             if (_options.Tls.Mode == OutboundTlsMode.Required)
             {
-                throw new BackendUnavailableException(BackendFailure.TlsFailed, reason, ex);
+                throw new UpstreamUnavailableException(UpstreamFailure.TlsFailed, reason, ex);
             }
 
             _tlsGaveUp = true;

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 
 namespace EarlyPipeProxy.Sessions.Outbound;
 
@@ -94,7 +94,7 @@ public sealed partial class OutboundSession
     }
 
     /// <summary>The remote failed: every answer the sender waits for is a 421, and the session ends (RFC 5321 §3.8).</summary>
-    private async ValueTask FailOwedAsync(BackendUnavailableException ex)
+    private async ValueTask FailOwedAsync(UpstreamUnavailableException ex)
     {
         LogRemoteUnavailable(_logger, _remoteEndPoint, _senderEndPoint.Address, _senderEndPoint.Port, _listener.Name, ex.Message);
         _end = "remote " + ex.Failure.ToString().ToLowerInvariant();

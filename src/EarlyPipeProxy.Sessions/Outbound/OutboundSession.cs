@@ -6,7 +6,7 @@ using System.Net.Sockets;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Lines;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Inbound;
@@ -32,7 +32,7 @@ public sealed partial class OutboundSession
     private IDuplexPipe _sender;
     private readonly IPEndPoint _senderEndPoint;
     private readonly IPEndPoint _remoteEndPoint;
-    private readonly IBackendConnector _connector;
+    private readonly IUpstreamConnector _connector;
     private readonly EhloCacheStore _cache;
     private readonly ILogger _logger;
     private readonly Queue<PendingReply> _pending = new();
@@ -45,7 +45,7 @@ public sealed partial class OutboundSession
     private CancellationTokenSource _deadline = null!;
     private CancellationToken _aborted;
     private EhloCacheKey _key;
-    private BackendConnection? _remote;
+    private UpstreamConnection? _remote;
 
     // The remote's capabilities: from the cache until a live EHLO reply replaces them.
     private EhloCapabilities? _remoteCapabilities;
@@ -84,7 +84,7 @@ public sealed partial class OutboundSession
         IDuplexPipe sender,
         IPEndPoint senderEndPoint,
         IPEndPoint remoteEndPoint,
-        IBackendConnector connector,
+        IUpstreamConnector connector,
         EhloCacheStore cache,
         ILogger logger,
         Telemetry.ProxyMetrics? metrics = null)
@@ -130,7 +130,7 @@ public sealed partial class OutboundSession
             await CommandLoopAsync(closeRequested);
             await FlushSenderAsync();
         }
-        catch (BackendUnavailableException ex)
+        catch (UpstreamUnavailableException ex)
         {
             await FailOwedAsync(ex);
         }
@@ -558,7 +558,7 @@ public sealed partial class OutboundSession
         }
         catch (SocketException ex)
         {
-            throw new BackendUnavailableException(BackendFailure.Unreachable, $"no route to {remote}: {ex.Message}", ex);
+            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable, $"no route to {remote}: {ex.Message}", ex);
         }
 
         return ((IPEndPoint)probe.LocalEndPoint!).Address;

@@ -68,7 +68,7 @@ public sealed class FakeBackend : IAsyncDisposable
         }
     }
 
-    /// <summary>The pipes the session's <c>BackendConnection</c> uses.</summary>
+    /// <summary>The pipes the session's <c>UpstreamConnection</c> uses.</summary>
     public IDuplexPipe SessionSide { get; }
 
     /// <summary>Completes with the abort flag when the session closes the connection.</summary>

@@ -1,10 +1,10 @@
 using System.Net;
-using EarlyPipeProxy.Sessions.Backend;
+using EarlyPipeProxy.Sessions.Upstream;
 
 namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 
 /// <summary>Hands the session in-memory connections to <see cref="FakeBackend"/>s, or refuses like a closed port.</summary>
-public sealed class FakeBackendConnector(FakeBackendOptions options) : IBackendConnector, IAsyncDisposable
+public sealed class FakeBackendConnector(FakeBackendOptions options) : IUpstreamConnector, IAsyncDisposable
 {
     private readonly List<FakeBackend> _backends = [];
     private readonly TaskCompletionSource<FakeBackend> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -14,7 +14,7 @@ public sealed class FakeBackendConnector(FakeBackendOptions options) : IBackendC
     /// <summary>The script of the first connection only (a remote that misbehaves once); later ones follow <see cref="Options"/>.</summary>
     public FakeBackendOptions? FirstConnectionOptions { get; set; }
 
-    /// <summary>Every connection attempt throws <see cref="BackendUnavailableException"/> (Unreachable).</summary>
+    /// <summary>Every connection attempt throws <see cref="UpstreamUnavailableException"/> (Unreachable).</summary>
     public bool Unreachable { get; set; }
 
     public int Attempts { get; private set; }
@@ -35,13 +35,13 @@ public sealed class FakeBackendConnector(FakeBackendOptions options) : IBackendC
     /// <summary>The one backend connection of a session; fails when the session never connected.</summary>
     public async Task<FakeBackend> BackendAsync() => await _first.Task.WaitAsync(Wire.Patience);
 
-    public ValueTask<BackendConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    public ValueTask<UpstreamConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
     {
         Attempts++;
         EndPoints = [.. EndPoints, endPoint];
         if (Unreachable)
         {
-            throw new BackendUnavailableException(BackendFailure.Unreachable, $"cannot connect to {endPoint}: connection refused");
+            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable, $"cannot connect to {endPoint}: connection refused");
         }
 
         FakeBackend backend;
@@ -53,7 +53,7 @@ public sealed class FakeBackendConnector(FakeBackendOptions options) : IBackendC
 
         backend.Start();
         _first.TrySetResult(backend);
-        return ValueTask.FromResult(new BackendConnection(backend.SessionSide, endPoint, backend.OnSessionCloseAsync));
+        return ValueTask.FromResult(new UpstreamConnection(backend.SessionSide, endPoint, backend.OnSessionCloseAsync));
     }
 
     public async ValueTask DisposeAsync()

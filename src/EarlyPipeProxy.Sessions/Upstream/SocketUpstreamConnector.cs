@@ -3,17 +3,17 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging;
 
-namespace EarlyPipeProxy.Sessions.Backend;
+namespace EarlyPipeProxy.Sessions.Upstream;
 
 /// <summary>
-/// TCP connections to backends on Kestrel's socket transport (pooled pipe memory, the same abstraction as the
+/// TCP connections to upstream servers on Kestrel's socket transport (pooled pipe memory, the same abstraction as the
 /// client side), via its public <see cref="SocketConnectionContextFactory"/>.
 /// </summary>
-public sealed class SocketBackendConnector : IBackendConnector, IDisposable
+public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
 {
     private readonly SocketConnectionContextFactory _factory;
 
-    public SocketBackendConnector(ILogger<SocketBackendConnector> logger)
+    public SocketUpstreamConnector(ILogger<SocketUpstreamConnector> logger)
         // Inline scheduling for the same reason as the listeners (see ProxyHost): no session code blocks.
         => _factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions { UnsafePreferInlineScheduling = true }, logger);
 
@@ -27,10 +27,10 @@ public sealed class SocketBackendConnector : IBackendConnector, IDisposable
     // replay because a flight is only EHLO, MAIL and RCPT, never message data.
     private const int TcpFastOpenNoCookie = 34;
 
-    public ValueTask<BackendConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    public ValueTask<UpstreamConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
         => ConnectAsync(endPoint, source: null, fastOpen: false, firstFlight: default, cancellationToken);
 
-    public async ValueTask<BackendConnection> ConnectAsync(IPEndPoint endPoint, IPAddress? source, bool fastOpen, ReadOnlyMemory<byte> firstFlight, CancellationToken cancellationToken)
+    public async ValueTask<UpstreamConnection> ConnectAsync(IPEndPoint endPoint, IPAddress? source, bool fastOpen, ReadOnlyMemory<byte> firstFlight, CancellationToken cancellationToken)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -61,7 +61,7 @@ public sealed class SocketBackendConnector : IBackendConnector, IDisposable
         catch (Exception ex) when (ex is SocketException or OperationCanceledException)
         {
             socket.Dispose();
-            throw new BackendUnavailableException(BackendFailure.Unreachable, $"cannot connect to {endPoint}: {ex.Message}", ex);
+            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable, $"cannot connect to {endPoint}: {ex.Message}", ex);
         }
 
         Microsoft.AspNetCore.Connections.ConnectionContext context;
@@ -73,10 +73,10 @@ public sealed class SocketBackendConnector : IBackendConnector, IDisposable
         {
             // The connection went away between the handshake and now (Kestrel asks the socket for its endpoints).
             socket.Dispose();
-            throw new BackendUnavailableException(BackendFailure.Closed, $"connection to {endPoint} lost: {ex.Message}", ex);
+            throw new UpstreamUnavailableException(UpstreamFailure.Closed, $"connection to {endPoint} lost: {ex.Message}", ex);
         }
 
-        return new BackendConnection(context.Transport, endPoint, async abort =>
+        return new UpstreamConnection(context.Transport, endPoint, async abort =>
         {
             if (abort)
             {

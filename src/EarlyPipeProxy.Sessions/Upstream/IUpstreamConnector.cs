@@ -1,13 +1,13 @@
 using System.Buffers;
 using System.Net;
 
-namespace EarlyPipeProxy.Sessions.Backend;
+namespace EarlyPipeProxy.Sessions.Upstream;
 
-/// <summary>Opens connections to a backend; a seam so session tests can use in-memory pipes.</summary>
-public interface IBackendConnector
+/// <summary>Opens connections to an upstream server; a seam so session tests can use in-memory pipes.</summary>
+public interface IUpstreamConnector
 {
-    /// <summary>Connects or throws <see cref="BackendUnavailableException"/> with <see cref="BackendFailure.Unreachable"/>.</summary>
-    ValueTask<BackendConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken);
+    /// <summary>Connects or throws <see cref="UpstreamUnavailableException"/> with <see cref="UpstreamFailure.Unreachable"/>.</summary>
+    ValueTask<UpstreamConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken);
 
     /// <summary>
     /// Connects from <paramref name="source"/> (null: the kernel's choice) and sends <paramref name="firstFlight"/> at
@@ -16,7 +16,7 @@ public interface IBackendConnector
     /// where the kernel holds a TCP Fast Open cookie for the remote. Connectors that cannot do either connect plainly
     /// and write the flight.
     /// </summary>
-    async ValueTask<BackendConnection> ConnectAsync(IPEndPoint endPoint, IPAddress? source, bool fastOpen, ReadOnlyMemory<byte> firstFlight, CancellationToken cancellationToken)
+    async ValueTask<UpstreamConnection> ConnectAsync(IPEndPoint endPoint, IPAddress? source, bool fastOpen, ReadOnlyMemory<byte> firstFlight, CancellationToken cancellationToken)
     {
         var connection = await ConnectAsync(endPoint, cancellationToken);
         connection.Output.Write(firstFlight.Span);

@@ -1,7 +1,7 @@
-namespace EarlyPipeProxy.Sessions.Backend;
+namespace EarlyPipeProxy.Sessions.Upstream;
 
-/// <summary>Why a backend connection stopped being usable.</summary>
-public enum BackendFailure
+/// <summary>Why an upstream connection stopped being usable.</summary>
+public enum UpstreamFailure
 {
     Unreachable,
     Closed,

@@ -3,14 +3,14 @@ using System.IO.Pipelines;
 using System.Net;
 using EarlyPipeProxy.Protocol.Replies;
 
-namespace EarlyPipeProxy.Sessions.Backend;
+namespace EarlyPipeProxy.Sessions.Upstream;
 
 /// <summary>
-/// One connection to the backend MTA: its pipes, and reply framing on top of them. A reply returned by
+/// One connection to the server behind the proxy (the backend inbound, the remote outbound): its pipes, and reply framing on top of them. A reply returned by
 /// <see cref="ReadReplyAsync"/> points into the input buffer and stays valid until <see cref="ReleaseReply"/>,
 /// so relaying it to the client costs one copy.
 /// </summary>
-public sealed class BackendConnection : IAsyncDisposable
+public sealed class UpstreamConnection : IAsyncDisposable
 {
     private IDuplexPipe _transport;
     private Tls.TlsDuplexPipe? _tls;
@@ -23,7 +23,7 @@ public sealed class BackendConnection : IAsyncDisposable
     /// <param name="remoteEndPoint">For logs.</param>
     /// <param name="close">Closes the connection; the argument says whether to abort (reset) rather than end politely.</param>
     /// <param name="roundTripTime">Measures the connection's TCP round-trip time; null where it cannot be measured.</param>
-    public BackendConnection(IDuplexPipe transport, EndPoint remoteEndPoint, Func<bool, ValueTask> close, Func<TimeSpan?>? roundTripTime = null)
+    public UpstreamConnection(IDuplexPipe transport, EndPoint remoteEndPoint, Func<bool, ValueTask> close, Func<TimeSpan?>? roundTripTime = null)
     {
         _transport = transport;
         RemoteEndPoint = remoteEndPoint;
@@ -47,7 +47,7 @@ public sealed class BackendConnection : IAsyncDisposable
     public System.Net.Security.SslStream? TlsStream => _tls?.Stream;
 
     /// <summary>
-    /// STARTTLS toward the backend, after its 220 go-ahead has been read and released: the handshake runs over the
+    /// STARTTLS toward the upstream server, after its 220 go-ahead has been read and released: the handshake runs over the
     /// current pipes and the connection continues over the encrypted ones.
     /// </summary>
     public async ValueTask UpgradeToTlsAsync(System.Net.Security.SslClientAuthenticationOptions options, CancellationToken cancellationToken)
@@ -61,7 +61,7 @@ public sealed class BackendConnection : IAsyncDisposable
         catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
         {
             await stream.DisposeAsync();
-            throw new BackendUnavailableException(BackendFailure.TlsFailed, "TLS handshake with the backend failed: " + ex.Message, ex);
+            throw new UpstreamUnavailableException(UpstreamFailure.TlsFailed, "TLS handshake with the backend failed: " + ex.Message, ex);
         }
 
         // .NET does not say whether the session was resumed; the handshake does: in a full one the server sends its
@@ -76,7 +76,7 @@ public sealed class BackendConnection : IAsyncDisposable
         var result = await _transport.Output.FlushAsync(cancellationToken);
         if (result.IsCompleted)
         {
-            throw new BackendUnavailableException(BackendFailure.Closed, "backend stopped reading");
+            throw new UpstreamUnavailableException(UpstreamFailure.Closed, "backend stopped reading");
         }
     }
 
@@ -93,7 +93,7 @@ public sealed class BackendConnection : IAsyncDisposable
             }
             catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
             {
-                throw new BackendUnavailableException(BackendFailure.Closed, "backend connection lost", ex);
+                throw new UpstreamUnavailableException(UpstreamFailure.Closed, "backend connection lost", ex);
             }
 
             var buffer = result.Buffer;
@@ -107,13 +107,13 @@ public sealed class BackendConnection : IAsyncDisposable
                 case ReplyReadStatus.Malformed:
                 case ReplyReadStatus.TooLong:
                     input.AdvanceTo(buffer.Start);
-                    throw new BackendUnavailableException(BackendFailure.MalformedReply, "backend sent a malformed reply");
+                    throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, "backend sent a malformed reply");
             }
 
             if (result.IsCompleted || result.IsCanceled)
             {
                 input.AdvanceTo(buffer.End);
-                throw new BackendUnavailableException(BackendFailure.Closed, "backend closed the connection");
+                throw new UpstreamUnavailableException(UpstreamFailure.Closed, "backend closed the connection");
             }
 
             input.AdvanceTo(buffer.Start, buffer.End);

@@ -1,0 +1,28 @@
+namespace EarlyPipeProxy.Sessions.Upstream;
+
+/// <summary>
+/// The upstream connection failed: the session answers every pending command with 421 4.4.2 and closes.
+/// An exception because it unwinds from any depth of the relay; ordinary SMTP refusals are replies, not exceptions.
+/// </summary>
+public sealed class UpstreamUnavailableException : Exception
+{
+    public UpstreamUnavailableException(UpstreamFailure failure, string message, Exception? inner = null)
+        : base(message, inner) => Failure = failure;
+
+    public UpstreamUnavailableException()
+        : this(UpstreamFailure.Closed, "backend connection closed")
+    {
+    }
+
+    public UpstreamUnavailableException(string message)
+        : this(UpstreamFailure.Closed, message)
+    {
+    }
+
+    public UpstreamUnavailableException(string message, Exception inner)
+        : this(UpstreamFailure.Closed, message, inner)
+    {
+    }
+
+    public UpstreamFailure Failure { get; }
+}
