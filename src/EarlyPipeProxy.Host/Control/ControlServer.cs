@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using EarlyPipeProxy.Host.Hosting;
 using EarlyPipeProxy.Sessions.EhloCache;
+using EarlyPipeProxy.Sessions.Logging;
 
 namespace EarlyPipeProxy.Host.Control;
 
@@ -265,28 +266,28 @@ public sealed partial class ControlServer(ControlOptions options, EhloCache cach
         }
     }
 
-    [LoggerMessage(EventId = 700, Level = LogLevel.Information, Message = "control socket {Path} listening (earlypipe cache list|show|flush)")]
+    [LoggerMessage(EventId = LogEventIds.ControlListening, Level = LogLevel.Information, Message = "control socket {Path} listening (earlypipe cache list|show|flush)")]
     private static partial void LogListening(ILogger logger, string path);
 
-    [LoggerMessage(EventId = 701, Level = LogLevel.Warning, Message = "control socket {Path}: replaced a stale socket file from an earlier run")]
+    [LoggerMessage(EventId = LogEventIds.ControlStaleSocketReplaced, Level = LogLevel.Warning, Message = "control socket {Path}: replaced a stale socket file from an earlier run")]
     private static partial void LogStaleRemoved(ILogger logger, string path);
 
-    [LoggerMessage(EventId = 702, Level = LogLevel.Information, Message = "control: {Request}: {Answer}")]
+    [LoggerMessage(EventId = LogEventIds.ControlRequestServed, Level = LogLevel.Information, Message = "control: {Request}: {Answer}")]
     private static partial void LogRequestServed(ILogger logger, CacheRequest request, string answer);
 
     /// <summary>The answer is logged rather than the request: it quotes what was wrong, with control characters masked.</summary>
-    [LoggerMessage(EventId = 703, Level = LogLevel.Warning, Message = "control: request refused: {Answer}")]
+    [LoggerMessage(EventId = LogEventIds.ControlRequestRefused, Level = LogLevel.Warning, Message = "control: request refused: {Answer}")]
     private static partial void LogRequestRefused(ILogger logger, string answer);
 
-    [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "control: no complete request within {Timeout}; connection dropped")]
+    [LoggerMessage(EventId = LogEventIds.ControlRequestTimedOut, Level = LogLevel.Warning, Message = "control: no complete request within {Timeout}; connection dropped")]
     private static partial void LogRequestTimedOut(ILogger logger, TimeSpan timeout);
 
-    [LoggerMessage(EventId = 705, Level = LogLevel.Warning, Message = "control: request failed ({ExceptionType}: {Reason})")]
+    [LoggerMessage(EventId = LogEventIds.ControlRequestFailed, Level = LogLevel.Warning, Message = "control: request failed ({ExceptionType}: {Reason})")]
     private static partial void LogRequestFailed(ILogger logger, string exceptionType, string reason);
 
-    [LoggerMessage(EventId = 706, Level = LogLevel.Error, Message = "control socket {Path}: accept failed: {Reason}")]
+    [LoggerMessage(EventId = LogEventIds.ControlAcceptFailed, Level = LogLevel.Error, Message = "control socket {Path}: accept failed: {Reason}")]
     private static partial void LogAcceptFailed(ILogger logger, string path, string reason);
 
-    [LoggerMessage(EventId = 707, Level = LogLevel.Warning, Message = "control socket {Path} could not be removed: {Reason}")]
+    [LoggerMessage(EventId = LogEventIds.ControlSocketRemoveFailed, Level = LogLevel.Warning, Message = "control socket {Path} could not be removed: {Reason}")]
     private static partial void LogRemoveFailed(ILogger logger, string path, string reason);
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using EarlyPipeProxy.Sessions.Configuration;
+using EarlyPipeProxy.Sessions.Logging;
 using EarlyPipeProxy.Sessions.Tls;
 
 namespace EarlyPipeProxy.Host.Hosting;
@@ -92,9 +93,9 @@ public sealed partial class CertificateReloader(
         inbound.Where(l => l.Certificates is not null).Select(l => (l.Name, l.Certificates!))
             .Concat(outbound.Where(l => l.SenderCertificates is not null).Select(l => (l.Name, l.SenderCertificates!)));
 
-    [LoggerMessage(EventId = 310, Level = LogLevel.Information, Message = "certificate reloaded I={Listener} ({Subject}) after {Reason}")]
+    [LoggerMessage(EventId = LogEventIds.CertificateReloaded, Level = LogLevel.Information, Message = "certificate reloaded I={Listener} ({Subject}) after {Reason}")]
     private static partial void LogReloaded(ILogger logger, string listener, string subject, string reason);
 
-    [LoggerMessage(EventId = 311, Level = LogLevel.Warning, Message = "certificate reload failed I={Listener} after {Reason}: {Error}; keeping the current certificate")]
+    [LoggerMessage(EventId = LogEventIds.CertificateReloadFailed, Level = LogLevel.Warning, Message = "certificate reload failed I={Listener} after {Reason}: {Error}; keeping the current certificate")]
     private static partial void LogReloadFailed(ILogger logger, string listener, string reason, string error);
 }

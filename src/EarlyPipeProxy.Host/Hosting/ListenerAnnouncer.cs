@@ -1,4 +1,5 @@
 using EarlyPipeProxy.Sessions.Configuration;
+using EarlyPipeProxy.Sessions.Logging;
 
 namespace EarlyPipeProxy.Host.Hosting;
 
@@ -40,22 +41,22 @@ public sealed partial class ListenerAnnouncer(
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Information,
+    [LoggerMessage(EventId = LogEventIds.ListeningInbound, Level = LogLevel.Information,
         Message = "listening I={Listener} on {Listen}: backend {Backend} (client identity {Identity}), {Keyword} offered to {AdvertiseHosts}")]
     private static partial void LogListening(ILogger logger, string listener, string listen, string backend, string identity, string keyword, string advertiseHosts);
 
-    [LoggerMessage(EventId = 304, Level = LogLevel.Information, Message = "listening I={Listener} on {Listen}: outbound to {Upstream}, {Early}")]
+    [LoggerMessage(EventId = LogEventIds.ListeningOutbound, Level = LogLevel.Information, Message = "listening I={Listener} on {Listen}: outbound to {Upstream}, {Early}")]
     private static partial void LogListeningOutbound(ILogger logger, string listener, string listen, string upstream, string early);
 
-    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "TLS I={Listener}: {Mode} with {Subject}")]
+    [LoggerMessage(EventId = LogEventIds.ListenerTls, Level = LogLevel.Information, Message = "TLS I={Listener}: {Mode} with {Subject}")]
     private static partial void LogTls(ILogger logger, string listener, string mode, string subject);
 
     // XCLIENT has no TLS attributes, and a PROXY header leaves before any STARTTLS: the backend will record these
     // sessions as cleartext. Only PROXY v2 on a TLS-on-connect listener carries the SSL TLV.
-    [LoggerMessage(EventId = 303, Level = LogLevel.Information,
+    [LoggerMessage(EventId = LogEventIds.ListenerTlsNotForwarded, Level = LogLevel.Information,
         Message = "TLS I={Listener}: the backend is not told about client TLS ({Identity} cannot carry it); it will log these sessions as cleartext, the X= field here is the record")]
     private static partial void LogTlsNotForwarded(ILogger logger, string listener, string identity);
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "stopping: no new connections; sessions finish their transaction")]
+    [LoggerMessage(EventId = LogEventIds.Stopping, Level = LogLevel.Information, Message = "stopping: no new connections; sessions finish their transaction")]
     private static partial void LogStopping(ILogger logger);
 }

@@ -1,14 +1,17 @@
-using Microsoft.AspNetCore.Connections;
+using System.Net;
 using EarlyPipeProxy.Host.Configuration;
 using EarlyPipeProxy.Host.Control;
 using EarlyPipeProxy.Host.Logging;
 using EarlyPipeProxy.Host.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace EarlyPipeProxy.Host.Hosting;
 
-/// <summary>Builds the proxy process: configuration sources, logging, and one Kestrel listener per configured inbound listener.</summary>
+/// <summary>Builds the proxy process: configuration sources, logging, and one Kestrel listener per configured inbound and outbound listener.</summary>
 public static class ProxyHost
 {
     public const string EnvironmentPrefix = "EARLYPIPE__";
@@ -44,6 +47,7 @@ public static class ProxyHost
         builder.Services.AddSingleton<IUpstreamConnector, SocketUpstreamConnector>();
         builder.Services.AddSingleton<IReadOnlyList<InboundListener>>(listeners);
         builder.Services.AddSingleton<IReadOnlyList<OutboundListener>>(outboundListeners);
+        builder.Services.AddSingleton<SessionConnectionRunner>();
         builder.Services.AddHostedService<ListenerAnnouncer>();
         builder.Services.AddHostedService<CertificateReloader>();
         builder.Services.AddEhloCache(builder.Configuration, configPath).AddControlServer(builder.Configuration, configPath);
@@ -62,24 +66,12 @@ public static class ProxyHost
 
             foreach (var listener in listeners)
             {
-                kestrel.Listen(listener.ListenEndPoint, listen => listen
-                    .Use(next => connection =>
-                    {
-                        connection.Features.Set(new InboundListenerFeature(listener));
-                        return next(connection);
-                    })
-                    .UseConnectionHandler<InboundConnectionHandler>());
+                ListenSmtp<InboundConnectionHandler>(kestrel, listener.ListenEndPoint, features => features.Set(new InboundListenerFeature(listener)));
             }
 
             foreach (var listener in outboundListeners)
             {
-                kestrel.Listen(listener.ListenEndPoint, listen => listen
-                    .Use(next => connection =>
-                    {
-                        connection.Features.Set(new OutboundListenerFeature(listener));
-                        return next(connection);
-                    })
-                    .UseConnectionHandler<OutboundConnectionHandler>());
+                ListenSmtp<OutboundConnectionHandler>(kestrel, listener.ListenEndPoint, features => features.Set(new OutboundListenerFeature(listener)));
             }
         });
 
@@ -91,4 +83,18 @@ public static class ProxyHost
 
         return app;
     }
+
+    /// <summary>
+    /// An SMTP listener: each connection gets its listener's feature (which tells the handler where it came in), then
+    /// goes to <typeparamref name="THandler"/>.
+    /// </summary>
+    private static void ListenSmtp<THandler>(KestrelServerOptions kestrel, IPEndPoint endPoint, Action<IFeatureCollection> setListenerFeature)
+        where THandler : ConnectionHandler =>
+        kestrel.Listen(endPoint, listen => listen
+            .Use(next => connection =>
+            {
+                setListenerFeature(connection.Features);
+                return next(connection);
+            })
+            .UseConnectionHandler<THandler>());
 }

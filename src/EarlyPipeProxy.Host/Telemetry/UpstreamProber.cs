@@ -1,3 +1,4 @@
+using EarlyPipeProxy.Sessions.Logging;
 using EarlyPipeProxy.Sessions.Outbound;
 
 namespace EarlyPipeProxy.Host.Telemetry;
@@ -45,6 +46,6 @@ public sealed partial class UpstreamProber(HealthState health, MetricsOptions op
         }
     }
 
-    [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "health: upstream {Upstream} of I={Listener} is {State}")]
+    [LoggerMessage(EventId = LogEventIds.UpstreamHealthChanged, Level = LogLevel.Information, Message = "health: upstream {Upstream} of I={Listener} is {State}")]
     private static partial void LogUpstreamChanged(ILogger logger, string upstream, string listener, string state);
 }
