@@ -29,6 +29,9 @@ public readonly record struct EhloCacheKey
 
     public IPAddress LocalAddress { get; }
 
+    /// <summary>The same server seen in another TLS phase.</summary>
+    public EhloCacheKey WithPhase(TlsPhase phase) => new(LocalAddress, RemoteAddress, RemotePort, phase);
+
     public IPAddress RemoteAddress { get; }
 
     public int RemotePort { get; }

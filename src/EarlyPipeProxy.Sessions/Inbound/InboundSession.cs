@@ -1,13 +1,17 @@
-using System.Buffers;
-using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
-using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Commands;
-using EarlyPipeProxy.Protocol.Lines;
+using EarlyPipeProxy.Protocol.Data;
 using EarlyPipeProxy.Protocol.Replies;
-using EarlyPipeProxy.Sessions.Upstream;
+using EarlyPipeProxy.Sessions.Auth;
 using EarlyPipeProxy.Sessions.Configuration;
+using EarlyPipeProxy.Sessions.Downstream;
+using EarlyPipeProxy.Sessions.Lifetime;
+using EarlyPipeProxy.Sessions.Logging;
+using EarlyPipeProxy.Sessions.Messages;
+using EarlyPipeProxy.Sessions.Replies;
+using EarlyPipeProxy.Sessions.Telemetry;
+using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.Extensions.Logging;
 
 namespace EarlyPipeProxy.Sessions.Inbound;
@@ -16,49 +20,22 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// One client connection in front of a legacy MTA. The client may talk before the banner (early pipelining) and may
 /// pipeline freely; the backend only ever sees a polite client: nothing before its final greeting line, EHLO alone,
 /// RFC 2920 groups only when it offers PIPELINING, one command at a time otherwise. Every reply the client gets to a
-/// command it sent is the backend's own, in order.
+/// command it sent is the backend's own, in order (<see cref="ReplyRelay"/>).
 /// </summary>
-#pragma warning disable CA1001 // The TLS pipe is disposed when RunAsync ends; a session is never reused or disposed from outside.
-public sealed partial class InboundSession
-#pragma warning restore CA1001
+public sealed class InboundSession
 {
-    // Keywords of the backend's EHLO reply that we must not pass on: XCLIENT/XFORWARD would let the client claim any
-    // address; STARTTLS is not terminated here yet; the backend's own early-pipelining offer is replaced by ours.
-    private static readonly string[] HiddenKeywords = ["XCLIENT", "XFORWARD", "STARTTLS", "PIPECONNECT", "PIPE_CONNECT", "X_PIPE_CONNECT"];
-
     private readonly InboundListener _listener;
     private readonly InboundListenerOptions _options;
-    private IDuplexPipe _client;
     private readonly IPEndPoint _clientEndPoint;
     private readonly IPEndPoint _localEndPoint;
     private readonly IUpstreamConnector _connector;
-    private readonly ILogger _logger;
     private readonly bool _advertise;
-    private readonly Queue<ReplyFor> _awaiting = new();
-    private readonly Telemetry.ProxyMetrics? _metrics;
-    private readonly Func<TimeSpan?>? _clientRoundTripTime;
-
-    private CancellationTokenSource _deadline = null!;
-    private CancellationToken _aborted;
-    private CancellationToken _closeRequested;
-    private UpstreamConnection? _backend;
-    private Task<string>? _clientName;
-    private bool _abortBackend;
-    private bool _clientUnflushed;
-    private bool _backendPipelining;
-    private bool _backendChunking;
-    private bool _inTransaction;
-    private bool _sessionOver;
-    private EarlyPipeUse _early;
-    private int _messages;
-    private int _messagesRejected;
-    private Telemetry.RoundTripCounter _roundTrips;
-    private int _recipients;
-    private int _commands;
-    private long _bytesFromClient;
-    private long _bytesToClient;
-    private string _end = "client closed";
-    private int _lastReplyCode;
+    private readonly SessionRecord _record;
+    private SessionDeadline? _deadline;
+    private DownstreamChannel? _client;
+    private ReplyRelay? _relay;
+    private bool _over;
+    private bool _authenticated;
 
     public InboundSession(
         InboundListener listener,
@@ -67,143 +44,163 @@ public sealed partial class InboundSession
         IPEndPoint localEndPoint,
         IUpstreamConnector connector,
         ILogger logger,
-        Telemetry.ProxyMetrics? metrics = null,
+        ProxyMetrics? metrics = null,
         Func<TimeSpan?>? clientRoundTripTime = null)
     {
-        _metrics = metrics;
-        _clientRoundTripTime = clientRoundTripTime;
+        ArgumentNullException.ThrowIfNull(listener);
         _listener = listener;
         _options = listener.Options;
-        _client = client;
         _clientEndPoint = Normalize(clientEndPoint);
         _localEndPoint = Normalize(localEndPoint);
         _connector = connector;
-        _logger = logger;
         _advertise = listener.AdvertiseHosts.Contains(_clientEndPoint.Address);
+        _record = new SessionRecord(Direction.Inbound, listener.Name, _clientEndPoint, listener.BackendEndPoint, logger, metrics)
+        {
+            RoundTripTime = clientRoundTripTime,
+            TlsLabel = _options.ImplicitTls ? "implicit" : "none",
+        };
+        Pipe = client;
     }
 
-    public EarlyPipeUse EarlyPipeUse => _early;
+    public EarlyPipeUse EarlyPipeUse => _record.Early;
+
+    private IDuplexPipe Pipe { get; }
 
     /// <summary>Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions.</summary>
     public async Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
     {
-        var started = Stopwatch.GetTimestamp();
-        _aborted = aborted;
-        _closeRequested = closeRequested;
-        // Linked only when there is something to link to: a plain source is cheaper per connection.
-        using var deadline = aborted.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(aborted) : new CancellationTokenSource();
+        using var deadline = new SessionDeadline(aborted);
         _deadline = deadline;
-        using var wakeOnClose = closeRequested.Register(static state => ((InboundSession)state!)._client.Input.CancelPendingRead(), this);
-        try
-        {
-            if ((!_options.ImplicitTls || await HandshakeWithClientAsync()) && await OpenBackendAsync() && await GreetAsync())
-            {
-                await CommandLoopAsync();
-            }
-
-            // The last word (221, 421, 550 ...) goes out before the connection closes.
-            await FlushClientAsync();
-        }
-        catch (UpstreamUnavailableException ex)
-        {
-            await FailPendingAsync(ex);
-        }
-        catch (Exception ex) when (aborted.IsCancellationRequested || ex is Microsoft.AspNetCore.Connections.ConnectionAbortedException)
-        {
-            _end = "connection aborted";
-            _abortBackend |= _inTransaction;
-        }
-        catch (OperationCanceledException)
-        {
-            // Only our deadline is left to have fired, and only while waiting for the client.
-            _end = "timeout";
-            _abortBackend |= _inTransaction;
-            await TryWriteFinalAsync(ProxyReplies.Timeout);
-        }
-        catch (IOException)
-        {
-            _end = "client connection lost";
-            _abortBackend |= _inTransaction;
-        }
-        finally
-        {
-            await CloseBackendAsync();
-            await CloseClientTlsAsync();
-            LogSession(Stopwatch.GetElapsedTime(started));
-        }
+        var client = new DownstreamChannel(Pipe, deadline, _options.Timeouts, _options.Limits, _record, SettleAsync) { CountsRoundTrips = true };
+        _client = client;
+        var relay = new ReplyRelay(_listener, client, _record, _advertise);
+        _relay = relay;
+        using var wakeOnClose = closeRequested.Register(static state => ((IDuplexPipe)state!).Input.CancelPendingRead(), Pipe);
+        await SessionGuard.RunAsync(_record, client, deadline, () => RunCoreAsync(closeRequested), OnUpstreamFailure, () => relay.InTransaction, CloseBackendAsync);
     }
 
-    private async ValueTask CommandLoopAsync()
+    private async ValueTask RunCoreAsync(CancellationToken closeRequested)
     {
-        while (!_sessionOver)
+        var client = _client!;
+        if (_options.ImplicitTls && !await client.HandshakeAsync(_listener.Certificates!, "implicit"))
         {
-            // Read afresh each time: STARTTLS replaces the client's pipes.
-            var input = _client.Input;
-            if (_closeRequested.IsCancellationRequested && !_inTransaction)
+            return;
+        }
+
+        var opening = new BackendOpening(_listener, _clientEndPoint, _localEndPoint, _deadline!, _record);
+        _relay!.Backend = await opening.ConnectAsync(_connector, ProxyTlsInfoOrNull());
+        if (await opening.GreetAsync(_relay.Backend, client) is not { } banner || !await AcceptEarlyInputAsync())
+        {
+            return;
+        }
+
+        client.Write(banner);
+        await CommandLoopAsync(closeRequested);
+    }
+
+    /// <summary>
+    /// Exim's check, made immediately before the banner is written: is there input already? From an advertise host
+    /// it is the early path; from any other it is a synchronization error, and the backend never sees a byte of it.
+    /// </summary>
+    private async ValueTask<bool> AcceptEarlyInputAsync()
+    {
+        var client = _client!;
+        if (!client.TryPeek(out var early))
+        {
+            return true;
+        }
+
+        var buffer = early.Buffer;
+        client.Input.AdvanceTo(buffer.Start);
+        if (buffer.IsEmpty && early.IsCompleted)
+        {
+            _record.Ended(SessionEnd.PeerClosedBeforeGreeting);
+            return false;
+        }
+
+        // Empty and not completed: a graceful-close request woke the reader. No early input; the command loop
+        // answers the close request after the banner.
+        if (buffer.IsEmpty)
+        {
+            return true;
+        }
+
+        if (!_advertise)
+        {
+            SessionLog.EarlyInputRefused(_record.Logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, Printable.Of(buffer, 128));
+            _record.Metrics?.EarlyInput(_listener.Name, accepted: false);
+            client.Write(ProxyReplies.SynchronizationError);
+            await client.FinalFlushAsync();
+            _record.Ended(SessionEnd.InputBeforeGreeting);
+            return false;
+        }
+
+        _record.Early = EarlyPipeUse.Used;
+        _record.Metrics?.EarlyInput(_listener.Name, accepted: true);
+        return true;
+    }
+
+    /// <summary>Before the client is waited for: every reply the backend owes it is relayed. False once the session is over.</summary>
+    private async ValueTask<bool> SettleAsync()
+    {
+        if (_relay!.Awaiting > 0)
+        {
+            await _relay.DrainAsync();
+        }
+
+        return !_over && !_relay.BackendClosing;
+    }
+
+    private async ValueTask CommandLoopAsync(CancellationToken closeRequested)
+    {
+        var client = _client!;
+        var relay = _relay!;
+        while (!_over && !relay.BackendClosing)
+        {
+            if (closeRequested.IsCancellationRequested && !relay.InTransaction)
             {
-                await LocalReplyAsync(ProxyReplies.ShuttingDown);
-                _end = "shutdown";
+                await relay.LocalReplyAsync(ProxyReplies.ShuttingDown);
+                _record.Ended(SessionEnd.Shutdown);
                 return;
             }
 
-            var result = await ReadClientAsync(_options.Timeouts.Command);
-            if (result.IsCanceled)
+            var read = await client.ReadCommandAsync();
+            switch (read.Status)
             {
-                continue;
-            }
-
-            var buffer = result.Buffer;
-            var reader = new SequenceReader<byte>(buffer);
-            var status = SmtpLineReader.TryReadCommandLine(ref reader, _options.Limits.MaxLineLength, _options.Limits.MaxAuthLineLength, out var line);
-
-            switch (status)
-            {
-                case LineReadStatus.Incomplete:
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                    if (result.IsCompleted)
+                case CommandReadStatus.Woken:
+                    continue;
+                case CommandReadStatus.Closed:
+                    _record.Ended(read.MidCommand ? SessionEnd.PeerClosedMidCommand : SessionEnd.PeerClosed);
+                    if (relay.InTransaction)
                     {
-                        _end = buffer.IsEmpty ? "client closed" : "client closed mid-command";
-                        _abortBackend |= _inTransaction;
-                        return;
+                        relay.Backend.AbortOnClose = true;
                     }
 
+                    return;
+                case CommandReadStatus.TooLong:
+                    await relay.LocalReplyAsync(ProxyReplies.LineTooLong);
                     continue;
-
-                case LineReadStatus.TooLong:
-                    input.AdvanceTo(buffer.Start);
-                    if (!await SkipLineAsync())
-                    {
-                        return;
-                    }
-
-                    await LocalReplyAsync(ProxyReplies.LineTooLong);
-                    continue;
-
-                case LineReadStatus.BareLineEnding:
-                    input.AdvanceTo(reader.Position);
-                    await LocalReplyAsync(ProxyReplies.BareLineEndingInCommand);
+                case CommandReadStatus.BareLineEnding:
+                    await relay.LocalReplyAsync(ProxyReplies.BareLineEndingInCommand);
                     continue;
             }
 
-            _commands++;
-            var lineEnd = reader.Position;
-            var moreBuffered = !reader.End;
-            var command = SmtpCommandParser.Parse(line);
-            if (_needEhlo && command.Verb is not (SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.Quit or SmtpVerb.Noop or SmtpVerb.Rset))
+            var command = SmtpCommandParser.Parse(read.Line);
+            if (relay.NeedEhlo && command.Verb is not (SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.Quit or SmtpVerb.Noop or SmtpVerb.Rset))
             {
                 // RFC 3207 §4.2: after the handshake the client starts over with EHLO.
-                input.AdvanceTo(lineEnd);
-                await LocalReplyAsync(ProxyReplies.SendEhloFirst);
+                client.Consume();
+                await relay.LocalReplyAsync(ProxyReplies.SendEhloFirst);
                 continue;
             }
 
-            if (ForwardsLine(command, moreBuffered))
+            if (ForwardsLine(command, read.MoreBuffered))
             {
-                WriteToBackend(buffer.Slice(line.Start, lineEnd));
+                relay.Backend.Write(read.LineWithEnding);
             }
 
-            input.AdvanceTo(lineEnd);
-            await ExecuteAsync(command, moreBuffered);
+            client.Consume();
+            await ExecuteAsync(command, read.MoreBuffered);
         }
     }
 
@@ -212,39 +209,40 @@ public sealed partial class InboundSession
     {
         SmtpVerb.StartTls or SmtpVerb.Xclient or SmtpVerb.Xforward => false,
         SmtpVerb.Data => !moreBuffered,
-        SmtpVerb.Bdat => _backendChunking && !command.IsMalformedBdat,
+        SmtpVerb.Bdat => _relay!.BackendChunking && !command.IsMalformedBdat,
         _ => true,
     };
 
     private async ValueTask ExecuteAsync(SmtpCommand command, bool moreBuffered)
     {
+        var relay = _relay!;
         switch (command.Verb)
         {
             case SmtpVerb.Ehlo:
-                await SendAndDrainAsync(ReplyFor.Ehlo);
+                await relay.SendAndDrainAsync(ReplyFor.Ehlo);
                 break;
             case SmtpVerb.Helo:
-                await SendAndDrainAsync(ReplyFor.Helo);
+                await relay.SendAndDrainAsync(ReplyFor.Helo);
                 break;
             case SmtpVerb.Mail:
-                await SendAsync(ReplyFor.Mail, SmtpVerb.Mail);
+                await relay.SendAsync(ReplyFor.Mail, SmtpVerb.Mail);
                 break;
             case SmtpVerb.Rcpt:
-                await SendAsync(ReplyFor.Rcpt, SmtpVerb.Rcpt);
+                await relay.SendAsync(ReplyFor.Rcpt, SmtpVerb.Rcpt);
                 break;
             case SmtpVerb.Rset:
-                await SendAsync(ReplyFor.Rset, SmtpVerb.Rset);
+                await relay.SendAsync(ReplyFor.Rset, SmtpVerb.Rset);
                 break;
             case SmtpVerb.Quit:
-                await SendAndDrainAsync(ReplyFor.Quit);
-                await FlushClientAsync();
-                _sessionOver = true;
+                await relay.SendAndDrainAsync(ReplyFor.Quit);
+                await _client!.FlushAsync();
+                _over = true;
                 break;
             case SmtpVerb.Data:
                 await DataAsync(moreBuffered);
                 break;
             case SmtpVerb.Bdat:
-                await BdatAsync(command, moreBuffered);
+                await BdatAsync(command);
                 break;
             case SmtpVerb.Auth:
                 await AuthAsync();
@@ -254,205 +252,226 @@ public sealed partial class InboundSession
                 break;
             case SmtpVerb.Xclient:
             case SmtpVerb.Xforward:
-                await LocalReplyAsync(ProxyReplies.NotAuthorized);
+                await relay.LocalReplyAsync(ProxyReplies.NotAuthorized);
                 break;
             default:
-                await SendAsync(ReplyFor.Other, command.Verb);
+                await relay.SendAsync(ReplyFor.Other, command.Verb);
                 break;
         }
     }
 
     /// <summary>
-    /// The line is already in the backend's output. Toward a PIPELINING backend it waits there until its group ends
-    /// (RFC 2920 §3.1) or the cap is reached; toward a lockstep backend its reply is collected at once.
+    /// DATA: the backend's 354 first, then the body verbatim up to the exact &lt;CRLF&gt;.&lt;CRLF&gt;, then the
+    /// backend's verdict. A client that sends the body before the 354 is out of sync (RFC 2920 §3.1) and is cut off
+    /// before anything reaches the backend.
     /// </summary>
-    private ValueTask SendAsync(ReplyFor replyFor, SmtpVerb verb)
+    private async ValueTask DataAsync(bool moreBuffered)
     {
-        _awaiting.Enqueue(replyFor);
-        return !_backendPipelining || PipeliningRules.EndsGroup(verb) || _awaiting.Count >= _options.Limits.MaxPipelinedCommands
-            ? DrainAsync()
-            : ValueTask.CompletedTask;
-    }
+        var relay = _relay!;
+        if (moreBuffered)
+        {
+            await relay.LocalReplyAsync(ProxyReplies.SynchronizationError);
+            _record.Ended(SessionEnd.DataBefore354);
+            _over = true;
+            return;
+        }
 
-    private ValueTask SendAndDrainAsync(ReplyFor replyFor)
-    {
-        _awaiting.Enqueue(replyFor);
-        return DrainAsync();
-    }
-
-    /// <summary>Sends what is buffered for the backend and relays every awaited reply to the client, in order.</summary>
-    private async ValueTask DrainAsync()
-    {
-        if (_awaiting.Count == 0)
+        await relay.SendAndDrainAsync(ReplyFor.Data);
+        if (relay.LastCode != ReplyCode.StartMailInput || relay.BackendClosing)
         {
             return;
         }
 
-        var backend = _backend!;
-        await FlushBackendAsync();
-        var sent = Stopwatch.GetTimestamp();
-        while (_awaiting.Count > 0)
+        relay.InTransaction = true;
+        switch (await MessageBodyReader.ReadAsync(_client!, new UpstreamBodySink(relay.Backend), _options.Timeouts.Data, _record))
         {
-            var reply = await ReadBackendReplyAsync(_options.Timeouts.BackendReply);
-            _metrics?.UpstreamReplied(_listener.Name, Telemetry.Direction.Inbound, Stopwatch.GetElapsedTime(sent));
-            var code = reply.Code;
-            RelayReply(_awaiting.Dequeue(), reply);
-            backend.ReleaseReply();
-            if (code is 221 or 421)
-            {
-                // The backend is closing the connection (RFC 5321 §3.8): what it still owes will never come, and
-                // nothing we add after its last word would be true.
-                _awaiting.Clear();
-                _sessionOver = true;
-                _end = code == 221 ? "QUIT" : "backend closed with 421";
-            }
-        }
-    }
-
-    private void RelayReply(ReplyFor replyFor, in SmtpReply reply)
-    {
-        _lastReplyCode = reply.Code;
-        var positive = reply.IsPositiveCompletion;
-        switch (replyFor)
-        {
-            case ReplyFor.Ehlo when reply.Code == 250 && EhloCapabilities.TryParse(reply.Raw, out var capabilities):
-                WriteEhloReply(capabilities!);
-                _inTransaction = false;
-                _needEhlo = false;
-                return;
-            case ReplyFor.Ehlo:
-            case ReplyFor.Helo:
-                _needEhlo &= !positive;
-                // After HELO, or an EHLO the backend refused, no extension is in force.
-                _backendPipelining = false;
-                _backendChunking = false;
-                _inTransaction = false;
+            case MessageBodyOutcome.Complete:
+                await relay.SendAndDrainAsync(ReplyFor.EndOfMessage);
                 break;
-            case ReplyFor.Mail:
-                _inTransaction |= positive;
+            case MessageBodyOutcome.Refused:
+                await relay.LocalReplyAsync(ProxyReplies.BareLineEndingInData);
+                _record.Ended(SessionEnd.BareLineEndingInData);
+                relay.InTransaction = false;
+                _over = true;
                 break;
-            case ReplyFor.Rcpt when positive:
-                _recipients++;
-                break;
-            case ReplyFor.Rset when positive:
-                _inTransaction = false;
-                break;
-            case ReplyFor.EndOfMessage:
-                // Whatever the outcome, the transaction is over (RFC 5321 §4.1.1.4; RFC 3030 §2 for BDAT LAST).
-                _inTransaction = false;
-                if (positive)
-                {
-                    _messages++;
-                }
-                else
-                {
-                    _messagesRejected++;
-                }
-
+            default:
+                _record.Ended(SessionEnd.PeerLostDuringData);
+                relay.Backend.AbortOnClose = true;
+                _over = true;
                 break;
         }
-
-        WriteToClient(reply.Raw);
     }
 
     /// <summary>
-    /// The backend's EHLO reply with our edits: PIPELINING always (we accept pipelining from every client), the
-    /// early-pipelining keyword for advertise hosts right after it, and nothing we cannot honour end to end.
-    /// Deterministic, so a client's cached copy stays valid across connections.
+    /// BDAT (RFC 3030): the chunk is exactly the announced number of octets and is relayed as such, never scanned for
+    /// lines. To a backend without CHUNKING nothing is relayed: the chunk is read and dropped, keeping the session in step.
     /// </summary>
-    private void WriteEhloReply(EhloCapabilities capabilities)
+    private async ValueTask BdatAsync(SmtpCommand command)
     {
-        _backendPipelining = capabilities.Contains("PIPELINING");
-        _backendChunking = capabilities.Contains("CHUNKING");
-        foreach (var keyword in HiddenKeywords)
+        var relay = _relay!;
+        if (command.IsMalformedBdat)
         {
-            capabilities.Remove(keyword);
+            // Without a size there is no telling where the chunk ends: the rest of the input cannot be trusted.
+            await relay.LocalReplyAsync(ProxyReplies.BdatSyntax);
+            _record.Ended(SessionEnd.MalformedBdat);
+            _over = true;
+            return;
         }
 
-        capabilities.Add("PIPELINING");
-        if (_listener.Certificates is not null && _clientTls is null)
+        if (!relay.BackendChunking)
         {
-            capabilities.Add("STARTTLS");
-        }
-
-        if (_advertise)
-        {
-            capabilities.Add(_options.PipeConnect.Keyword, after: "PIPELINING");
-            if (_early == EarlyPipeUse.NotAdvertised)
+            await relay.DrainAsync();
+            if (await RelayChunkAsync(command.BdatChunkSize, forward: false))
             {
-                _early = EarlyPipeUse.Advertised;
+                await relay.LocalReplyAsync(ProxyReplies.BdatUnavailable);
             }
+
+            return;
         }
 
-        var before = _client.Output.UnflushedBytes;
-        capabilities.WriteTo(_client.Output);
-        _bytesToClient += _client.Output.UnflushedBytes - before;
-        _clientUnflushed = true;
-        _roundTrips.Replied(250);
-        _metrics?.Reply(_listener.Name, Telemetry.Direction.Inbound, 250);
-    }
-
-    /// <summary>A reply of our own, in its place: everything the backend still owes the client goes first.</summary>
-    private ValueTask LocalReplyAsync(ReadOnlySpan<byte> reply)
-    {
-        if (_awaiting.Count == 0)
+        relay.InTransaction = true;
+        if (!await RelayChunkAsync(command.BdatChunkSize, forward: true))
         {
-            WriteToClient(reply);
-            return ValueTask.CompletedTask;
+            return;
         }
 
-        return DrainThenReplyAsync(reply.ToArray());
-    }
-
-    private async ValueTask DrainThenReplyAsync(byte[] reply)
-    {
-        await DrainAsync();
-        WriteToClient(reply);
-    }
-
-    /// <summary>Discards the rest of an over-long line; false when the client went away meanwhile.</summary>
-    private async ValueTask<bool> SkipLineAsync()
-    {
-        var input = _client.Input;
-        while (true)
+        if (command.BdatLast)
         {
-            var result = await ReadClientAsync(_options.Timeouts.Command);
-            var buffer = result.Buffer;
-            var reader = new SequenceReader<byte>(buffer);
-            var found = SmtpLineReader.TrySkipLine(ref reader);
-            input.AdvanceTo(reader.Position);
-            if (found)
+            await relay.SendAndDrainAsync(ReplyFor.EndOfMessage);
+        }
+        else
+        {
+            await relay.SendAsync(ReplyFor.BdatChunk, SmtpVerb.Bdat);
+        }
+    }
+
+    /// <summary>Moves exactly <paramref name="size"/> octets from the client; false when the session ended mid-chunk.</summary>
+    private async ValueTask<bool> RelayChunkAsync(long size, bool forward)
+    {
+        var client = _client!;
+        var backend = _relay!.Backend;
+        var remaining = size;
+        while (remaining > 0)
+        {
+            var result = await client.ReadAsync(_options.Timeouts.Data);
+            if (result.IsCanceled)
             {
-                return true;
+                if (client.SettledOver)
+                {
+                    return false;
+                }
+
+                continue;
+            }
+
+            var chunk = BdatChunk.Take(result.Buffer, ref remaining);
+            _record.BytesFromPeer += chunk.Length;
+            if (forward)
+            {
+                backend.Write(chunk);
+            }
+
+            client.Input.AdvanceTo(chunk.End);
+            if (remaining == 0)
+            {
+                break;
             }
 
             if (result.IsCompleted)
             {
-                _end = "client closed mid-command";
+                _record.Ended(SessionEnd.PeerLostDuringBdat);
+                backend.AbortOnClose = true;
+                _over = true;
                 return false;
             }
+
+            if (forward)
+            {
+                await backend.FlushAsync();
+            }
         }
+
+        return true;
+    }
+
+    /// <summary>AUTH passes through (<see cref="SaslExchange"/>); the backend's 334 challenges go to the client.</summary>
+    private async ValueTask AuthAsync()
+    {
+        var relay = _relay!;
+        await relay.SendAndDrainAsync(ReplyFor.Other);
+        var last = await SaslExchange.RelayAsync(_client!, relay.Backend, relay.LastCode, async () =>
+        {
+            await relay.SendAndDrainAsync(ReplyFor.Other);
+            return relay.LastCode;
+        });
+        if (last is null)
+        {
+            _record.Ended(SessionEnd.PeerClosedDuringAuth);
+            _over = true;
+            return;
+        }
+
+        _authenticated |= last == ReplyCode.AuthSucceeded;
+    }
+
+    /// <summary>
+    /// STARTTLS (RFC 3207). The go-ahead is ours, since the backend's own TLS is not what the client sees; then the
+    /// client starts over with EHLO.
+    /// </summary>
+    private async ValueTask StartTlsAsync()
+    {
+        var relay = _relay!;
+        var client = _client!;
+        var refusal = client.StartTlsRefusal(_listener.Certificates, relay.InTransaction, _authenticated);
+        if (!refusal.IsEmpty)
+        {
+            await relay.LocalReplyAsync(refusal);
+            return;
+        }
+
+        await relay.DrainAsync();
+        if (!await client.StartTlsAsync(_listener.Certificates!))
+        {
+            _over = true;
+            return;
+        }
+
+        _record.TlsLabel = "starttls";
+        relay.NeedEhlo = true;
+    }
+
+    /// <summary>The backend failed: every reply it owed the client becomes 421 (RFC 5321 §3.8).</summary>
+    private ValueTask OnUpstreamFailure(UpstreamUnavailableException ex)
+    {
+        SessionLog.UpstreamUnavailable(_record.Logger, "backend", "B", _listener.BackendEndPoint, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, ex.Message);
+        _record.EndedUnavailable(ex.Failure);
+        _relay!.FailAwaiting();
+        return ValueTask.CompletedTask;
+    }
+
+    private ValueTask CloseBackendAsync(bool abort)
+    {
+        if (_relay?.HasBackend != true)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        _relay.Backend.AbortOnClose |= abort;
+        return _relay.Backend.CloseAsync();
+    }
+
+    /// <summary>The PP2_TYPE_SSL facts for a PROXY v2 header ("TLSv1.3" spelling, as OpenSSL and HAProxy write it).</summary>
+    private Protocol.ClientIdentity.ProxyTlsInfo? ProxyTlsInfoOrNull()
+    {
+        if (_client!.Tls is not { } tls)
+        {
+            return null;
+        }
+
+        var stream = tls.Stream;
+        return new Protocol.ClientIdentity.ProxyTlsInfo(Tls.TlsDescription.VersionName(stream.SslProtocol, "TLSv"), stream.NegotiatedCipherSuite.ToString());
     }
 
     private static IPEndPoint Normalize(IPEndPoint endPoint)
         => endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
-
-    /// <summary>Up to <paramref name="limit"/> octets of client input for a log line, non-printables escaped as Exim does.</summary>
-    private static string Printable(in ReadOnlySequence<byte> buffer, int limit)
-    {
-        var builder = new System.Text.StringBuilder();
-        foreach (var b in buffer.Slice(0, Math.Min(limit, buffer.Length)).ToArray())
-        {
-            _ = b switch
-            {
-                (byte)'\r' => builder.Append("\\r"),
-                (byte)'\n' => builder.Append("\\n"),
-                (byte)'"' or (byte)'\\' => builder.Append('\\').Append((char)b),
-                >= 0x20 and < 0x7f => builder.Append((char)b),
-                _ => builder.Append("\\x").Append(b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)),
-            };
-        }
-
-        return builder.ToString();
-    }
 }

@@ -2,23 +2,19 @@ namespace EarlyPipeProxy.Sessions.Logging;
 
 /// <summary>
 /// Every log EventId the proxy uses, one constant each, named after what it logs: a new message takes a free number
-/// here, so no two messages share one. The hundreds group them: 1xx inbound session, 2xx connection handling,
-/// 3xx outbound session and certificate reloads, 4xx health, 5xx listeners and shutdown, 6xx EHLO cache, 7xx control socket.
+/// here, so no two messages share one. The hundreds group them: 1xx sessions, 2xx connection handling,
+/// 3xx outbound policy and certificate reloads, 4xx health, 5xx listeners and shutdown, 6xx EHLO cache, 7xx control socket.
 /// </summary>
-/// <remarks>
-/// The Host's LoggerMessage attributes use these constants. The session and EHLO cache messages are listed so their
-/// numbers are taken; their LoggerMessage attributes still carry the literal numbers until those classes adopt this
-/// registry (they must then use the constant of the same value).
-/// </remarks>
 public static class LogEventIds
 {
-    // Inbound session (src/EarlyPipeProxy.Sessions/Inbound/InboundSession.Log.cs), 100-105.
-    public const int InboundSessionLine = 100;
-    public const int InboundEarlyInputRefused = 101;
-    public const int InboundBackendUnavailable = 102;
-    public const int InboundBareLineEnding = 103;
-    public const int InboundInputAfterStartTls = 104;
-    public const int InboundClientHandshakeFailed = 105;
+    // Sessions, both directions (SessionLog).
+    public const int SessionLine = 100;
+    public const int EarlyInputRefused = 101;
+    public const int UpstreamUnavailable = 102;
+    public const int BareLineEndingInData = 103;
+    public const int InputAfterStartTls = 104;
+    public const int PeerTlsHandshakeFailed = 105;
+    public const int UpstreamTlsHandshakeFailed = 106;
 
     // Connection handling, both directions (Host: SessionConnectionRunner, OutboundConnectionHandler).
     // 210 and 211 were the outbound copies of 200 and 201; one message has one number now, so they are retired.
@@ -26,12 +22,8 @@ public static class LogEventIds
     public const int SessionFailed = 201;
     public const int NoOriginalDestination = 212;
 
-    // Outbound session (src/EarlyPipeProxy.Sessions/Outbound/OutboundSession.Log.cs), 300-304.
-    public const int OutboundSessionLine = 300;
-    public const int OutboundRemoteUnavailable = 301;
-    public const int OutboundEarlyFlightRedone = 302;
-    public const int OutboundBareLineEnding = 303;
-    public const int OutboundRemoteTlsFailed = 304;
+    // Outbound policy (SessionLog). 301-304 were the outbound copies of 100-106 and are retired.
+    public const int EarlyFlightRedone = 300;
 
     // Certificate reloads (Host: CertificateReloader).
     public const int CertificateReloaded = 310;

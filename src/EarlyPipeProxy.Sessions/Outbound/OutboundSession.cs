@@ -1,15 +1,17 @@
-using System.Buffers;
-using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
-using System.Net.Sockets;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Commands;
-using EarlyPipeProxy.Protocol.Lines;
-using EarlyPipeProxy.Sessions.Upstream;
+using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Auth;
 using EarlyPipeProxy.Sessions.Configuration;
-using EarlyPipeProxy.Sessions.EhloCache;
-using EarlyPipeProxy.Sessions.Inbound;
+using EarlyPipeProxy.Sessions.Downstream;
+using EarlyPipeProxy.Sessions.Lifetime;
+using EarlyPipeProxy.Sessions.Logging;
+using EarlyPipeProxy.Sessions.Messages;
+using EarlyPipeProxy.Sessions.Replies;
+using EarlyPipeProxy.Sessions.Telemetry;
+using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.Extensions.Logging;
 using EhloCacheStore = EarlyPipeProxy.Sessions.EhloCache.EhloCache;
 
@@ -18,66 +20,28 @@ namespace EarlyPipeProxy.Sessions.Outbound;
 /// <summary>
 /// One legacy sender's connection, relayed to a remote server the fastest way the remote allows. With a fresh cached
 /// EHLO reply that offers early pipelining, the sender's banner, EHLO and MAIL are answered here and the remote gets
-/// EHLO, MAIL and the first RCPT in one flight before its banner. Toward a remote that offers PIPELINING, MAIL waits to
-/// travel with the first RCPT and DATA's 354 is given here; toward one that offers CHUNKING the message goes as BDAT.
-/// Every answer that decides something (RCPT, end of data) is the remote's own; one given early (MAIL, 354) is
-/// corrected at the sender's next answer that can carry the remote's real outcome.
+/// EHLO, MAIL and the first RCPT in one flight before its banner (<see cref="EarlyFlight"/>). Toward a remote that
+/// offers PIPELINING, MAIL waits to travel with the first RCPT and DATA's 354 is given here; toward one that offers
+/// CHUNKING the message goes as BDAT (<see cref="BdatSink"/>). Every answer that decides something (RCPT, end of data)
+/// is the remote's own; one given early (MAIL, 354) is corrected at the sender's next answer that can carry the
+/// remote's real outcome.
 /// </summary>
-#pragma warning disable CA1001 // The deadline source is disposed when RunAsync ends; a session is never reused.
-public sealed partial class OutboundSession
-#pragma warning restore CA1001
+public sealed class OutboundSession
 {
     private readonly OutboundListener _listener;
     private readonly OutboundListenerOptions _options;
-    private IDuplexPipe _sender;
-    private readonly IPEndPoint _senderEndPoint;
+    private readonly IDuplexPipe _pipe;
     private readonly IPEndPoint _remoteEndPoint;
     private readonly IUpstreamConnector _connector;
     private readonly EhloCacheStore _cache;
-    private readonly ILogger _logger;
-    private readonly Queue<PendingReply> _pending = new();
-    private readonly Telemetry.ProxyMetrics? _metrics;
-    private Telemetry.RoundTripCounter _roundTrips;
-    private long _lastFlush;
-    private TimeSpan? _remoteRoundTripTime;
-    private int _messagesRejected;
-
-    private CancellationTokenSource _deadline = null!;
-    private CancellationToken _aborted;
-    private EhloCacheKey _key;
-    private UpstreamConnection? _remote;
-
-    // The remote's capabilities: from the cache until a live EHLO reply replaces them.
-    private EhloCapabilities? _remoteCapabilities;
-    private bool _remotePipelining;
-    private bool _remoteChunking;
-
-    // A refusal of the whole connection (banner, EHLO) after the sender was already answered from the cache: it answers
-    // every later command that needs the remote.
-    private byte[]? _remoteRefusal;
-
-    // The remote's refusal of a MAIL that was acknowledged here: it answers the transaction's RCPTs.
-    private byte[]? _mailRefusal;
-
-    private string _heloName = string.Empty;
+    private readonly SessionRecord _record;
+    private SessionDeadline? _deadline;
+    private DownstreamChannel? _sender;
+    private RemoteLink? _remote;
+    private PendingReplies? _pending;
+    private EarlyFlight? _flight;
     private bool _greeted;
-    private bool _saslExchange;
-    private bool _inTransaction;
-    private bool _earlyTransaction;
-    private bool _sessionOver;
-    private bool _senderUnflushed;
-    private bool _abortRemote;
-    private bool _quitSent;
-    private int _owed;
-    private int _acceptedRecipients;
-    private RemoteEarlyPipeUse _early;
-    private string? _redo;
-    private int _messages;
-    private int _recipients;
-    private int _commands;
-    private long _bytesFromSender;
-    private long _bytesToSender;
-    private string _end = "sender closed";
+    private bool _over;
 
     public OutboundSession(
         OutboundListener listener,
@@ -87,156 +51,104 @@ public sealed partial class OutboundSession
         IUpstreamConnector connector,
         EhloCacheStore cache,
         ILogger logger,
-        Telemetry.ProxyMetrics? metrics = null)
+        ProxyMetrics? metrics = null)
     {
-        _metrics = metrics;
+        ArgumentNullException.ThrowIfNull(listener);
         _listener = listener;
         _options = listener.Options;
-        _sender = sender;
-        _senderEndPoint = senderEndPoint;
+        _pipe = sender;
         _remoteEndPoint = remoteEndPoint;
         _connector = connector;
         _cache = cache;
-        _logger = logger;
+        _record = new SessionRecord(Direction.Outbound, listener.Name, senderEndPoint, remoteEndPoint, logger, metrics);
     }
 
-    public RemoteEarlyPipeUse EarlyPipeUse => _early;
+    public EarlyPipeUse EarlyPipeUse => _record.Early;
 
     /// <summary>Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions.</summary>
     public async Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
     {
-        var started = Stopwatch.GetTimestamp();
-        _aborted = aborted;
-        using var deadline = aborted.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(aborted) : new CancellationTokenSource();
+        using var deadline = new SessionDeadline(aborted);
         _deadline = deadline;
+        var sender = new DownstreamChannel(_pipe, deadline, _options.Timeouts, _options.Limits, _record, SettleAsync);
+        _sender = sender;
         // A graceful stop wakes a session waiting for the sender's next command, so it can say 421 and go.
-        using var wakeOnClose = closeRequested.Register(static state => ((OutboundSession)state!)._sender.Input.CancelPendingRead(), this);
-        try
-        {
-            var source = _listener.SourceAddress ?? RouteSource(_remoteEndPoint);
-            _key = new EhloCacheKey(source, _remoteEndPoint.Address, _remoteEndPoint.Port, TlsPhase.Cleartext);
-            if (CachedCapabilities() is { } cached)
-            {
-                // The remote's banner will be checked when the flight's replies come back; a bad one is a reason
-                // to redo the session in lockstep, never something the sender sees.
-                UseCapabilities(cached);
-                WriteToSender(System.Text.Encoding.ASCII.GetBytes($"220 {_options.HostName} ESMTP\r\n"));
-            }
-            else if (!await ConnectAndRelayBannerAsync())
-            {
-                return;
-            }
+        using var wakeOnClose = closeRequested.Register(static state => ((IDuplexPipe)state!).Input.CancelPendingRead(), _pipe);
+        await SessionGuard.RunAsync(_record, sender, deadline, () => RunCoreAsync(closeRequested), OnUpstreamFailure,
+            () => _pending?.InTransaction == true, CloseRemoteAsync);
+    }
 
-            await CommandLoopAsync(closeRequested);
-            await FlushSenderAsync();
-        }
-        catch (UpstreamUnavailableException ex)
+    private async ValueTask RunCoreAsync(CancellationToken closeRequested)
+    {
+        var sender = _sender!;
+        var remote = new RemoteLink(_listener, _remoteEndPoint, _connector, _cache, _deadline!, _record);
+        _remote = remote;
+        _pending = new PendingReplies(sender, remote, _record);
+        _flight = new EarlyFlight(_options, remote, _pending, sender, _record);
+        _record.RoundTripTime = () => remote.Channel?.RoundTripTime;
+        if (remote.CachedCapabilities() is { } cached)
         {
-            await FailOwedAsync(ex);
+            // The remote's banner will be checked when the flight's replies come back; a bad one is a reason to redo
+            // the session in lockstep, never something the sender sees.
+            remote.UseCapabilities(cached);
+            sender.Write(ProxyReplies.Banner(_options.HostName));
         }
-        catch (Exception ex) when (aborted.IsCancellationRequested || ex is Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        else
         {
-            _end = "connection aborted";
-            _abortRemote |= _inTransaction;
+            sender.Write((await remote.ConnectForBannerAsync()).Raw);
         }
-        catch (OperationCanceledException)
-        {
-            _end = "timeout";
-            _abortRemote |= _inTransaction;
-            WriteToSender(ProxyReplies.Timeout);
-            await TryFlushFinalAsync();
-        }
-        catch (IOException)
-        {
-            _end = "sender connection lost";
-            _abortRemote |= _inTransaction;
-        }
-        finally
-        {
-            _remoteRoundTripTime = _remote?.RoundTripTime;
-            await CloseRemoteAsync();
-            if (_senderTls is not null)
-            {
-                await _senderTls.DisposeAsync();
-            }
 
-            LogSession(Stopwatch.GetElapsedTime(started));
-        }
+        await CommandLoopAsync(closeRequested);
+    }
+
+    /// <summary>Before the sender is waited for: the replies it is owed are collected. False once the session is over.</summary>
+    private async ValueTask<bool> SettleAsync()
+    {
+        await DrainAsync();
+        return !_over && !_pending!.RemoteClosing;
     }
 
     private async ValueTask CommandLoopAsync(CancellationToken closeRequested)
     {
-        while (!_sessionOver)
+        var sender = _sender!;
+        var pending = _pending!;
+        while (!_over && !pending.RemoteClosing)
         {
-            if (closeRequested.IsCancellationRequested && !_inTransaction)
+            if (closeRequested.IsCancellationRequested && !pending.InTransaction)
             {
                 await LocalReplyAsync(ProxyReplies.ShuttingDown);
-                _end = "shutdown";
+                _record.Ended(SessionEnd.Shutdown);
                 return;
             }
 
-            var input = _sender.Input;
-            var result = await ReadSenderAsync(_options.Timeouts.Command);
-            if (_sessionOver)
+            var read = await sender.ReadCommandAsync();
+            switch (read.Status)
             {
-                // The replies collected before the read ended the session; nothing the sender sent since is read.
-                input.AdvanceTo(result.Buffer.Start);
-                return;
-            }
-
-            var buffer = result.Buffer;
-            var reader = new SequenceReader<byte>(buffer);
-            // A SASL response, or AUTH with an initial one, may be up to 12288 octets (RFC 4954 §4).
-            var limit = _saslExchange ? _options.Limits.MaxAuthLineLength : _options.Limits.MaxLineLength;
-            var status = SmtpLineReader.TryReadCommandLine(ref reader, limit, _options.Limits.MaxAuthLineLength, out var line);
-
-            switch (status)
-            {
-                case LineReadStatus.Incomplete:
-                    // Also the way out of a read cancelled by a graceful stop: the loop's top decides.
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                    if (result.IsCompleted)
-                    {
-                        _end = buffer.IsEmpty ? "sender closed" : "sender closed mid-command";
-                        _abortRemote |= _inTransaction;
-                        return;
-                    }
-
+                case CommandReadStatus.Woken:
+                    // The top of the loop decides: a stop asked for, or the replies collected ended the session.
                     continue;
-
-                case LineReadStatus.TooLong:
-                    // A legacy sender's over-long line is a mistake, not an attack: answer it and go on.
-                    input.AdvanceTo(buffer.Start);
-                    if (!await SkipLineAsync())
+                case CommandReadStatus.Closed:
+                    _record.Ended(read.MidCommand ? SessionEnd.PeerClosedMidCommand : SessionEnd.PeerClosed);
+                    if (pending.InTransaction && _remote!.Channel is { } channel)
                     {
-                        return;
+                        channel.AbortOnClose = true;
                     }
 
+                    return;
+                case CommandReadStatus.TooLong:
+                    // A legacy sender's over-long line is a mistake, not an attack: answer it and go on.
                     await LocalReplyAsync(ProxyReplies.LineTooLong);
                     continue;
-
-                case LineReadStatus.BareLineEnding:
-                    input.AdvanceTo(reader.Position);
+                case CommandReadStatus.BareLineEnding:
                     await LocalReplyAsync(ProxyReplies.BareLineEndingInCommand);
                     continue;
             }
 
-            _commands++;
-            var command = SmtpCommandParser.Parse(line);
-            var moreBuffered = !reader.End;
-            var lineWithEnding = buffer.Slice(line.Start, reader.Position);
-            var argument = command.Verb is SmtpVerb.Ehlo or SmtpVerb.Helo ? SmtpCommandParser.GetArgument(line, command).Trim() : null;
-            var bytes = lineWithEnding.ToArray();
-            _bytesFromSender += bytes.Length;
-            input.AdvanceTo(reader.Position);
-            if (_saslExchange)
-            {
-                // Not a command: the sender's answer to the remote's 334, whatever its letters spell ("QUIT" is base64).
-                await SendAndDrainAsync(PendingReplyKind.Auth, bytes);
-                continue;
-            }
-
-            await ExecuteAsync(command, bytes, argument, moreBuffered);
+            var command = SmtpCommandParser.Parse(read.Line);
+            var argument = command.Verb is SmtpVerb.Ehlo or SmtpVerb.Helo ? SmtpCommandParser.GetArgument(read.Line, command).Trim() : null;
+            var line = read.LineWithEnding.ToArray();
+            sender.Consume();
+            await ExecuteAsync(command, line, argument, read.MoreBuffered);
         }
     }
 
@@ -260,14 +172,14 @@ public sealed partial class OutboundSession
             case SmtpVerb.Rset:
                 await ResetAsync(line);
                 break;
-            case SmtpVerb.Noop when _remote is null:
-                await LocalReplyAsync(OutboundReplies.Ok);
+            case SmtpVerb.Noop when _remote!.Channel is null:
+                await LocalReplyAsync(ProxyReplies.Ok);
                 break;
             case SmtpVerb.Quit:
                 await QuitAsync();
                 break;
             case SmtpVerb.StartTls:
-                await SenderStartTlsAsync();
+                await StartTlsAsync();
                 break;
             case SmtpVerb.Auth:
                 await AuthAsync(line);
@@ -275,8 +187,8 @@ public sealed partial class OutboundSession
             case SmtpVerb.Bdat:
                 // CHUNKING is not offered to the sender, and a chunk's octets cannot be told from commands: stop here.
                 await LocalReplyAsync(ProxyReplies.BdatUnavailable);
-                _end = "BDAT not offered";
-                _sessionOver = true;
+                _record.Ended(SessionEnd.BdatNotOffered);
+                _over = true;
                 break;
             case SmtpVerb.Xclient:
             case SmtpVerb.Xforward:
@@ -289,98 +201,126 @@ public sealed partial class OutboundSession
     }
 
     /// <summary>
+    /// Sends what waits and collects the replies the sender is owed, in order. A MAIL acknowledged here is not waited
+    /// for on its own (it travels with the next command) unless <paramref name="includeAcknowledged"/> says so. The
+    /// first time the remote is needed it gets the early flight.
+    /// </summary>
+    private async ValueTask DrainAsync(bool includeAcknowledged = false)
+    {
+        var pending = _pending!;
+        var channel = _remote!.Channel;
+        if (pending.Count == 0 || (pending.Owed == 0 && !(includeAcknowledged && channel is not null)))
+        {
+            return;
+        }
+
+        if (channel is null)
+        {
+            await _flight!.SendAsync(DrainAsync);
+            return;
+        }
+
+        await channel.FlushAsync();
+        await pending.CollectAsync(channel, _options.Timeouts.BackendReply);
+    }
+
+    private ValueTask SendAndDrainAsync(PendingReplyKind kind, byte[] line)
+    {
+        _pending!.Send(kind, line);
+        return DrainAsync();
+    }
+
+    /// <summary>A reply of our own, in its place: everything the remote still owes the sender goes first.</summary>
+    private ValueTask LocalReplyAsync(ReadOnlySpan<byte> reply)
+    {
+        if (_pending!.Owed == 0)
+        {
+            _sender!.Write(reply);
+            return ValueTask.CompletedTask;
+        }
+
+        return DrainThenReplyAsync(reply.ToArray());
+    }
+
+    private async ValueTask DrainThenReplyAsync(byte[] reply)
+    {
+        await DrainAsync();
+        _sender!.Write(reply);
+    }
+
+    /// <summary>
     /// EHLO/HELO. Answered from the cache while the remote has not been contacted (the flight carries the same EHLO);
     /// otherwise the remote gets EHLO and the sender its reply, edited to what the proxy can honour.
     /// </summary>
     private async ValueTask GreetAsync(bool extended, string name)
     {
+        var sender = _sender!;
+        var remote = _remote!;
+        var pending = _pending!;
         await DrainAsync(includeAcknowledged: true);
-        if (name.Length == 0)
+        if (!SmtpCommandWriter.IsValidDomain(name))
         {
-            await LocalReplyAsync(OutboundReplies.EhloSyntax);
+            // Nothing the proxy could repeat to the remote as one EHLO argument (RFC 5321 §4.1.1.1).
+            await LocalReplyAsync(ProxyReplies.EhloSyntax);
             return;
         }
 
-        _heloName = _options.HeloName ?? name;
-        ForgetUnsentMail();
-        EndTransaction();
-        if (_remoteRefusal is not null)
+        remote.HeloName = _options.HeloName ?? name;
+        pending.ForgetUnsentMail();
+        pending.EndTransaction();
+        if (remote.Refusal is { } refusal)
         {
-            WriteToSender(_remoteRefusal);
+            sender.Write(refusal);
             return;
         }
 
-        if (_remote is null)
+        if (remote.Channel is null)
         {
-            WriteGreetingReply(extended, _remoteCapabilities!);
+            WriteGreetingReply(extended, remote.Capabilities!);
             _greeted = true;
             return;
         }
 
-        var reply = await GreetAndSecureAsync();
-        if (_remoteRefusal is not null)
+        var reply = await remote.GreetAndSecureAsync();
+        if (remote.Refusal is { } policy)
         {
             // A Required TLS policy the remote cannot meet: no mail goes in cleartext.
-            WriteToSender(_remoteRefusal);
+            sender.Write(policy);
             return;
         }
 
-        if (reply.Code == 250 && EhloCapabilities.TryParse(new ReadOnlySequence<byte>(reply.Raw), out var capabilities))
+        if (reply.Code == ReplyCode.Ok && EhloCapabilities.TryParse(reply.AsSequence(), out var capabilities))
         {
             WriteGreetingReply(extended, capabilities!);
             _greeted = true;
             return;
         }
 
-        if (!extended && reply.Code >= 500)
+        if (!extended && ReplyCode.IsPermanentNegative(reply.Code))
         {
             // A server that refuses EHLO may still take HELO, which is all the sender asked for.
-            WriteToRemote(System.Text.Encoding.ASCII.GetBytes($"HELO {_heloName}\r\n"));
-            await FlushRemoteAsync();
-            var helo = await ReadRemoteReplyAsync(_options.Timeouts.BackendReply);
-            _greeted = helo.Code == 250;
-            WriteToSender(helo.Raw);
+            var channel = remote.Channel!;
+            SmtpCommandWriter.WriteHelo(channel.Output, remote.HeloName);
+            await channel.FlushAsync();
+            var helo = await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+            _greeted = helo.Code == ReplyCode.Ok;
+            sender.Write(helo.Raw);
             return;
         }
 
-        WriteToSender(reply.Raw);
+        sender.Write(reply.Raw);
     }
 
-    /// <summary>
-    /// The sender's view of the remote's EHLO reply: PIPELINING always (the proxy reads commands one at a time either
-    /// way), and nothing the proxy does not carry end to end: no early-pipelining keyword (the sender's hop is local),
-    /// not the remote's STARTTLS (ours, when configured), no CHUNKING (DATA becomes BDAT on the way out where the remote
-    /// offers it). AUTH stays: the exchange is relayed to the remote.
-    /// </summary>
     private void WriteGreetingReply(bool extended, EhloCapabilities remote)
     {
         if (!extended)
         {
-            WriteToSender(System.Text.Encoding.Latin1.GetBytes($"250 {remote.Greeting}\r\n"));
+            _sender!.Write(ProxyReplies.HeloReply(remote.Greeting));
             return;
         }
 
-        var shown = new EhloCapabilities(remote.Greeting, remote.Keywords);
-        foreach (var keyword in HiddenFromSender)
-        {
-            shown.Remove(keyword);
-        }
-
-        shown.Add("PIPELINING");
-        if (_listener.SenderCertificates is not null && _senderTls is null)
-        {
-            shown.Add("STARTTLS");
-        }
-
-        var before = _sender.Output.UnflushedBytes;
-        shown.WriteTo(_sender.Output);
-        _bytesToSender += _sender.Output.UnflushedBytes - before;
-        _senderUnflushed = true;
-        _metrics?.Reply(_listener.Name, Telemetry.Direction.Outbound, 250);
+        _sender!.Write(OutboundEhloEditor.Edit(remote, offerStartTls: _listener.SenderCertificates is not null && _sender.Tls is null));
     }
-
-    private static readonly string[] HiddenFromSender =
-        [.. EarlyPipeKeywords.Spellings, "STARTTLS", "CHUNKING", "BINARYMIME", "XCLIENT", "XFORWARD"];
 
     /// <summary>
     /// MAIL. Toward a remote that pipelines it is acknowledged here and travels with the first RCPT; the remote's real
@@ -388,23 +328,25 @@ public sealed partial class OutboundSession
     /// </summary>
     private async ValueTask MailAsync(byte[] line)
     {
+        var remote = _remote!;
+        var pending = _pending!;
         if (!_greeted)
         {
-            await LocalReplyAsync(_remoteRefusal ?? OutboundReplies.SendHeloFirst.ToArray());
+            await LocalReplyAsync(remote.Refusal ?? ProxyReplies.SendHeloFirst.ToArray());
             return;
         }
 
-        if (_owed > 0)
+        if (pending.Owed > 0)
         {
             await DrainAsync();
         }
 
-        if (_remotePipelining && !_inTransaction && _remoteRefusal is null)
+        if (remote.Pipelining && !pending.InTransaction && remote.Refusal is null)
         {
-            EndTransaction();
-            Send(PendingReplyKind.AcknowledgedMail, line);
-            WriteToSender(OutboundReplies.SenderOk);
-            _inTransaction = true;
+            pending.EndTransaction();
+            pending.Send(PendingReplyKind.AcknowledgedMail, line);
+            _sender!.Write(ProxyReplies.SenderOk);
+            pending.InTransaction = true;
             return;
         }
 
@@ -413,15 +355,16 @@ public sealed partial class OutboundSession
 
     private async ValueTask RecipientAsync(byte[] line)
     {
-        if (_mailRefusal is not null && _pending.Count == 0)
+        var pending = _pending!;
+        if (pending.MailRefusal is { } refusal && pending.Count == 0)
         {
             // The remote has no transaction: its refusal of the MAIL is the answer to every RCPT of it.
-            WriteToSender(_mailRefusal);
+            _sender!.Write(refusal);
             return;
         }
 
-        Send(PendingReplyKind.Recipient, line);
-        if (!_remotePipelining)
+        pending.Send(PendingReplyKind.Recipient, line);
+        if (!_remote!.Pipelining)
         {
             await DrainAsync();
         }
@@ -429,13 +372,14 @@ public sealed partial class OutboundSession
 
     private async ValueTask ResetAsync(byte[] line)
     {
-        if (_remote is null)
+        var pending = _pending!;
+        if (_remote!.Channel is null)
         {
             // Nothing was sent: the transaction existed only here.
             await DrainAsync();
-            ForgetUnsentMail();
-            EndTransaction();
-            await LocalReplyAsync(OutboundReplies.Ok);
+            pending.ForgetUnsentMail();
+            pending.EndTransaction();
+            await LocalReplyAsync(ProxyReplies.Ok);
             return;
         }
 
@@ -443,124 +387,314 @@ public sealed partial class OutboundSession
     }
 
     /// <summary>
-    /// AUTH: relayed to the remote with its SASL exchange, line by line, once the remote is greeted (and secured, per
-    /// policy). Not part of an early flight: the credentials wait for the banner and, with TLS, for the handshake.
+    /// AUTH: relayed to the remote with its SASL exchange (<see cref="SaslExchange"/>), once the remote is greeted (and
+    /// secured, per policy). Not part of an early flight: the credentials wait for the banner and, with TLS, for the
+    /// handshake.
     /// </summary>
     private async ValueTask AuthAsync(byte[] line)
     {
-        if (!_greeted || _inTransaction)
+        var pending = _pending!;
+        if (!_greeted || pending.InTransaction)
         {
-            await LocalReplyAsync(_greeted ? Inbound.ProxyReplies.TransactionInProgress : OutboundReplies.SendHeloFirst);
+            await LocalReplyAsync(_greeted ? ProxyReplies.TransactionInProgress : ProxyReplies.SendHeloFirst);
             return;
         }
 
-        await OtherAsync(line, PendingReplyKind.Auth);
+        if (!await OtherAsync(line, PendingReplyKind.Auth))
+        {
+            return;
+        }
+
+        var last = await SaslExchange.RelayAsync(_sender!, _remote!.Channel!, pending.LastCode, async () =>
+        {
+            pending.Expect(PendingReplyKind.Auth);
+            await DrainAsync();
+            return pending.LastCode;
+        });
+        if (last is null)
+        {
+            _record.Ended(SessionEnd.PeerClosedDuringAuth);
+            _remote.Channel!.AbortOnClose = true;
+            _over = true;
+            return;
+        }
+
+        _authenticated |= last == ReplyCode.AuthSucceeded;
     }
 
-    private async ValueTask OtherAsync(byte[] line, PendingReplyKind kind = PendingReplyKind.Other)
+    private bool _authenticated;
+
+    /// <summary>Anything else (VRFY, HELP, NOOP once connected): relayed; false when the remote refused the connection.</summary>
+    private async ValueTask<bool> OtherAsync(byte[] line, PendingReplyKind kind = PendingReplyKind.Other)
     {
-        if (_remote is null)
+        var remote = _remote!;
+        if (remote.Channel is null)
         {
             // VRFY, HELP and the like have no place in an early flight: meet the remote the ordinary way first.
             await DrainAsync();
-            ForgetUnsentMail();
-            await ConnectLockstepAsync();
-            if (_remoteRefusal is not null)
+            _pending!.ForgetUnsentMail();
+            await remote.ConnectLockstepAsync();
+            if (remote.Refusal is { } refusal)
             {
-                WriteToSender(_remoteRefusal);
-                return;
+                _sender!.Write(refusal);
+                return false;
             }
         }
 
         await SendAndDrainAsync(kind, line);
+        return true;
     }
 
     /// <summary>QUIT is answered here at once; the remote gets its QUIT without the sender waiting for the reply.</summary>
     private async ValueTask QuitAsync()
     {
+        var sender = _sender!;
         await DrainAsync();
-        WriteToSender(OutboundReplies.Bye);
-        await FlushSenderAsync();
-        _sessionOver = true;
-        _end = "QUIT";
-        ForgetUnsentMail();
-        if (_remote is not null)
+        sender.Write(ProxyReplies.Bye);
+        await sender.FlushAsync();
+        _over = true;
+        _record.Ended(SessionEnd.Quit);
+        _pending!.ForgetUnsentMail();
+        if (_remote!.Channel is { } channel)
         {
-            await SendQuitToRemoteAsync();
+            await channel.QuitAsync(_pending.Count, readReplies: true);
+            _quitSent = true;
         }
     }
 
-    /// <summary>A MAIL acknowledged here that never left: the remote never heard of it, so it is simply dropped.</summary>
-    private void ForgetUnsentMail()
+    private bool _quitSent;
+
+    /// <summary>
+    /// STARTTLS from the sender (RFC 3207), when the listener has a certificate: the same policy as inbound
+    /// (<see cref="DownstreamChannel.StartTlsAsync"/>). The remote's side is unaffected: it has its own TLS per policy.
+    /// </summary>
+    private async ValueTask StartTlsAsync()
     {
-        if (_remote is null && _pending.Count > 0 && _owed == 0)
+        var sender = _sender!;
+        var pending = _pending!;
+        var refusal = sender.StartTlsRefusal(_listener.SenderCertificates, pending.InTransaction, _authenticated);
+        if (!refusal.IsEmpty)
         {
-            _pending.Clear();
-            _inTransaction = false;
+            await LocalReplyAsync(refusal);
+            return;
         }
-    }
 
-    private void EndTransaction()
-    {
-        _inTransaction = false;
-        _earlyTransaction = false;
-        _mailRefusal = null;
-        _acceptedRecipients = 0;
-    }
-
-    private void UseCapabilities(EhloCapabilities capabilities)
-    {
-        _remoteCapabilities = capabilities;
-        _remotePipelining = capabilities.Contains("PIPELINING");
-        _remoteChunking = capabilities.Contains("CHUNKING");
-    }
-
-    /// <summary>Discards the rest of an over-long line; false when the sender went away or the session ended meanwhile.</summary>
-    private async ValueTask<bool> SkipLineAsync()
-    {
-        var input = _sender.Input;
-        while (true)
+        await DrainAsync(includeAcknowledged: true);
+        if (!await sender.StartTlsAsync(_listener.SenderCertificates!))
         {
-            var result = await ReadSenderAsync(_options.Timeouts.Command);
-            var buffer = result.Buffer;
-            var reader = new SequenceReader<byte>(buffer);
-            var found = SmtpLineReader.TrySkipLine(ref reader);
-            input.AdvanceTo(reader.Position);
-            if (_sessionOver)
-            {
-                // The replies collected before the read ended the session: the over-long line gets no answer.
-                return false;
-            }
-
-            if (found)
-            {
-                return true;
-            }
-
-            if (result.IsCompleted)
-            {
-                _end = "sender closed mid-command";
-                return false;
-            }
+            _over = true;
+            return;
         }
+
+        _greeted = false;
+        pending.ForgetUnsentMail();
+        pending.EndTransaction();
     }
 
     /// <summary>
-    /// The source address the kernel would use toward the remote, for the cache key: servers decide per client
-    /// address whether to offer early pipelining. Connecting a UDP socket only consults the routing table.
+    /// DATA. With accepted recipients the sender gets 354 at once; the remote gets BDAT chunks (CHUNKING) or DATA sent
+    /// right away, its 354 arriving while the sender writes. A remote that refuses DATA has its refusal given as the
+    /// answer to the end of the message, which it then never sees. Without accepted recipients the remote decides.
     /// </summary>
-    private static IPAddress RouteSource(IPEndPoint remote)
+    private async ValueTask DataAsync(bool moreBuffered)
     {
-        using var probe = new Socket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        try
+        var sender = _sender!;
+        var remote = _remote!;
+        var pending = _pending!;
+        if (moreBuffered)
         {
-            probe.Connect(remote);
-        }
-        catch (SocketException ex)
-        {
-            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable, $"no route to {remote}: {ex.Message}", ex);
+            // RFC 2920 §3.1: DATA ends a group; a body sent before its 354 cannot be told from commands.
+            await LocalReplyAsync(ProxyReplies.SynchronizationError);
+            _record.Ended(SessionEnd.DataBefore354);
+            _over = true;
+            return;
         }
 
-        return ((IPEndPoint)probe.LocalEndPoint!).Address;
+        await DrainAsync();
+        if (pending.RemoteClosing)
+        {
+            return;
+        }
+
+        if ((remote.Refusal ?? pending.MailRefusal) is { } refusal)
+        {
+            sender.Write(refusal);
+            return;
+        }
+
+        if (pending.AcceptedRecipients == 0)
+        {
+            await DataWithoutRecipientsAsync();
+            return;
+        }
+
+        // BDAT only where its chunks may be pipelined (RFC 3030 §4.2 wants each reply awaited otherwise): the chunks'
+        // replies are read after the last one.
+        var channel = remote.Channel!;
+        var asChunks = remote.Chunking && remote.Pipelining;
+        sender.Write(ProxyReplies.StartMailInput);
+        UpstreamReply? dataRefusal = null;
+        if (!asChunks)
+        {
+            SmtpCommandWriter.WriteData(channel.Output);
+            await channel.FlushAsync();
+            await sender.FlushAsync();
+            var reply = await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+            dataRefusal = reply.Code == ReplyCode.StartMailInput ? null : reply;
+        }
+
+        if (asChunks)
+        {
+            var chunks = new BdatSink(channel);
+            if (await RelayBodyAsync(chunks) && await ChunkVerdictAsync(channel, chunks.Chunks) is { } verdict)
+            {
+                FinishMessage(verdict);
+            }
+
+            return;
+        }
+
+        if (await RelayBodyAsync(new UpstreamBodySink(channel, forward: dataRefusal is null)))
+        {
+            FinishMessage(dataRefusal ?? await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply));
+        }
+    }
+
+    private async ValueTask DataWithoutRecipientsAsync()
+    {
+        var sender = _sender!;
+        if (_remote!.Channel is null)
+        {
+            // Only a MAIL acknowledged here exists; the remote was never asked anything.
+            sender.Write(ProxyReplies.NeedRecipient);
+            return;
+        }
+
+        await DrainAsync(includeAcknowledged: true);
+        var channel = _remote.Channel!;
+        SmtpCommandWriter.WriteData(channel.Output);
+        await channel.FlushAsync();
+        var reply = await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+        sender.Write(reply.Raw);
+        if (reply.Code != ReplyCode.StartMailInput)
+        {
+            EndIfClosing(reply);
+            return;
+        }
+
+        if (await RelayBodyAsync(new UpstreamBodySink(channel)))
+        {
+            FinishMessage(await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply));
+        }
+    }
+
+    /// <summary>The body into <paramref name="sink"/>; true when it ended well and the remote's verdict is to be read.</summary>
+    private async ValueTask<bool> RelayBodyAsync(IMessageBodySink sink)
+    {
+        var pending = _pending!;
+        var channel = _remote!.Channel!;
+        pending.InTransaction = true;
+        switch (await MessageBodyReader.ReadAsync(_sender!, sink, _options.Timeouts.Data, _record))
+        {
+            case MessageBodyOutcome.Complete:
+                await channel.FlushAsync();
+                return true;
+            case MessageBodyOutcome.Refused:
+                _sender!.Write(ProxyReplies.BareLineEndingInData);
+                _record.Ended(SessionEnd.BareLineEndingInData);
+                break;
+            default:
+                _record.Ended(SessionEnd.PeerLostDuringData);
+                channel.AbortOnClose = true;
+                break;
+        }
+
+        _over = true;
+        return false;
+    }
+
+    /// <summary>RFC 3030 §4.2: once a chunk is refused the transaction fails; the first refusal says why, else the last reply.</summary>
+    private async ValueTask<UpstreamReply?> ChunkVerdictAsync(UpstreamChannel channel, int chunks)
+    {
+        UpstreamReply? refusal = null;
+        UpstreamReply? last = null;
+        for (var i = 0; i < chunks; i++)
+        {
+            var reply = await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+            last = reply;
+            if (!reply.IsPositiveCompletion)
+            {
+                refusal ??= reply;
+            }
+        }
+
+        return refusal ?? last;
+    }
+
+    /// <summary>The remote's verdict on the message reaches the sender; the transaction is over either way.</summary>
+    private void FinishMessage(UpstreamReply final)
+    {
+        var pending = _pending!;
+        if (pending.EarlyTransaction)
+        {
+            _cache.OnEarlyTransactionReply(_remote!.Key, final.Code);
+        }
+
+        if (final.IsPositiveCompletion)
+        {
+            _record.MessagesAccepted++;
+        }
+        else
+        {
+            _record.MessagesRejected++;
+        }
+
+        _sender!.Write(final.Raw);
+        pending.EndTransaction();
+        EndIfClosing(final);
+    }
+
+    /// <summary>A 421 from the remote closes its side (RFC 5321 §3.8): the session ends after relaying it.</summary>
+    private void EndIfClosing(UpstreamReply reply)
+    {
+        if (reply.Code == ReplyCode.ServiceNotAvailable)
+        {
+            _over = true;
+            _record.Ended(SessionEnd.UpstreamClosedWith421);
+        }
+    }
+
+    /// <summary>The remote failed: every answer the sender waits for is a 421, and the session ends (RFC 5321 §3.8).</summary>
+    private ValueTask OnUpstreamFailure(UpstreamUnavailableException ex)
+    {
+        SessionLog.UpstreamUnavailable(_record.Logger, "remote", "U", _remoteEndPoint, _record.Peer.Address, _record.Peer.Port, _listener.Name, ex.Message);
+        _record.EndedUnavailable(ex.Failure);
+        if (_pending is { } pending)
+        {
+            pending.AnswerOwedWith(ProxyReplies.RemoteUnavailable, atLeast: 1);
+        }
+        else
+        {
+            _sender!.Write(ProxyReplies.RemoteUnavailable);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask CloseRemoteAsync(bool abort)
+    {
+        if (_remote?.Channel is not { } channel)
+        {
+            return;
+        }
+
+        channel.AbortOnClose |= abort;
+        if (!channel.AbortOnClose && !_quitSent)
+        {
+            // A sender that left without QUIT: the remote still gets a polite end, if it takes it promptly.
+            await channel.QuitAsync(_pending!.Count, readReplies: false);
+        }
+
+        await channel.CloseAsync();
     }
 }

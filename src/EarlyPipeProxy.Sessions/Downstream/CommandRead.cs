@@ -1,0 +1,32 @@
+using System.Buffers;
+
+namespace EarlyPipeProxy.Sessions.Downstream;
+
+/// <summary>
+/// One command line from the peer. <see cref="Line"/> (without CRLF) and <see cref="LineWithEnding"/> point into the
+/// channel's input buffer and are valid until <see cref="DownstreamChannel.Consume"/>.
+/// </summary>
+public readonly struct CommandRead
+{
+    public CommandRead(CommandReadStatus status, ReadOnlySequence<byte> line = default, ReadOnlySequence<byte> lineWithEnding = default,
+        bool moreBuffered = false, bool midCommand = false)
+    {
+        Status = status;
+        Line = line;
+        LineWithEnding = lineWithEnding;
+        MoreBuffered = moreBuffered;
+        MidCommand = midCommand;
+    }
+
+    public CommandReadStatus Status { get; }
+
+    public ReadOnlySequence<byte> Line { get; }
+
+    public ReadOnlySequence<byte> LineWithEnding { get; }
+
+    /// <summary>More input was already buffered behind the line: the peer pipelined (or sent data too early).</summary>
+    public bool MoreBuffered { get; }
+
+    /// <summary>For <see cref="CommandReadStatus.Closed"/>: the peer left with part of a line sent.</summary>
+    public bool MidCommand { get; }
+}

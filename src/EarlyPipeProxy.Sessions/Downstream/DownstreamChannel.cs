@@ -1,0 +1,331 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Security.Authentication;
+using EarlyPipeProxy.Protocol.Capabilities;
+using EarlyPipeProxy.Protocol.Lines;
+using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Configuration;
+using EarlyPipeProxy.Sessions.Lifetime;
+using EarlyPipeProxy.Sessions.Logging;
+using EarlyPipeProxy.Sessions.Replies;
+using EarlyPipeProxy.Sessions.Telemetry;
+using EarlyPipeProxy.Sessions.Tls;
+
+namespace EarlyPipeProxy.Sessions.Downstream;
+
+/// <summary>
+/// The connection a session serves (the client inbound, the sender outbound): reading commands and data with their
+/// limits and timeouts, writing and flushing replies, and STARTTLS, which swaps the pipes underneath. Both directions
+/// use it as it is; what the session does with a command is its own policy.
+/// </summary>
+/// <remarks>
+/// The pipelining rule lives here once: input already buffered is read at once; only when there is none does the
+/// session settle (its callback delivers every reply it owes) and the replies leave in one flush before the wait
+/// (RFC 2920 §3.1). So replies go out in as few segments as possible and neither side waits for the other.
+/// </remarks>
+public sealed class DownstreamChannel : IAsyncDisposable
+{
+    private readonly SessionDeadline _deadline;
+    private readonly SessionTimeouts _timeouts;
+    private readonly ListenerLimits _limits;
+    private readonly SessionRecord _record;
+    private readonly Func<ValueTask<bool>> _settle;
+    private IDuplexPipe _pipe;
+    private TlsDuplexPipe? _tls;
+    private SequencePosition _lineEnd;
+    private bool _holdingLine;
+    private bool _unflushed;
+
+    /// <param name="settle">
+    /// Delivers what the session owes before it waits for input; false when the session is over, so the wait is
+    /// skipped and the read returns <see cref="CommandReadStatus.Woken"/>.
+    /// </param>
+    public DownstreamChannel(IDuplexPipe pipe, SessionDeadline deadline, SessionTimeouts timeouts, ListenerLimits limits, SessionRecord record,
+        Func<ValueTask<bool>> settle)
+    {
+        _pipe = pipe;
+        _deadline = deadline;
+        _timeouts = timeouts;
+        _limits = limits;
+        _record = record;
+        _settle = settle;
+    }
+
+    /// <summary>
+    /// Whether the peer's waits are the round trips the session saves (inbound: the client's). Outbound the proxy's
+    /// waits for the remote count instead (<see cref="Upstream.UpstreamChannel.CountsRoundTrips"/>).
+    /// </summary>
+    public bool CountsRoundTrips { get; init; }
+
+    /// <summary>The current pipes: the connection's, or the TLS ones after a handshake.</summary>
+    public IDuplexPipe Pipe => _pipe;
+
+    public PipeReader Input => _pipe.Input;
+
+    public PipeWriter Output => _pipe.Output;
+
+    /// <summary>The TLS layer once a handshake succeeded; null in cleartext.</summary>
+    public TlsDuplexPipe? Tls => _tls;
+
+    /// <summary>True when settling said the session is over; a read then returns woken instead of waiting.</summary>
+    public bool SettledOver { get; private set; }
+
+    /// <summary>
+    /// Input, buffered or awaited. Before it waits, the session settles and everything owed is flushed. A cancelled
+    /// read (a close request, or settling ended the session) comes back already released, with
+    /// <see cref="ReadResult.IsCanceled"/> set and an empty buffer.
+    /// </summary>
+    public async ValueTask<ReadResult> ReadAsync(TimeSpan timeout)
+    {
+        var input = _pipe.Input;
+        if (!input.TryRead(out var result))
+        {
+            if (!await _settle())
+            {
+                SettledOver = true;
+                input.CancelPendingRead();
+            }
+
+            await FlushAsync();
+            if (CountsRoundTrips)
+            {
+                // The peer now waits for what it was sent, or sends what it has: one round trip either way.
+                _record.RoundTrips.Waited();
+            }
+
+            using var scope = _deadline.Begin(timeout);
+            result = await input.ReadAsync(scope.Token);
+        }
+
+        if (result.IsCanceled)
+        {
+            input.AdvanceTo(result.Buffer.Start);
+            return new ReadResult(default, isCanceled: true, isCompleted: false);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The next command line under the listener's limits (a longer one for AUTH with an initial response, RFC 4954 §4;
+    /// <paramref name="sasl"/> for a SASL answer, which is never a command). Over-long lines are skipped here.
+    /// </summary>
+    public async ValueTask<CommandRead> ReadCommandAsync(bool sasl = false)
+    {
+        var maxLength = sasl ? _limits.MaxAuthLineLength : _limits.MaxLineLength;
+        while (true)
+        {
+            var result = await ReadAsync(_timeouts.Command);
+            if (result.IsCanceled)
+            {
+                return new CommandRead(CommandReadStatus.Woken);
+            }
+
+            var buffer = result.Buffer;
+            var reader = new SequenceReader<byte>(buffer);
+            var status = SmtpLineReader.TryReadCommandLine(ref reader, maxLength, _limits.MaxAuthLineLength, out var line);
+            switch (status)
+            {
+                case LineReadStatus.Incomplete:
+                    _pipe.Input.AdvanceTo(buffer.Start, buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        return new CommandRead(CommandReadStatus.Closed, midCommand: !buffer.IsEmpty);
+                    }
+
+                    continue;
+
+                case LineReadStatus.TooLong:
+                    _pipe.Input.AdvanceTo(buffer.Start);
+                    return await SkipLineAsync();
+
+                case LineReadStatus.BareLineEnding:
+                    _pipe.Input.AdvanceTo(reader.Position);
+                    return new CommandRead(CommandReadStatus.BareLineEnding);
+            }
+
+            _lineEnd = reader.Position;
+            _holdingLine = true;
+            _record.Commands += sasl ? 0 : 1;
+            _record.BytesFromPeer += buffer.Slice(line.Start, reader.Position).Length;
+            return new CommandRead(CommandReadStatus.Command, line, buffer.Slice(line.Start, reader.Position), moreBuffered: !reader.End);
+        }
+    }
+
+    /// <summary>Releases the line last returned by <see cref="ReadCommandAsync"/>.</summary>
+    public void Consume()
+    {
+        if (_holdingLine)
+        {
+            _holdingLine = false;
+            _pipe.Input.AdvanceTo(_lineEnd);
+        }
+    }
+
+    /// <summary>
+    /// Whether input is already there (Exim's check just before the banner), without waiting. Empty and not
+    /// completed when nothing came. The caller releases what it looked at.
+    /// </summary>
+    public bool TryPeek(out ReadResult result) => _pipe.Input.TryRead(out result);
+
+    public void Write(ReadOnlySpan<byte> reply)
+    {
+        Count(ReplyCode.Peek(reply));
+        _pipe.Output.Write(reply);
+        _record.BytesToPeer += reply.Length;
+        _unflushed = true;
+    }
+
+    public void Write(in ReadOnlySequence<byte> reply)
+    {
+        Count(ReplyCode.Peek(reply));
+        foreach (var segment in reply)
+        {
+            _pipe.Output.Write(segment.Span);
+        }
+
+        _record.BytesToPeer += reply.Length;
+        _unflushed = true;
+    }
+
+    /// <summary>An EHLO reply as the session edited it.</summary>
+    public void Write(EhloCapabilities capabilities)
+    {
+        ArgumentNullException.ThrowIfNull(capabilities);
+        var before = _pipe.Output.UnflushedBytes;
+        capabilities.WriteTo(_pipe.Output);
+        _record.BytesToPeer += _pipe.Output.UnflushedBytes - before;
+        _unflushed = true;
+        Count(ReplyCode.Ok);
+    }
+
+    /// <summary>Flushes what was written; a peer that does not read for the command timeout is gone.</summary>
+    public async ValueTask FlushAsync()
+    {
+        if (!_unflushed)
+        {
+            return;
+        }
+
+        _unflushed = false;
+        FlushResult result;
+        using (var scope = _deadline.Begin(_timeouts.Command))
+        {
+            result = await _pipe.Output.FlushAsync(scope.Token);
+        }
+
+        if (result.IsCompleted)
+        {
+            throw new IOException("the peer stopped reading");
+        }
+    }
+
+    /// <summary>The session's last words: flushed best effort, bounded on their own.</summary>
+    public ValueTask FinalFlushAsync()
+    {
+        _unflushed = false;
+        return Transport.FinalFlush.TryAsync(_pipe.Output);
+    }
+
+    /// <summary>
+    /// The refusal of a STARTTLS command, or empty when it may go ahead: no certificate, TLS already up, inside a
+    /// transaction, or after AUTH (the upstream never sees our STARTTLS, so it would not forget a login made in
+    /// cleartext, which RFC 3207 §4.2 requires).
+    /// </summary>
+    public ReadOnlySpan<byte> StartTlsRefusal(ServerCertificateProvider? certificates, bool inTransaction, bool authenticated) =>
+        certificates is null ? ProxyReplies.StartTlsUnavailable
+        : _tls is not null ? ProxyReplies.TlsAlreadyActive
+        : inTransaction ? ProxyReplies.TransactionInProgress
+        : authenticated ? ProxyReplies.StartTlsAfterAuth
+        : default;
+
+    /// <summary>
+    /// STARTTLS after <see cref="StartTlsRefusal"/> said yes and every owed reply was delivered. What the peer sent
+    /// after the command, before it could have seen our go-ahead, is not TLS: it is discarded and logged, never
+    /// executed after the handshake (CVE-2011-0411). Anything after the 220 belongs to the handshake. False (and the
+    /// failure logged) when the handshake fails: the session is over.
+    /// </summary>
+    public async ValueTask<bool> StartTlsAsync(ServerCertificateProvider certificates)
+    {
+        if (_pipe.Input.TryRead(out var leftover))
+        {
+            if (!leftover.Buffer.IsEmpty)
+            {
+                SessionLog.InputAfterStartTls(_record.Logger, _record.Peer.Address, _record.Peer.Port, _record.Listener, leftover.Buffer.Length);
+            }
+
+            _pipe.Input.AdvanceTo(leftover.Buffer.End);
+        }
+
+        Write(ProxyReplies.StartTlsGoAhead);
+        await FlushAsync();
+        return await HandshakeAsync(certificates, "starttls");
+    }
+
+    /// <summary>The server side of a handshake over the current pipes (TLS-on-connect, or after the go-ahead).</summary>
+    public async ValueTask<bool> HandshakeAsync(ServerCertificateProvider certificates, string kind)
+    {
+        TlsDuplexPipe secured;
+        bool resumed;
+        try
+        {
+            using var scope = _deadline.Begin(_timeouts.TlsHandshake);
+            (secured, resumed) = await ServerTlsHandshake.RunAsync(_pipe, certificates, scope.Token);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException || _deadline.IsTimeout(ex))
+        {
+            SessionLog.PeerTlsHandshakeFailed(_record.Logger, _record.Peer.Address, _record.Peer.Port, _record.Listener, ex.Message);
+            _record.Ended(SessionEnd.TlsHandshakeFailed);
+            return false;
+        }
+
+        _tls = secured;
+        _pipe = secured;
+        _record.PeerTlsEstablished(TlsDescription.Describe(secured.Stream), resumed, kind);
+        return true;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_tls is not null)
+        {
+            await _tls.DisposeAsync();
+        }
+    }
+
+    private void Count(int code)
+    {
+        if (CountsRoundTrips)
+        {
+            _record.RoundTrips.Replied(code);
+        }
+
+        _record.RepliedToPeer(code);
+    }
+
+    private async ValueTask<CommandRead> SkipLineAsync()
+    {
+        while (true)
+        {
+            var result = await ReadAsync(_timeouts.Command);
+            if (result.IsCanceled)
+            {
+                return new CommandRead(CommandReadStatus.Woken);
+            }
+
+            var buffer = result.Buffer;
+            var reader = new SequenceReader<byte>(buffer);
+            var found = SmtpLineReader.TrySkipLine(ref reader);
+            _pipe.Input.AdvanceTo(reader.Position);
+            if (found)
+            {
+                return new CommandRead(CommandReadStatus.TooLong);
+            }
+
+            if (result.IsCompleted)
+            {
+                return new CommandRead(CommandReadStatus.Closed, midCommand: true);
+            }
+        }
+    }
+}

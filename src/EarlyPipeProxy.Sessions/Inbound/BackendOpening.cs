@@ -1,0 +1,159 @@
+using System.Net;
+using EarlyPipeProxy.Protocol.Capabilities;
+using EarlyPipeProxy.Protocol.ClientIdentity;
+using EarlyPipeProxy.Protocol.Commands;
+using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Configuration;
+using EarlyPipeProxy.Sessions.Downstream;
+using EarlyPipeProxy.Sessions.Lifetime;
+using EarlyPipeProxy.Sessions.Telemetry;
+using EarlyPipeProxy.Sessions.Upstream;
+
+namespace EarlyPipeProxy.Sessions.Inbound;
+
+/// <summary>
+/// Inbound policy, first part: the backend connection up to its banner. Connect; introduce the real client (a PROXY
+/// header first, or XCLIENT after the greeting); STARTTLS toward the backend when configured, before anything of the
+/// client's; and wait for the backend's final greeting line, which nothing of the client's may precede.
+/// </summary>
+internal sealed class BackendOpening
+{
+    private readonly InboundListener _listener;
+    private readonly InboundListenerOptions _options;
+    private readonly IPEndPoint _client;
+    private readonly IPEndPoint _local;
+    private readonly SessionDeadline _deadline;
+    private readonly SessionRecord _record;
+
+    // XCLIENT's NAME=: looked up while the backend connection is made.
+    private readonly Task<string>? _clientName;
+
+    public BackendOpening(InboundListener listener, IPEndPoint client, IPEndPoint local, SessionDeadline deadline, SessionRecord record)
+    {
+        _listener = listener;
+        _options = listener.Options;
+        _client = client;
+        _local = local;
+        _deadline = deadline;
+        _record = record;
+        if (_options.Backend.ClientIdentity == ClientIdentityMode.Xclient)
+        {
+            _clientName = _options.Backend.LookupClientName
+                ? ClientNameResolver.ResolveAsync(client.Address, _options.Timeouts.ClientNameLookup, deadline.Aborted)
+                : Task.FromResult(ClientNameResolver.Unavailable);
+        }
+    }
+
+    /// <summary>Connects, and sends the PROXY header when that is how the client is introduced.</summary>
+    public async ValueTask<UpstreamChannel> ConnectAsync(IUpstreamConnector connector, ProxyTlsInfo? clientTls)
+    {
+        var backend = await UpstreamChannel.ConnectAsync(connector, _listener.BackendEndPoint, source: null, fastOpen: false, firstFlight: default,
+            _deadline, _options.Timeouts, _options.Limits, _record, countsRoundTrips: false);
+        switch (_options.Backend.ClientIdentity)
+        {
+            case ClientIdentityMode.ProxyV1:
+                ProxyProtocolHeader.WriteV1(backend.Output, _client, _local);
+                await backend.FlushAsync();
+                break;
+            case ClientIdentityMode.ProxyV2:
+                // Only TLS-on-connect is known this early; a later STARTTLS cannot be told in a header already sent.
+                ProxyProtocolHeader.WriteV2(backend.Output, _client, _local, clientTls);
+                await backend.FlushAsync();
+                break;
+        }
+
+        return backend;
+    }
+
+    /// <summary>
+    /// Waits for the backend's final greeting, secures the connection and introduces the client. Returns the banner
+    /// to give the client; null when the backend refused (its refusal is then the client's answer, and the session ends).
+    /// </summary>
+    public async ValueTask<byte[]?> GreetAsync(UpstreamChannel backend, DownstreamChannel client)
+    {
+        var banner = await backend.ReadReplyAsync(_options.Timeouts.Banner);
+        if (banner.Code != ReplyCode.ServiceReady)
+        {
+            // The backend refuses us (554, 421): its words go to the client, who learns nothing else.
+            var code = banner.Code;
+            client.Write(banner.Raw);
+            backend.ReleaseReply();
+            await client.FlushAsync();
+            _record.Ended(SessionEnd.UpstreamGreeting, code.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return null;
+        }
+
+        var bannerBytes = banner.Raw.ToArray();
+        backend.ReleaseReply();
+
+        // TLS first, so that XCLIENT and everything after it travel encrypted.
+        if (_options.Backend.Tls == BackendTlsMode.StartTls)
+        {
+            await StartTlsAsync(backend);
+        }
+
+        if (_options.Backend.ClientIdentity == ClientIdentityMode.Xclient)
+        {
+            await IntroduceClientAsync(backend);
+        }
+
+        return bannerBytes;
+    }
+
+    /// <summary>EHLO as the proxy, then XCLIENT with the client's address; the backend greets again with 220.</summary>
+    private async ValueTask IntroduceClientAsync(UpstreamChannel backend)
+    {
+        if (!await OffersAsync(backend, SmtpKeywords.Xclient))
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply,
+                "backend does not offer XCLIENT to the proxy (Postfix: add the proxy to smtpd_authorized_xclient_hosts)");
+        }
+
+        XclientCommand.Write(backend.Output, _client, await _clientName!, helo: null);
+        await backend.FlushAsync();
+        var greeting = await backend.ReadReplyAsync(_options.Timeouts.BackendReply);
+        var code = greeting.Code;
+        var text = code == ReplyCode.ServiceReady ? null : greeting.FinalLineText();
+        backend.ReleaseReply();
+        if (code != ReplyCode.ServiceReady)
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend refused XCLIENT: {code} {text}");
+        }
+    }
+
+    /// <summary>
+    /// STARTTLS toward the backend: our EHLO, STARTTLS, its 220, the handshake (certificate checked against
+    /// <see cref="BackendOptions.TlsServerName"/> unless turned off).
+    /// </summary>
+    private async ValueTask StartTlsAsync(UpstreamChannel backend)
+    {
+        if (!await OffersAsync(backend, SmtpKeywords.StartTls))
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, "backend does not offer STARTTLS (Backend:Tls is StartTls)");
+        }
+
+        SmtpCommandWriter.WriteStartTls(backend.Output);
+        await backend.FlushAsync();
+        var goAhead = await backend.ReadReplyAsync(_options.Timeouts.BackendReply);
+        var code = goAhead.Code;
+        backend.ReleaseReply();
+        if (code != ReplyCode.ServiceReady)
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend refused STARTTLS with {code}");
+        }
+
+        await backend.UpgradeToTlsAsync(Tls.TlsClientOptions.Create(
+            _options.Backend.TlsServerName ?? _listener.BackendHostName, _options.Backend.VerifyCertificate, _listener.BackendTrustAnchors));
+    }
+
+    /// <summary>Our own EHLO to the backend, before XCLIENT or STARTTLS: does its reply offer <paramref name="keyword"/>?</summary>
+    private async ValueTask<bool> OffersAsync(UpstreamChannel backend, string keyword)
+    {
+        SmtpCommandWriter.WriteEhlo(backend.Output, _options.HostName);
+        await backend.FlushAsync();
+        var ehlo = await backend.ReadReplyAsync(_options.Timeouts.BackendReply);
+        var offers = ehlo.Code == ReplyCode.Ok && EhloCapabilities.TryParse(ehlo.Raw, out var capabilities) && capabilities!.Contains(keyword);
+        backend.ReleaseReply();
+        return offers;
+    }
+}

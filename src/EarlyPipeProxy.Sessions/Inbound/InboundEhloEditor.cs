@@ -1,0 +1,39 @@
+using EarlyPipeProxy.Protocol.Capabilities;
+using EarlyPipeProxy.Sessions.Configuration;
+
+namespace EarlyPipeProxy.Sessions.Inbound;
+
+/// <summary>
+/// The client's view of the backend's EHLO reply: PIPELINING always (the proxy accepts pipelining from every client),
+/// the early-pipelining keyword for advertise hosts right after it, our STARTTLS when the listener has a certificate,
+/// and nothing the proxy cannot honour end to end (XCLIENT/XFORWARD would let the client claim any address; the
+/// backend's own STARTTLS and early-pipelining offer are replaced by ours). Deterministic, so a client's cached copy
+/// stays valid across connections.
+/// </summary>
+internal static class InboundEhloEditor
+{
+    private static readonly string[] Hidden =
+        [SmtpKeywords.Xclient, SmtpKeywords.Xforward, SmtpKeywords.StartTls, .. EarlyPipeKeywords.Spellings];
+
+    /// <summary>Edits <paramref name="capabilities"/> in place; true when the early-pipelining keyword was offered.</summary>
+    public static bool Edit(EhloCapabilities capabilities, InboundListener listener, bool advertise, bool offerStartTls)
+    {
+        foreach (var keyword in Hidden)
+        {
+            capabilities.Remove(keyword);
+        }
+
+        capabilities.Add(SmtpKeywords.Pipelining);
+        if (offerStartTls)
+        {
+            capabilities.Add(SmtpKeywords.StartTls);
+        }
+
+        if (advertise)
+        {
+            capabilities.Add(listener.Options.PipeConnect.Keyword, after: SmtpKeywords.Pipelining);
+        }
+
+        return advertise;
+    }
+}

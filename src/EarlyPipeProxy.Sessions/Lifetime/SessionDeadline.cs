@@ -1,0 +1,92 @@
+namespace EarlyPipeProxy.Sessions.Lifetime;
+
+/// <summary>
+/// The one clock of a session: each wait (for the peer, the upstream, a handshake) runs in a scope that cancels it
+/// after its own timeout, on <see cref="TimeProvider"/> so tests can move time. A scope's token is also cancelled
+/// when the session is aborted; <see cref="IsTimeout"/> tells the two apart in catch filters.
+/// </summary>
+public sealed class SessionDeadline : IDisposable
+{
+    private readonly TimeProvider _time;
+    private readonly CancellationToken _aborted;
+    private CancellationTokenSource _source;
+    private CancellationTokenRegistration _abortRegistration;
+
+    public SessionDeadline(CancellationToken aborted, TimeProvider? time = null)
+    {
+        _time = time ?? TimeProvider.System;
+        _aborted = aborted;
+        _source = Create();
+    }
+
+    /// <summary>The session's own abort (listener stopping hard); never a timeout.</summary>
+    public CancellationToken Aborted => _aborted;
+
+    /// <summary>Starts a wait of at most <paramref name="timeout"/>; dispose the scope when the wait is over.</summary>
+    public Scope Begin(TimeSpan timeout)
+    {
+        if (_source.IsCancellationRequested && !_aborted.IsCancellationRequested)
+        {
+            // A wait that timed out and was handled (an opportunistic TLS handshake, a polite QUIT) must not leave
+            // every later wait of the session cancelled before it starts.
+            Dispose();
+            _source = Create();
+        }
+
+        _source.CancelAfter(timeout);
+        return new Scope(this, _source.Token);
+    }
+
+    /// <summary>True when <paramref name="exception"/> is a scope's timeout rather than the session's abort.</summary>
+    public bool IsTimeout(Exception exception) => exception is OperationCanceledException && !_aborted.IsCancellationRequested;
+
+    public void Dispose()
+    {
+        _abortRegistration.Dispose();
+        _source.Dispose();
+    }
+
+    private void End(CancellationTokenSource source)
+    {
+        if (ReferenceEquals(source, _source) && !source.IsCancellationRequested)
+        {
+            source.CancelAfter(Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private CancellationTokenSource Create()
+    {
+        var source = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        if (_aborted.CanBeCanceled)
+        {
+            // Registered once per source: a session that times out and goes on gets a new source, rarely.
+            _abortRegistration = _aborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), source);
+        }
+
+        return source;
+    }
+
+    /// <summary>One wait: its token, and the end of its timeout when disposed.</summary>
+    public readonly struct Scope : IDisposable
+    {
+        private readonly SessionDeadline? _owner;
+        private readonly CancellationTokenSource? _source;
+
+        internal Scope(SessionDeadline owner, CancellationToken token)
+        {
+            _owner = owner;
+            _source = owner._source;
+            Token = token;
+        }
+
+        public CancellationToken Token { get; }
+
+        public void Dispose()
+        {
+            if (_source is not null)
+            {
+                _owner!.End(_source);
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+namespace EarlyPipeProxy.Sessions.Lifetime;
+
+/// <summary>
+/// Why a session ended: the session line's end= field and the metric's outcome both come from it (see
+/// <see cref="SessionEndText"/>), so a new way to end is a new value here, never a new string somewhere.
+/// </summary>
+public enum SessionEnd
+{
+    /// <summary>QUIT answered (or the upstream's 221 relayed).</summary>
+    Quit,
+
+    /// <summary>The peer closed between commands.</summary>
+    PeerClosed,
+
+    /// <summary>A graceful stop asked the session to end between transactions (421 4.3.2).</summary>
+    Shutdown,
+
+    PeerClosedMidCommand,
+    PeerClosedBeforeGreeting,
+    PeerClosedDuringAuth,
+    PeerConnectionLost,
+    PeerLostDuringData,
+    PeerLostDuringBdat,
+
+    /// <summary>The listener aborted the connection.</summary>
+    Aborted,
+
+    /// <summary>The peer did not send within its timeout (421 4.4.2).</summary>
+    Timeout,
+
+    /// <summary>The peer's TLS handshake with the proxy failed.</summary>
+    TlsHandshakeFailed,
+
+    /// <summary>Input before the banner from a host not offered early pipelining (554 5.5.0).</summary>
+    InputBeforeGreeting,
+
+    /// <summary>Message data pipelined behind DATA, before its 354 (RFC 2920 §3.1).</summary>
+    DataBefore354,
+
+    /// <summary>Bare CR, LF or NUL in message data: the message was refused (SMTP smuggling protection).</summary>
+    BareLineEndingInData,
+
+    MalformedBdat,
+    BdatNotOffered,
+
+    /// <summary>The upstream refused the connection in its greeting; <see cref="SessionRecord.EndDetail"/> has its code.</summary>
+    UpstreamGreeting,
+
+    /// <summary>The upstream said 421 and closed (RFC 5321 §3.8).</summary>
+    UpstreamClosedWith421,
+
+    /// <summary>The upstream could not be used; <see cref="SessionRecord.UpstreamFailure"/> says how.</summary>
+    UpstreamUnavailable,
+}

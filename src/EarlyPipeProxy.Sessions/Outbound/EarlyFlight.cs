@@ -1,0 +1,228 @@
+using System.Buffers;
+using System.Globalization;
+using EarlyPipeProxy.Protocol.Capabilities;
+using EarlyPipeProxy.Protocol.Commands;
+using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Configuration;
+using EarlyPipeProxy.Sessions.Downstream;
+using EarlyPipeProxy.Sessions.EhloCache;
+using EarlyPipeProxy.Sessions.Logging;
+using EarlyPipeProxy.Sessions.Telemetry;
+using EarlyPipeProxy.Sessions.Upstream;
+
+namespace EarlyPipeProxy.Sessions.Outbound;
+
+/// <summary>
+/// Outbound policy: the first flight of a session answered from the cache, sent before the remote's banner: EHLO and
+/// every waiting command (MAIL, RCPT); or, when TLS will be used, EHLO and STARTTLS, and after the handshake EHLO and
+/// the waiting commands in one flight when the post-TLS reply is cached too. The flight's replies are all read before
+/// any reaches the sender: a bad banner or a connection lost on the way flushes the entry of the phase that failed and
+/// the session is redone in lockstep at once, so the sender sees nothing of it.
+/// </summary>
+internal sealed class EarlyFlight
+{
+    private readonly OutboundListenerOptions _options;
+    private readonly RemoteLink _remote;
+    private readonly PendingReplies _pending;
+    private readonly DownstreamChannel _sender;
+    private readonly SessionRecord _record;
+
+    public EarlyFlight(OutboundListenerOptions options, RemoteLink remote, PendingReplies pending, DownstreamChannel sender, SessionRecord record)
+    {
+        _options = options;
+        _remote = remote;
+        _pending = pending;
+        _sender = sender;
+        _record = record;
+    }
+
+    /// <summary>Connects with the waiting commands and delivers their replies, or completes them the ordinary way.</summary>
+    public async ValueTask SendAsync(Func<bool, ValueTask> drainAsync)
+    {
+        var flight = _pending.TakeFlight();
+        UpstreamReply[]? replies = null;
+        try
+        {
+            replies = await FlyAsync(flight);
+        }
+        catch (UpstreamUnavailableException ex) when (ex.Failure != UpstreamFailure.TlsFailed)
+        {
+            // After the handshake the post-TLS entry was the one relied on; before it, the cleartext one.
+            _remote.Cache.Flush(_remote.Key, EhloCacheFlushReason.ConnectionFailed);
+            _record.Redo = "early flight failed: " + ex.Failure.ToString().ToLowerInvariant();
+            await _remote.DropAsync();
+        }
+
+        if (replies is not null)
+        {
+            // Every reply is in: from here on they reach the sender, and nothing is redone.
+            _pending.EarlyTransaction = Array.Exists(flight, command => command.Kind is PendingReplyKind.AcknowledgedMail or PendingReplyKind.Mail);
+            _pending.Requeue(flight);
+            _pending.Process(replies);
+            return;
+        }
+
+        if (_remote.Channel is null)
+        {
+            SessionLog.EarlyFlightRedone(_record.Logger, _record.Peer.Address, _record.Peer.Port, _record.Listener, _record.Upstream, _record.Redo!);
+
+            // Until the redo sends them again, the flight's commands are still owed: a remote that cannot be reached
+            // now owes each of them its 421.
+            _pending.Owed = Array.FindAll(flight, command => command.IsOwed).Length;
+            await _remote.ConnectLockstepAsync();
+            _pending.Owed = 0;
+        }
+
+        if (_remote.Refusal is { } refusal)
+        {
+            foreach (var command in flight)
+            {
+                if (command.IsOwed)
+                {
+                    _sender.Write(refusal);
+                }
+            }
+
+            _pending.InTransaction = false;
+            return;
+        }
+
+        // Connected and greeted, the waiting commands not sent yet: the ordinary way, in groups where the remote pipelines.
+        foreach (var command in flight)
+        {
+            _pending.Send(command.Kind, command.Line!);
+            if (!_remote.Pipelining)
+            {
+                await drainAsync(true);
+            }
+        }
+
+        await drainAsync(true);
+    }
+
+    /// <summary>
+    /// Connects and sends the flight. Returns the replies to <paramref name="flight"/> when they all came back from an
+    /// early flight; null when the flight has to be completed the ordinary way: with the connection standing, greeted,
+    /// and the commands still to send; or without one (the redo field says why the session starts over in lockstep).
+    /// The connection is aborted on every way out that does not keep it.
+    /// </summary>
+    private async ValueTask<UpstreamReply[]?> FlyAsync(PendingReply[] flight)
+    {
+        var secure = _remote.TlsWanted && _remote.CachedCleartext!.Contains(SmtpKeywords.StartTls);
+        var bytes = new ArrayBufferWriter<byte>(256);
+        _remote.WriteEhlo(bytes);
+        if (secure)
+        {
+            SmtpCommandWriter.WriteStartTls(bytes);
+        }
+        else
+        {
+            WriteLines(bytes, flight);
+        }
+
+        UpstreamChannel? connection = await _remote.ConnectAsync(_options.FastOpen, bytes.WrittenMemory);
+        try
+        {
+            var banner = await connection.ReadReplyCopyAsync(_options.Timeouts.Banner);
+            if (banner.Code != ReplyCode.ServiceReady)
+            {
+                _remote.Cache.Flush(_remote.Key, EhloCacheFlushReason.BadBanner);
+                _record.Redo = "banner " + banner.Code.ToString(CultureInfo.InvariantCulture);
+                return null;
+            }
+
+            _remote.BannerCode = banner.Code;
+            var ehlo = await connection.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+            var learnt = _remote.Learn(ehlo);
+            if (ehlo.Code != ReplyCode.Ok || !EhloCapabilities.TryParse(ehlo.AsSequence(), out var capabilities))
+            {
+                _record.Redo = "EHLO " + ehlo.Code.ToString(CultureInfo.InvariantCulture);
+                return null;
+            }
+
+            _remote.UseCapabilities(capabilities!);
+            _record.Early = EarlyPipeUse.Used;
+            if (learnt == EhloLearnOutcome.Flushed)
+            {
+                // What was sent stands; the next session is lockstep (Exim ≥ 4.97 does the same).
+                _record.Redo = "keyword withdrawn";
+            }
+
+            if (!secure)
+            {
+                var replies = await ReadRepliesAsync(connection, flight.Length);
+                (_remote.Channel, connection) = (connection, null);
+                return replies;
+            }
+
+            var goAhead = await connection.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+            (_remote.Channel, connection) = (connection, null);
+            if (goAhead.Code != ReplyCode.ServiceReady)
+            {
+                // RFC 3207 §4: the session goes on as it was, in cleartext, unless the policy says no TLS no mail.
+                _remote.Refusal = _options.Tls.Mode == OutboundTlsMode.Required ? RemoteLink.AsRefusal(goAhead) : null;
+                return null;
+            }
+
+            if (!await _remote.TryHandshakeAsync())
+            {
+                // Opportunistic TLS failed: a new cleartext connection, and the entries are not to blame.
+                await _remote.DropAsync();
+                _record.Redo = "TLS handshake failed";
+                return null;
+            }
+
+            if (_remote.CachedAfterTls is null || !EarlyPipeKeywords.OffersEarlyPipelining(_remote.CachedAfterTls))
+            {
+                var secured = await _remote.GreetAsync();
+                if (secured.Code != ReplyCode.Ok)
+                {
+                    _remote.Refusal = RemoteLink.AsRefusal(secured);
+                }
+
+                return null;
+            }
+
+            // The second early flight: EHLO and the waiting commands, straight after the handshake.
+            var channel = _remote.Channel!;
+            _remote.WriteEhlo(channel.Output);
+            WriteLines(channel.Output, flight);
+            await channel.FlushAsync();
+            var securedEhlo = await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+            _remote.Learn(securedEhlo);
+            if (securedEhlo.Code != ReplyCode.Ok || !EhloCapabilities.TryParse(securedEhlo.AsSequence(), out var securedCapabilities))
+            {
+                throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"EHLO after STARTTLS answered {securedEhlo.Code}");
+            }
+
+            _remote.UseCapabilities(securedCapabilities!);
+            return await ReadRepliesAsync(channel, flight.Length);
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                await connection.AbortAsync();
+            }
+        }
+    }
+
+    private async ValueTask<UpstreamReply[]> ReadRepliesAsync(UpstreamChannel connection, int count)
+    {
+        var replies = new UpstreamReply[count];
+        for (var i = 0; i < replies.Length; i++)
+        {
+            replies[i] = await connection.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+        }
+
+        return replies;
+    }
+
+    private static void WriteLines(IBufferWriter<byte> output, PendingReply[] flight)
+    {
+        foreach (var command in flight)
+        {
+            output.Write(command.Line);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+using EarlyPipeProxy.Protocol.Capabilities;
+
+namespace EarlyPipeProxy.Sessions.Outbound;
+
+/// <summary>
+/// The sender's view of the remote's EHLO reply: PIPELINING always (the proxy reads commands one at a time either way),
+/// and nothing the proxy does not carry end to end: no early-pipelining keyword (the sender's hop is local), not the
+/// remote's STARTTLS (ours, when configured), no CHUNKING (DATA becomes BDAT on the way out where the remote offers
+/// it). AUTH stays: the exchange is relayed to the remote.
+/// </summary>
+internal static class OutboundEhloEditor
+{
+    private static readonly string[] Hidden =
+        [.. EarlyPipeKeywords.Spellings, SmtpKeywords.StartTls, SmtpKeywords.Chunking, SmtpKeywords.BinaryMime, SmtpKeywords.Xclient, SmtpKeywords.Xforward];
+
+    /// <summary>A new reply for the sender; <paramref name="remote"/> is left as it is.</summary>
+    public static EhloCapabilities Edit(EhloCapabilities remote, bool offerStartTls)
+    {
+        var shown = remote.Clone();
+        foreach (var keyword in Hidden)
+        {
+            shown.Remove(keyword);
+        }
+
+        shown.Add(SmtpKeywords.Pipelining);
+        if (offerStartTls)
+        {
+            shown.Add(SmtpKeywords.StartTls);
+        }
+
+        return shown;
+    }
+}

@@ -1,0 +1,78 @@
+using System.Text;
+
+namespace EarlyPipeProxy.Sessions.Replies;
+
+/// <summary>
+/// Every reply the proxy writes itself, both directions. Inbound none accepts anything: acceptance (250 to MAIL, RCPT,
+/// end of data) only ever comes from the backend. Outbound the acceptances carry no decision: MAIL is answered before
+/// the remote was asked only where the remote's real answer still reaches the sender at its first RCPT, and 354 only
+/// where the remote's DATA answer still reaches it at the end of the message.
+/// </summary>
+public static class ProxyReplies
+{
+    // Exim's wording for pre-greeting input from a host that was not offered early pipelining.
+    public static ReadOnlySpan<byte> SynchronizationError => "554 5.5.0 SMTP synchronization error\r\n"u8;
+
+    public static ReadOnlySpan<byte> LineTooLong => "500 5.5.2 Line too long\r\n"u8;
+
+    public static ReadOnlySpan<byte> BareLineEndingInCommand => "500 5.5.2 Error: bare <CR> or <LF> in command line\r\n"u8;
+
+    // Same code and meaning as Postfix's smtpd_forbid_bare_newline = reject.
+    public static ReadOnlySpan<byte> BareLineEndingInData => "550 5.5.2 Error: bare <CR>, <LF> or NUL in message data; message not delivered\r\n"u8;
+
+    public static ReadOnlySpan<byte> NotAuthorized => "550 5.7.0 Error: insufficient authorization\r\n"u8;
+
+    public static ReadOnlySpan<byte> StartTlsUnavailable => "454 4.7.0 TLS not available\r\n"u8;
+
+    public static ReadOnlySpan<byte> StartTlsGoAhead => "220 2.0.0 Ready to start TLS\r\n"u8;
+
+    public static ReadOnlySpan<byte> TlsAlreadyActive => "554 5.5.1 Error: TLS already active\r\n"u8;
+
+    public static ReadOnlySpan<byte> TransactionInProgress => "503 5.5.1 Error: MAIL transaction in progress\r\n"u8;
+
+    public static ReadOnlySpan<byte> StartTlsAfterAuth => "503 5.5.1 Error: STARTTLS after AUTH is not supported\r\n"u8;
+
+    public static ReadOnlySpan<byte> SendEhloFirst => "503 5.5.1 Error: send EHLO first\r\n"u8;
+
+    public static ReadOnlySpan<byte> SendHeloFirst => "503 5.5.1 Error: send HELO/EHLO first\r\n"u8;
+
+    public static ReadOnlySpan<byte> NeedRecipient => "503 5.5.1 Error: need RCPT command\r\n"u8;
+
+    public static ReadOnlySpan<byte> EhloSyntax => "501 5.5.4 Syntax: EHLO hostname\r\n"u8;
+
+    public static ReadOnlySpan<byte> BdatUnavailable => "502 5.5.1 Error: BDAT not offered\r\n"u8;
+
+    public static ReadOnlySpan<byte> BdatSyntax => "501 5.5.4 Syntax: BDAT chunk-size [LAST]\r\n"u8;
+
+    public static ReadOnlySpan<byte> SenderOk => "250 2.1.0 Ok\r\n"u8;
+
+    public static ReadOnlySpan<byte> Ok => "250 2.0.0 Ok\r\n"u8;
+
+    public static ReadOnlySpan<byte> StartMailInput => "354 End data with <CR><LF>.<CR><LF>\r\n"u8;
+
+    public static ReadOnlySpan<byte> Bye => "221 2.0.0 Bye\r\n"u8;
+
+    public static ReadOnlySpan<byte> BackendUnavailable => "421 4.4.2 Service not available: backend connection failed\r\n"u8;
+
+    public static ReadOnlySpan<byte> RemoteUnavailable => "421 4.4.2 Service not available: remote server connection failed\r\n"u8;
+
+    public static ReadOnlySpan<byte> NoDestination => "421 4.3.5 Error: no destination for this connection\r\n"u8;
+
+    public static ReadOnlySpan<byte> TlsNotOffered => "421 4.7.10 Error: TLS required by policy but the remote does not offer STARTTLS\r\n"u8;
+
+    public static ReadOnlySpan<byte> Timeout => "421 4.4.2 Error: timeout exceeded\r\n"u8;
+
+    public static ReadOnlySpan<byte> TooManyConnections => "421 4.7.0 Error: too many connections\r\n"u8;
+
+    public static ReadOnlySpan<byte> ShuttingDown => "421 4.3.2 Service shutting down\r\n"u8;
+
+    /// <summary>The proxy's own banner, for a sender answered from the EHLO cache: "220 host ESMTP".</summary>
+    public static byte[] Banner(string hostName) => Line("220 ", hostName, " ESMTP");
+
+    /// <summary>The answer to HELO from a cached or live EHLO reply: its greeting alone (no extensions after HELO).</summary>
+    public static byte[] HeloReply(string greeting) => Line("250 ", greeting, string.Empty);
+
+    // Latin-1: a greeting learnt from a server keeps its bytes; CR and LF never survive into one reply line.
+    private static byte[] Line(string head, string text, string tail) =>
+        Encoding.Latin1.GetBytes(head + text.Replace('\r', ' ').Replace('\n', ' ') + tail + "\r\n");
+}

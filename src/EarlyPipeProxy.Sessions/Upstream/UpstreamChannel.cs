@@ -1,0 +1,237 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Security;
+using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Configuration;
+using EarlyPipeProxy.Sessions.Lifetime;
+using EarlyPipeProxy.Sessions.Telemetry;
+
+namespace EarlyPipeProxy.Sessions.Upstream;
+
+/// <summary>
+/// A session's side of its upstream connection: writes, flushes and reply reads, each under the session's deadline
+/// with its own timeout, a timeout becoming <see cref="UpstreamUnavailableException"/> (the session answers 421);
+/// the polite QUIT and the abort; and the upstream's reply times for the metrics. Both directions use it as it is.
+/// </summary>
+public sealed class UpstreamChannel : IAsyncDisposable
+{
+    // A polite end is worth a short wait, never a long one: the peer already has its answer.
+    private static readonly TimeSpan QuitBound = TimeSpan.FromSeconds(5);
+
+    private readonly UpstreamConnection _connection;
+    private readonly SessionDeadline _deadline;
+    private readonly SessionTimeouts _timeouts;
+    private readonly int _maxReplyLineLength;
+    private readonly SessionRecord _record;
+    private long _flushedAt;
+    private bool _closed;
+
+    private UpstreamChannel(UpstreamConnection connection, SessionDeadline deadline, SessionTimeouts timeouts, ListenerLimits limits, SessionRecord record)
+    {
+        _connection = connection;
+        _deadline = deadline;
+        _timeouts = timeouts;
+        _maxReplyLineLength = limits.MaxReplyLineLength;
+        _record = record;
+        _flushedAt = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>
+    /// Whether the proxy's waits for this upstream are the round trips the session saves (outbound: the proxy is the
+    /// client whose round trips early pipelining removes). Inbound it is the client's waits that count.
+    /// </summary>
+    public bool CountsRoundTrips { get; init; }
+
+    public PipeWriter Output => _connection.Output;
+
+    public UpstreamConnection Connection => _connection;
+
+    /// <summary>
+    /// Set when the connection must end with a reset rather than politely: a message is half sent, and the upstream
+    /// must never take it for a whole one.
+    /// </summary>
+    public bool AbortOnClose { get; set; }
+
+    /// <summary>True once the connection was closed or aborted.</summary>
+    public bool IsClosed => _closed;
+
+    /// <summary>
+    /// Connects under the connect timeout; with <paramref name="firstFlight"/> the bytes leave with the handshake
+    /// (see <see cref="IUpstreamConnector"/>).
+    /// </summary>
+    public static async ValueTask<UpstreamChannel> ConnectAsync(
+        IUpstreamConnector connector, IPEndPoint endPoint, IPAddress? source, bool fastOpen, ReadOnlyMemory<byte> firstFlight,
+        SessionDeadline deadline, SessionTimeouts timeouts, ListenerLimits limits, SessionRecord record, bool countsRoundTrips)
+    {
+        ArgumentNullException.ThrowIfNull(connector);
+        ArgumentNullException.ThrowIfNull(deadline);
+        ArgumentNullException.ThrowIfNull(timeouts);
+        ArgumentNullException.ThrowIfNull(record);
+        var started = Stopwatch.GetTimestamp();
+        UpstreamConnection connection;
+        try
+        {
+            using var scope = deadline.Begin(timeouts.BackendConnect);
+            connection = source is null && !fastOpen && firstFlight.IsEmpty
+                ? await connector.ConnectAsync(endPoint, scope.Token)
+                : await connector.ConnectAsync(endPoint, source, fastOpen, firstFlight, scope.Token);
+        }
+        catch (OperationCanceledException ex) when (deadline.IsTimeout(ex))
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable, $"no connection to {endPoint} within {timeouts.BackendConnect}", ex);
+        }
+
+        record.Metrics?.UpstreamConnected(record.Listener, record.Direction, Stopwatch.GetElapsedTime(started));
+        var channel = new UpstreamChannel(connection, deadline, timeouts, limits, record) { CountsRoundTrips = countsRoundTrips };
+        if (countsRoundTrips)
+        {
+            // From here the upstream speaks (banner) or answers the flight: the session waits for it.
+            record.RoundTrips.Waited();
+        }
+
+        return channel;
+    }
+
+    /// <summary>The kernel's smoothed round-trip time to the upstream, or null when unknown.</summary>
+    public TimeSpan? RoundTripTime => _connection.RoundTripTime;
+
+    public void Write(ReadOnlySpan<byte> bytes) => _connection.Output.Write(bytes);
+
+    public void Write(in ReadOnlySequence<byte> bytes)
+    {
+        foreach (var segment in bytes)
+        {
+            _connection.Output.Write(segment.Span);
+        }
+    }
+
+    /// <summary>Hands buffered bytes to the upstream; one that stops reading counts as gone after the reply timeout.</summary>
+    public async ValueTask FlushAsync()
+    {
+        try
+        {
+            using var scope = _deadline.Begin(_timeouts.BackendReply);
+            await _connection.FlushAsync(scope.Token);
+        }
+        catch (OperationCanceledException ex) when (_deadline.IsTimeout(ex))
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.Timeout, $"did not take data within {_timeouts.BackendReply}", ex);
+        }
+
+        _flushedAt = Stopwatch.GetTimestamp();
+        if (CountsRoundTrips)
+        {
+            _record.RoundTrips.Waited();
+        }
+    }
+
+    /// <summary>
+    /// The next whole reply, pointing into the input buffer until <see cref="ReleaseReply"/>: relaying it costs one copy.
+    /// </summary>
+    public async ValueTask<SmtpReply> ReadReplyAsync(TimeSpan timeout)
+    {
+        SmtpReply reply;
+        try
+        {
+            using var scope = _deadline.Begin(timeout);
+            reply = await _connection.ReadReplyAsync(_maxReplyLineLength, scope.Token);
+        }
+        catch (OperationCanceledException ex) when (_deadline.IsTimeout(ex))
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.Timeout, $"no reply within {timeout}", ex);
+        }
+
+        _record.Metrics?.UpstreamReplied(_record.Listener, _record.Direction, Stopwatch.GetElapsedTime(_flushedAt));
+        if (CountsRoundTrips)
+        {
+            _record.RoundTrips.Replied(reply.Code);
+        }
+
+        return reply;
+    }
+
+    /// <summary>The next reply copied out of the buffer (and released), for a session that holds replies before relaying them.</summary>
+    public async ValueTask<UpstreamReply> ReadReplyCopyAsync(TimeSpan timeout)
+    {
+        var reply = await ReadReplyAsync(timeout);
+        var copy = new UpstreamReply(reply.Code, reply.Raw.ToArray());
+        _connection.ReleaseReply();
+        return copy;
+    }
+
+    /// <summary>Consumes the reply last returned by <see cref="ReadReplyAsync"/>.</summary>
+    public void ReleaseReply() => _connection.ReleaseReply();
+
+    /// <summary>STARTTLS after the upstream's 220 was read: the handshake under the TLS timeout.</summary>
+    public async ValueTask UpgradeToTlsAsync(SslClientAuthenticationOptions options)
+    {
+        try
+        {
+            using var scope = _deadline.Begin(_timeouts.TlsHandshake);
+            await _connection.UpgradeToTlsAsync(options, scope.Token);
+        }
+        catch (OperationCanceledException ex) when (_deadline.IsTimeout(ex))
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.Timeout, "TLS handshake timed out", ex);
+        }
+
+        _record.UpstreamTlsEstablished(Tls.TlsDescription.Describe(_connection.TlsStream!), _connection.TlsResumed);
+    }
+
+    /// <summary>
+    /// QUIT, and with <paramref name="readReplies"/> its replies read briefly (<paramref name="owed"/> replies may come
+    /// first), so the upstream closes on its own terms. A QUIT nobody waits for: the replies count as round trips no
+    /// one spent. Best effort: the peer already has its answer.
+    /// </summary>
+    public async ValueTask QuitAsync(int owed, bool readReplies)
+    {
+        if (_closed)
+        {
+            return;
+        }
+
+        try
+        {
+            Protocol.Commands.SmtpCommandWriter.WriteQuit(_connection.Output);
+            using var bound = new CancellationTokenSource(QuitBound);
+            await _connection.FlushAsync(bound.Token);
+            for (var replies = readReplies ? owed + 1 : 0; replies > 0; replies--)
+            {
+                var reply = await _connection.ReadReplyAsync(_maxReplyLineLength, bound.Token);
+                var code = reply.Code;
+                _connection.ReleaseReply();
+                if (CountsRoundTrips)
+                {
+                    _record.RoundTrips.RepliedUnwaited(code);
+                }
+
+                if (code == ReplyCode.Closing)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is UpstreamUnavailableException or OperationCanceledException or IOException or InvalidOperationException)
+        {
+            // The peer is done and has its answer; an upstream that does not say goodbye changes nothing.
+        }
+    }
+
+    /// <summary>Drops the connection without another byte, so that a half-relayed message is never ended.</summary>
+    public ValueTask AbortAsync()
+    {
+        _closed = true;
+        return _connection.AbortAsync();
+    }
+
+    /// <summary>Ends the connection: a reset when <see cref="AbortOnClose"/> says so, politely otherwise.</summary>
+    public ValueTask CloseAsync() => AbortOnClose ? AbortAsync() : DisposeAsync();
+
+    public ValueTask DisposeAsync()
+    {
+        _closed = true;
+        return _connection.DisposeAsync();
+    }
+}
