@@ -118,7 +118,7 @@ public sealed partial class InboundSession
     private async ValueTask IntroduceClientAsync()
     {
         var backend = _backend!;
-        if (!await BackendOffersAsync("XCLIENT"))
+        if (!await BackendOffersAsync(SmtpKeywords.Xclient))
         {
             throw new BackendUnavailableException(BackendFailure.MalformedReply,
                 "backend does not offer XCLIENT to the proxy (Postfix: add the proxy to smtpd_authorized_xclient_hosts)");

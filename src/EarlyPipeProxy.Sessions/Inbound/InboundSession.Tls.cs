@@ -110,7 +110,7 @@ public sealed partial class InboundSession
     private async ValueTask StartBackendTlsAsync()
     {
         var backend = _backend!;
-        if (!await BackendOffersAsync("STARTTLS"))
+        if (!await BackendOffersAsync(Protocol.Capabilities.SmtpKeywords.StartTls))
         {
             throw new BackendUnavailableException(BackendFailure.MalformedReply, "backend does not offer STARTTLS (Backend:Tls is StartTls)");
         }

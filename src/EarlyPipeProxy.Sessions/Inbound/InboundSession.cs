@@ -24,7 +24,7 @@ public sealed partial class InboundSession
 {
     // Keywords of the backend's EHLO reply that we must not pass on: XCLIENT/XFORWARD would let the client claim any
     // address; STARTTLS is not terminated here yet; the backend's own early-pipelining offer is replaced by ours.
-    private static readonly string[] HiddenKeywords = ["XCLIENT", "XFORWARD", "STARTTLS", "PIPECONNECT", "PIPE_CONNECT", "X_PIPE_CONNECT"];
+    private static readonly string[] HiddenKeywords = [SmtpKeywords.Xclient, SmtpKeywords.Xforward, SmtpKeywords.StartTls, .. EarlyPipeKeywords.Spellings];
 
     private readonly InboundListener _listener;
     private readonly InboundListenerOptions _options;
@@ -362,22 +362,22 @@ public sealed partial class InboundSession
     /// </summary>
     private void WriteEhloReply(EhloCapabilities capabilities)
     {
-        _backendPipelining = capabilities.Contains("PIPELINING");
-        _backendChunking = capabilities.Contains("CHUNKING");
+        _backendPipelining = capabilities.Contains(SmtpKeywords.Pipelining);
+        _backendChunking = capabilities.Contains(SmtpKeywords.Chunking);
         foreach (var keyword in HiddenKeywords)
         {
             capabilities.Remove(keyword);
         }
 
-        capabilities.Add("PIPELINING");
+        capabilities.Add(SmtpKeywords.Pipelining);
         if (_listener.Certificates is not null && _clientTls is null)
         {
-            capabilities.Add("STARTTLS");
+            capabilities.Add(SmtpKeywords.StartTls);
         }
 
         if (_advertise)
         {
-            capabilities.Add(_options.PipeConnect.Keyword, after: "PIPELINING");
+            capabilities.Add(_options.PipeConnect.Keyword, after: SmtpKeywords.Pipelining);
             if (_early == EarlyPipeUse.NotAdvertised)
             {
                 _early = EarlyPipeUse.Advertised;

@@ -228,7 +228,7 @@ public sealed partial class OutboundSession
     /// </summary>
     private async ValueTask<RemoteReply[]?> FlyAsync(PendingReply[] flight)
     {
-        var secure = TlsWanted && _cachedCleartext!.Contains("STARTTLS");
+        var secure = TlsWanted && _cachedCleartext!.Contains(SmtpKeywords.StartTls);
         var bytes = new ArrayBufferWriter<byte>(256);
         WriteEhlo(bytes);
         if (secure)

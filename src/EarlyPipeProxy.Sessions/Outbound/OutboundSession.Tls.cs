@@ -29,7 +29,7 @@ public sealed partial class OutboundSession
             return reply;
         }
 
-        if (!_remoteCapabilities!.Contains("STARTTLS"))
+        if (!_remoteCapabilities!.Contains(SmtpKeywords.StartTls))
         {
             if (_options.Tls.Mode == OutboundTlsMode.Required)
             {
@@ -136,7 +136,7 @@ public sealed partial class OutboundSession
         }
 
         _cachedCleartext = cleartext.CreateCapabilities();
-        if (!TlsWanted || !_cachedCleartext.Contains("STARTTLS"))
+        if (!TlsWanted || !_cachedCleartext.Contains(SmtpKeywords.StartTls))
         {
             return _cachedCleartext;
         }

@@ -366,10 +366,10 @@ public sealed partial class OutboundSession
             shown.Remove(keyword);
         }
 
-        shown.Add("PIPELINING");
+        shown.Add(SmtpKeywords.Pipelining);
         if (_listener.SenderCertificates is not null && _senderTls is null)
         {
-            shown.Add("STARTTLS");
+            shown.Add(SmtpKeywords.StartTls);
         }
 
         var before = _sender.Output.UnflushedBytes;
@@ -380,7 +380,7 @@ public sealed partial class OutboundSession
     }
 
     private static readonly string[] HiddenFromSender =
-        [.. EarlyPipeKeywords.Spellings, "STARTTLS", "CHUNKING", "BINARYMIME", "XCLIENT", "XFORWARD"];
+        [.. EarlyPipeKeywords.Spellings, SmtpKeywords.StartTls, SmtpKeywords.Chunking, SmtpKeywords.BinaryMime, SmtpKeywords.Xclient, SmtpKeywords.Xforward];
 
     /// <summary>
     /// MAIL. Toward a remote that pipelines it is acknowledged here and travels with the first RCPT; the remote's real
@@ -511,8 +511,8 @@ public sealed partial class OutboundSession
     private void UseCapabilities(EhloCapabilities capabilities)
     {
         _remoteCapabilities = capabilities;
-        _remotePipelining = capabilities.Contains("PIPELINING");
-        _remoteChunking = capabilities.Contains("CHUNKING");
+        _remotePipelining = capabilities.Contains(SmtpKeywords.Pipelining);
+        _remoteChunking = capabilities.Contains(SmtpKeywords.Chunking);
     }
 
     /// <summary>Discards the rest of an over-long line; false when the sender went away or the session ended meanwhile.</summary>
