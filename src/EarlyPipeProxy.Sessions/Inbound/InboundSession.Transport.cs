@@ -153,7 +153,7 @@ public sealed partial class InboundSession
 
     private void WriteToClient(ReadOnlySpan<byte> bytes)
     {
-        CountReply(Telemetry.RoundTripCounter.ReplyCode(bytes));
+        CountReply(ReplyCode.Peek(bytes));
         _client.Output.Write(bytes);
         _bytesToClient += bytes.Length;
         _clientUnflushed = true;
@@ -161,9 +161,7 @@ public sealed partial class InboundSession
 
     private void WriteToClient(in ReadOnlySequence<byte> bytes)
     {
-        Span<byte> head = stackalloc byte[3];
-        bytes.Slice(0, Math.Min(3, bytes.Length)).CopyTo(head);
-        CountReply(Telemetry.RoundTripCounter.ReplyCode(head[..(int)Math.Min(3, bytes.Length)]));
+        CountReply(ReplyCode.Peek(bytes));
         Write(_client.Output, bytes);
         _bytesToClient += bytes.Length;
         _clientUnflushed = true;

@@ -59,7 +59,7 @@ public sealed partial class OutboundSession
 
     private void WriteToSender(ReadOnlySpan<byte> bytes)
     {
-        if (_metrics is not null && Telemetry.RoundTripCounter.ReplyCode(bytes) is > 0 and var code)
+        if (_metrics is not null && Protocol.Replies.ReplyCode.Peek(bytes) is > 0 and var code)
         {
             _metrics.Reply(_listener.Name, Telemetry.Direction.Outbound, code);
         }
