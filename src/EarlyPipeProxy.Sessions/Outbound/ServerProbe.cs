@@ -20,6 +20,11 @@ public static class ServerProbe
 
     public static async Task<ServerProbeResult> ProbeAsync(IPEndPoint endPoint, string heloName, CancellationToken cancellationToken)
     {
+        // Written before connecting: a name that is no EHLO argument is refused (ArgumentException) before any
+        // connection is made.
+        var ehlo = new ArrayBufferWriter<byte>();
+        SmtpCommandWriter.WriteEhlo(ehlo, heloName);
+
         var started = Stopwatch.GetTimestamp();
         using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(endPoint, cancellationToken);
@@ -35,8 +40,7 @@ public static class ServerProbe
             return new ServerProbeResult(bannerCode, Text(bannerRaw), 0, null, null, connected, bannerTime, TimeSpan.Zero);
         }
 
-        SmtpCommandWriter.WriteEhlo(writer, heloName);
-        await writer.FlushAsync(cancellationToken);
+        await writer.WriteAsync(ehlo.WrittenMemory, cancellationToken);
         var ehloSent = Stopwatch.GetTimestamp();
         var (ehloCode, ehloRaw) = await ReadReplyAsync(reader, cancellationToken);
         var ehloTime = Stopwatch.GetElapsedTime(ehloSent);
