@@ -32,7 +32,7 @@ public static class ServerCheck
                 : "early pipelining: no");
             return 0;
         }
-        catch (Exception ex) when (ex is SocketException or IOException or InvalidDataException or FormatException or OperationCanceledException)
+        catch (Exception ex) when (ex is SocketException or IOException or InvalidDataException or FormatException or ArgumentException or OperationCanceledException)
         {
             await output.WriteLineAsync($"check {target}: {ex.Message}");
             return 1;

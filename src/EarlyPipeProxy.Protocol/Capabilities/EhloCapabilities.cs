@@ -78,6 +78,12 @@ public sealed class EhloCapabilities
         return true;
     }
 
+    /// <summary>
+    /// A new, independent model with the same greeting and keywords: changing either leaves the other as it was. For a
+    /// model kept for reuse (a cached reply) that each session then edits for its own peer.
+    /// </summary>
+    public EhloCapabilities Clone() => new(Greeting, _keywords);
+
     public bool Contains(string keyword) => IndexOf(keyword) >= 0;
 
     /// <summary>The parameters of <paramref name="keyword"/> ("" when it has none), or null when absent.</summary>

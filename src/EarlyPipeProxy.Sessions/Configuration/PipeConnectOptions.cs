@@ -11,5 +11,5 @@ public sealed class PipeConnectOptions
     public string[]? AdvertiseHosts { get; set; }
 
     /// <summary>The EHLO keyword to advertise: PIPECONNECT for Exim ≥ 4.96 (4.95: PIPE_CONNECT, 4.92-4.94: X_PIPE_CONNECT).</summary>
-    public string Keyword { get; set; } = "PIPECONNECT";
+    public string Keyword { get; set; } = Protocol.Capabilities.EarlyPipeKeywords.PipeConnect;
 }

@@ -53,7 +53,11 @@ public sealed class EhloCacheEntry
     public bool OffersEarlyPipelining { get; }
 
     /// <summary>A new, modifiable model of the reply, e.g. to answer a sender's EHLO from the cache.</summary>
-    public EhloCapabilities CreateCapabilities() => Parse(ReplyLines)!;
+    /// <remarks>
+    /// A copy of the model parsed once in <see cref="TryCreate"/>, not a parse of <see cref="ReplyLines"/>: this runs
+    /// for every session answered from the cache, and the caller edits what it gets, so it must never be the entry's own.
+    /// </remarks>
+    public EhloCapabilities CreateCapabilities() => _capabilities.Clone();
 
     /// <summary>
     /// Builds an entry from reply lines; false when they are not a well-formed 250 reply (the protocol layer decides).
@@ -95,9 +99,9 @@ public sealed class EhloCacheEntry
         return true;
     }
 
-    private static EhloCapabilities? Parse(IReadOnlyList<string> lines)
+    private static EhloCapabilities? Parse(string[] lines)
     {
-        if (lines.Count == 0)
+        if (lines.Length == 0)
         {
             return null;
         }

@@ -5,8 +5,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using EarlyPipeProxy.Protocol.Capabilities;
+using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Replies;
-using EarlyPipeProxy.Sessions.EhloCache;
 
 namespace EarlyPipeProxy.Sessions.Outbound;
 
@@ -20,6 +20,11 @@ public static class ServerProbe
 
     public static async Task<ServerProbeResult> ProbeAsync(IPEndPoint endPoint, string heloName, CancellationToken cancellationToken)
     {
+        // Written before connecting: a name that is no EHLO argument is refused (ArgumentException) before any
+        // connection is made.
+        var ehlo = new ArrayBufferWriter<byte>();
+        SmtpCommandWriter.WriteEhlo(ehlo, heloName);
+
         var started = Stopwatch.GetTimestamp();
         using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(endPoint, cancellationToken);
@@ -30,19 +35,20 @@ public static class ServerProbe
 
         var (bannerCode, bannerRaw) = await ReadReplyAsync(reader, cancellationToken);
         var bannerTime = Stopwatch.GetElapsedTime(started);
-        if (bannerCode != 220)
+        if (bannerCode != ReplyCode.ServiceReady)
         {
             return new ServerProbeResult(bannerCode, Text(bannerRaw), 0, null, null, connected, bannerTime, TimeSpan.Zero);
         }
 
-        await writer.WriteAsync(Encoding.ASCII.GetBytes("EHLO " + heloName + "\r\n"), cancellationToken);
+        await writer.WriteAsync(ehlo.WrittenMemory, cancellationToken);
         var ehloSent = Stopwatch.GetTimestamp();
         var (ehloCode, ehloRaw) = await ReadReplyAsync(reader, cancellationToken);
         var ehloTime = Stopwatch.GetElapsedTime(ehloSent);
         var parsed = EhloCapabilities.TryParse(new ReadOnlySequence<byte>(ehloRaw), out var capabilities);
         var keyword = parsed && EarlyPipeKeywords.OffersEarlyPipelining(capabilities!) ? EarlyPipeKeywords.FindKeyword(capabilities!) : null;
 
-        await writer.WriteAsync("QUIT\r\n"u8.ToArray(), cancellationToken);
+        SmtpCommandWriter.WriteQuit(writer);
+        await writer.FlushAsync(cancellationToken);
         return new ServerProbeResult(bannerCode, Text(bannerRaw), ehloCode, capabilities, keyword, connected, bannerTime, ehloTime);
     }
 

@@ -19,7 +19,7 @@ public struct RoundTripCounter
 
     public readonly int Saved => Math.Max(0, _replies - Spent);
 
-    /// <summary>A reply was written (codes of 0 are not replies: continuation data is not counted).</summary>
+    /// <summary>A reply was written, its code from <see cref="Protocol.Replies.ReplyCode.Peek(ReadOnlySpan{byte})"/> (codes of 0 are not replies: continuation data is not counted).</summary>
     public void Replied(int code)
     {
         if (code > 0)
@@ -48,10 +48,4 @@ public struct RoundTripCounter
             _sinceWait = 0;
         }
     }
-
-    /// <summary>The reply code at the start of <paramref name="bytes"/>, or 0 when they do not start with three digits.</summary>
-    public static int ReplyCode(ReadOnlySpan<byte> bytes) =>
-        bytes.Length >= 3 && char.IsAsciiDigit((char)bytes[0]) && char.IsAsciiDigit((char)bytes[1]) && char.IsAsciiDigit((char)bytes[2])
-            ? ((bytes[0] - '0') * 100) + ((bytes[1] - '0') * 10) + (bytes[2] - '0')
-            : 0;
 }

@@ -256,4 +256,44 @@ public sealed class EhloCapabilitiesTests
 
         Assert.Equal(Raw, Write(Parse(Raw)));
     }
+
+    [Fact]
+    public void Clone_WritesTheSameReply()
+    {
+        var original = Parse(PostfixReply);
+
+        var clone = original.Clone();
+
+        Assert.NotSame(original, clone);
+        Assert.Equal(original.Greeting, clone.Greeting);
+        Assert.Equal(original.Keywords, clone.Keywords);
+        Assert.Equal(PostfixReply, Write(clone));
+    }
+
+    [Fact]
+    public void Clone_EditingTheClone_LeavesTheOriginal()
+    {
+        var original = Parse(PostfixReply);
+
+        var clone = original.Clone();
+        clone.Remove("CHUNKING");
+        clone.Add("PIPECONNECT", after: "PIPELINING");
+
+        Assert.Equal(PostfixReply, Write(original));
+        Assert.True(original.Contains("CHUNKING"));
+        Assert.False(original.Contains("PIPECONNECT"));
+        Assert.Equal("PIPECONNECT", clone.Keywords[1].Name);
+    }
+
+    [Fact]
+    public void Clone_EditingTheOriginal_LeavesTheClone()
+    {
+        var original = Parse(PostfixReply);
+        var clone = original.Clone();
+
+        original.Remove("PIPELINING");
+        original.Add("STARTTLS");
+
+        Assert.Equal(PostfixReply, Write(clone));
+    }
 }

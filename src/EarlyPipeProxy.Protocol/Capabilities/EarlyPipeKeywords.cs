@@ -1,6 +1,4 @@
-using EarlyPipeProxy.Protocol.Capabilities;
-
-namespace EarlyPipeProxy.Sessions.EhloCache;
+namespace EarlyPipeProxy.Protocol.Capabilities;
 
 /// <summary>
 /// The EHLO keywords that announce early pipelining: PIPECONNECT (Exim ≥ 4.96), PIPE_CONNECT (4.95) and X_PIPE_CONNECT
@@ -12,7 +10,6 @@ public static class EarlyPipeKeywords
     public const string PipeConnect = "PIPECONNECT";
     public const string PipeConnectUnderscore = "PIPE_CONNECT";
     public const string ExperimentalPipeConnect = "X_PIPE_CONNECT";
-    public const string Pipelining = "PIPELINING";
 
     /// <summary>Newest spelling first: a server that lists two is answered with the current one.</summary>
     public static IReadOnlyList<string> Spellings { get; } = [PipeConnect, PipeConnectUnderscore, ExperimentalPipeConnect];
@@ -37,5 +34,5 @@ public static class EarlyPipeKeywords
     /// without PIPELINING the server has not promised to read a flight of commands at all.
     /// </summary>
     public static bool OffersEarlyPipelining(EhloCapabilities capabilities) =>
-        FindKeyword(capabilities) is not null && capabilities.Contains(Pipelining);
+        FindKeyword(capabilities) is not null && capabilities.Contains(SmtpKeywords.Pipelining);
 }
