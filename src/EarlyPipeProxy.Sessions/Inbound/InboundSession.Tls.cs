@@ -1,10 +1,8 @@
 using System.Buffers;
-using System.Net.Security;
 using System.Security.Authentication;
 using EarlyPipeProxy.Protocol.ClientIdentity;
 using EarlyPipeProxy.Sessions.Backend;
 using EarlyPipeProxy.Sessions.Tls;
-using Microsoft.Extensions.Logging;
 
 namespace EarlyPipeProxy.Sessions.Inbound;
 
