@@ -6,7 +6,7 @@ using EarlyPipeProxy.Sessions.EhloCache;
 // Opens the cache, then learns, rewrites and flushes entries as fast as it can, printing "persisted N" each time the
 // writer has put everything so far into the file. The test kills it with SIGKILL at a random moment and reopens the
 // file. ROUND varies the local address, so each round adds keys of its own.
-if (args.Length != 2 || !int.TryParse(args[1], CultureInfo.InvariantCulture, out int round))
+if (args.Length != 2 || !int.TryParse(args[1], CultureInfo.InvariantCulture, out var round))
 {
     Console.Error.WriteLine("usage: probe DATABASE ROUND");
     return 2;
@@ -16,7 +16,7 @@ var cache = EhloCache.Open(new EhloCacheOptions { DatabasePath = args[0] }, Time
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"opened {cache.Count}"));
 
 var local = IPAddress.Parse(string.Create(CultureInfo.InvariantCulture, $"10.0.{round % 256}.1"));
-for (int i = 0; ; i++)
+for (var i = 0; ; i++)
 {
     // Cleartext keys are only ever learnt, so every one learnt before a "persisted" line must survive the kill;
     // AfterStartTls keys are learnt and flushed again, so deletes happen in the same file all the time.

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Security.Authentication;
-using System.Text;
 using EarlyPipeProxy.EndToEnd.Tests.Infrastructure;
 using Xunit.Abstractions;
 

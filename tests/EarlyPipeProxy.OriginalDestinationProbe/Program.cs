@@ -11,8 +11,8 @@ using EarlyPipeProxy.Sessions.Outbound;
 // line belongs to which connection) and to stdout (for the test's log), closes it, and exits after the last one.
 if (args.Length != 3
     || !IPAddress.TryParse(args[0], out var address)
-    || !int.TryParse(args[1], CultureInfo.InvariantCulture, out int port)
-    || !int.TryParse(args[2], CultureInfo.InvariantCulture, out int connections))
+    || !int.TryParse(args[1], CultureInfo.InvariantCulture, out var port)
+    || !int.TryParse(args[2], CultureInfo.InvariantCulture, out var connections))
 {
     Console.Error.WriteLine("usage: probe LISTEN_ADDRESS PORT CONNECTIONS");
     return 2;
@@ -28,7 +28,7 @@ listener.Bind(new IPEndPoint(address, port));
 listener.Listen();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"listening {listener.LocalEndPoint}"));
 
-for (int i = 0; i < connections; i++)
+for (var i = 0; i < connections; i++)
 {
     using var connection = await listener.AcceptAsync();
     var answer = OriginalDestination.TryGet(connection, out var destination)

@@ -1,7 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using EarlyPipeProxy.Sessions.Configuration;
-using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Telemetry;
 using Prometheus;
 

@@ -50,27 +50,27 @@ public sealed class EhloCapabilities
         }
 
         var lines = new SequenceReader<byte>(reply.Raw);
-        string greeting = string.Empty;
+        var greeting = string.Empty;
         var keywords = new List<EhloKeyword>(reply.LineCount);
-        for (int i = 0; i < reply.LineCount; i++)
+        for (var i = 0; i < reply.LineCount; i++)
         {
             SmtpLineReader.TryReadLine(ref lines, int.MaxValue - 2, out var line);
-            string text = line.Length > 4 ? WireEncoding.GetString(line.Slice(4)) : string.Empty;
+            var text = line.Length > 4 ? WireEncoding.GetString(line.Slice(4)) : string.Empty;
             if (i == 0)
             {
                 greeting = text;
                 continue;
             }
 
-            int space = text.IndexOf(' ');
-            string name = space < 0 ? text : text[..space];
+            var space = text.IndexOf(' ');
+            var name = space < 0 ? text : text[..space];
             if (name.Length == 0)
             {
                 // "250-" or "250- x": no keyword to offer, nothing a client could use.
                 continue;
             }
 
-            string parameters = space < 0 ? string.Empty : text[(space + 1)..].TrimStart(' ');
+            var parameters = space < 0 ? string.Empty : text[(space + 1)..].TrimStart(' ');
             keywords.Add(new EhloKeyword(name, parameters));
         }
 
@@ -89,7 +89,7 @@ public sealed class EhloCapabilities
     /// <summary>The parameters of <paramref name="keyword"/> ("" when it has none), or null when absent.</summary>
     public string? GetParameters(string keyword)
     {
-        int index = IndexOf(keyword);
+        var index = IndexOf(keyword);
         return index < 0 ? null : _keywords[index].Parameters;
     }
 
@@ -114,7 +114,7 @@ public sealed class EhloCapabilities
             return;
         }
 
-        int anchor = after is null ? -1 : IndexOf(after);
+        var anchor = after is null ? -1 : IndexOf(after);
         var entry = new EhloKeyword(keyword, parameters);
         if (anchor < 0)
         {
@@ -132,7 +132,7 @@ public sealed class EhloCapabilities
         ArgumentNullException.ThrowIfNull(writer);
 
         WriteLine(writer, Greeting, isLast: _keywords.Count == 0);
-        for (int i = 0; i < _keywords.Count; i++)
+        for (var i = 0; i < _keywords.Count; i++)
         {
             WriteLine(writer, _keywords[i].ToString(), isLast: i == _keywords.Count - 1);
         }

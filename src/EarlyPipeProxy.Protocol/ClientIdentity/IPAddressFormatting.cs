@@ -18,7 +18,7 @@ internal static class IPAddressFormatting
     public static void WriteText(IBufferWriter<byte> writer, IPAddress address)
     {
         Span<byte> text = stackalloc byte[MaxAddressText];
-        if (!address.TryFormat(text, out int written))
+        if (!address.TryFormat(text, out var written))
         {
             throw new ArgumentException("The address cannot be formatted.", nameof(address));
         }
@@ -26,7 +26,7 @@ internal static class IPAddressFormatting
         text = text[..written];
         if (address.AddressFamily == AddressFamily.InterNetworkV6)
         {
-            int scope = text.IndexOf((byte)'%');
+            var scope = text.IndexOf((byte)'%');
             if (scope >= 0)
             {
                 text = text[..scope];
@@ -38,8 +38,8 @@ internal static class IPAddressFormatting
 
     public static void WriteDecimal(IBufferWriter<byte> writer, int value)
     {
-        Span<byte> digits = writer.GetSpan(11);
-        if (!value.TryFormat(digits, out int written, default, System.Globalization.CultureInfo.InvariantCulture))
+        var digits = writer.GetSpan(11);
+        if (!value.TryFormat(digits, out var written, default, System.Globalization.CultureInfo.InvariantCulture))
         {
             throw new InvalidOperationException("The buffer writer returned a span shorter than requested.");
         }

@@ -75,7 +75,7 @@ public static class ProxyProtocolHeader
         ArgumentNullException.ThrowIfNull(writer);
         var (src, dst) = NormalizePair(source, destination);
 
-        int sslTlvLength = 0;
+        var sslTlvLength = 0;
         if (tls is { } info)
         {
             ValidateTlsValue(info.Version, nameof(tls));
@@ -85,13 +85,13 @@ public static class ProxyProtocolHeader
                 + TlvHeaderLength + info.Cipher.Length;
         }
 
-        bool v4 = src.AddressFamily == AddressFamily.InterNetwork;
-        int addressLength = v4 ? V2Tcp4AddressLength : V2Tcp6AddressLength;
-        int addressBytes = v4 ? 4 : 16;
+        var v4 = src.AddressFamily == AddressFamily.InterNetwork;
+        var addressLength = v4 ? V2Tcp4AddressLength : V2Tcp6AddressLength;
+        var addressBytes = v4 ? 4 : 16;
 
         // At most 36 + 3 + 5 + 2 * (3 + 255) = 560 octets after the preamble: far below the 16-bit length limit.
-        int payloadLength = addressLength + sslTlvLength;
-        int totalLength = V2PreambleLength + payloadLength;
+        var payloadLength = addressLength + sslTlvLength;
+        var totalLength = V2PreambleLength + payloadLength;
 
         var header = writer.GetSpan(totalLength)[..totalLength];
         V2Signature.CopyTo(header);
@@ -112,7 +112,7 @@ public static class ProxyProtocolHeader
             BinaryPrimitives.WriteUInt16BigEndian(ssl[1..], (ushort)(sslTlvLength - TlvHeaderLength));
             ssl[3] = Pp2ClientSsl;
             BinaryPrimitives.WriteUInt32BigEndian(ssl[4..], VerifyNoClientCertificate);
-            int offset = TlvHeaderLength + SslTlvFixedLength;
+            var offset = TlvHeaderLength + SslTlvFixedLength;
             offset += WriteAsciiTlv(ssl[offset..], Pp2SubtypeSslVersion, tlsInfo.Version);
             WriteAsciiTlv(ssl[offset..], Pp2SubtypeSslCipher, tlsInfo.Cipher);
         }
@@ -127,7 +127,7 @@ public static class ProxyProtocolHeader
             throw new ArgumentException($"TLS version and cipher must be 1 to {MaxTlsValueLength} characters.", paramName);
         }
 
-        foreach (char c in value)
+        foreach (var c in value)
         {
             if (c is < (char)0x20 or > (char)0x7E)
             {
@@ -141,7 +141,7 @@ public static class ProxyProtocolHeader
     {
         destination[0] = type;
         BinaryPrimitives.WriteUInt16BigEndian(destination[1..], (ushort)value.Length);
-        for (int i = 0; i < value.Length; i++)
+        for (var i = 0; i < value.Length; i++)
         {
             destination[TlvHeaderLength + i] = (byte)value[i];
         }
@@ -167,7 +167,7 @@ public static class ProxyProtocolHeader
 
     private static void WriteAddressBytes(IPAddress address, Span<byte> destination)
     {
-        if (!address.TryWriteBytes(destination, out int written) || written != destination.Length)
+        if (!address.TryWriteBytes(destination, out var written) || written != destination.Length)
         {
             throw new ArgumentException("Unexpected address length.", nameof(address));
         }

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 
 namespace EarlyPipeProxy.Protocol.ClientIdentity;
 
@@ -57,10 +56,10 @@ public static class XclientCommand
         Span<byte> utf8 = stackalloc byte[4];
         foreach (var rune in value.EnumerateRunes())
         {
-            int length = rune.EncodeToUtf8(utf8);
+            var length = rune.EncodeToUtf8(utf8);
             var output = writer.GetSpan(length * 3);
-            int written = 0;
-            foreach (byte b in utf8[..length])
+            var written = 0;
+            foreach (var b in utf8[..length])
             {
                 if (b is >= 33 and <= 126 and not (byte)'+' and not (byte)'=')
                 {

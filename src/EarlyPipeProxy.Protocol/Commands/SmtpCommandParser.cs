@@ -53,7 +53,7 @@ public static class SmtpCommandParser
     /// </summary>
     public static SmtpCommand Parse(ReadOnlySpan<byte> line)
     {
-        int verbLength = line.IndexOf((byte)' ');
+        var verbLength = line.IndexOf((byte)' ');
         if (verbLength < 0)
         {
             verbLength = line.Length;
@@ -61,7 +61,7 @@ public static class SmtpCommandParser
 
         var verb = Classify(line[..verbLength]);
 
-        int argumentStart = verbLength;
+        var argumentStart = verbLength;
         while (argumentStart < line.Length && line[argumentStart] == (byte)' ')
         {
             argumentStart++;
@@ -72,7 +72,7 @@ public static class SmtpCommandParser
             return new SmtpCommand(verb, argumentStart, -1, false);
         }
 
-        bool ok = TryParseBdatArguments(line[argumentStart..], out long size, out bool last);
+        var ok = TryParseBdatArguments(line[argumentStart..], out var size, out var last);
         return new SmtpCommand(verb, argumentStart, ok ? size : -1, ok && last);
     }
 
@@ -85,7 +85,7 @@ public static class SmtpCommandParser
         size = -1;
         last = false;
 
-        int digits = arguments.IndexOfAnyExceptInRange((byte)'0', (byte)'9');
+        var digits = arguments.IndexOfAnyExceptInRange((byte)'0', (byte)'9');
         if (digits < 0)
         {
             digits = arguments.Length;
@@ -108,7 +108,7 @@ public static class SmtpCommandParser
         }
 
         // Only digits remain, so Utf8Parser can fail only on overflow.
-        if (!Utf8Parser.TryParse(arguments[..digits], out size, out int consumed) || consumed != digits)
+        if (!Utf8Parser.TryParse(arguments[..digits], out size, out var consumed) || consumed != digits)
         {
             size = -1;
             last = false;
@@ -130,21 +130,21 @@ public static class SmtpCommandParser
     private static SmtpVerb ClassifyFour(ReadOnlySpan<byte> word)
     {
         // Most lines are MAIL and RCPT, so they are tried first.
-        if (Ascii.EqualsIgnoreCase(word, "MAIL"u8)) return SmtpVerb.Mail;
-        if (Ascii.EqualsIgnoreCase(word, "RCPT"u8)) return SmtpVerb.Rcpt;
-        if (Ascii.EqualsIgnoreCase(word, "DATA"u8)) return SmtpVerb.Data;
-        if (Ascii.EqualsIgnoreCase(word, "BDAT"u8)) return SmtpVerb.Bdat;
-        if (Ascii.EqualsIgnoreCase(word, "EHLO"u8)) return SmtpVerb.Ehlo;
-        if (Ascii.EqualsIgnoreCase(word, "HELO"u8)) return SmtpVerb.Helo;
-        if (Ascii.EqualsIgnoreCase(word, "RSET"u8)) return SmtpVerb.Rset;
-        if (Ascii.EqualsIgnoreCase(word, "NOOP"u8)) return SmtpVerb.Noop;
-        if (Ascii.EqualsIgnoreCase(word, "QUIT"u8)) return SmtpVerb.Quit;
-        if (Ascii.EqualsIgnoreCase(word, "VRFY"u8)) return SmtpVerb.Vrfy;
-        if (Ascii.EqualsIgnoreCase(word, "EXPN"u8)) return SmtpVerb.Expn;
-        if (Ascii.EqualsIgnoreCase(word, "HELP"u8)) return SmtpVerb.Help;
-        if (Ascii.EqualsIgnoreCase(word, "AUTH"u8)) return SmtpVerb.Auth;
-        if (Ascii.EqualsIgnoreCase(word, "ETRN"u8)) return SmtpVerb.Etrn;
-        if (Ascii.EqualsIgnoreCase(word, "TURN"u8)) return SmtpVerb.Turn;
+        if (Ascii.EqualsIgnoreCase(word, "MAIL"u8)) { return SmtpVerb.Mail; }
+        if (Ascii.EqualsIgnoreCase(word, "RCPT"u8)) { return SmtpVerb.Rcpt; }
+        if (Ascii.EqualsIgnoreCase(word, "DATA"u8)) { return SmtpVerb.Data; }
+        if (Ascii.EqualsIgnoreCase(word, "BDAT"u8)) { return SmtpVerb.Bdat; }
+        if (Ascii.EqualsIgnoreCase(word, "EHLO"u8)) { return SmtpVerb.Ehlo; }
+        if (Ascii.EqualsIgnoreCase(word, "HELO"u8)) { return SmtpVerb.Helo; }
+        if (Ascii.EqualsIgnoreCase(word, "RSET"u8)) { return SmtpVerb.Rset; }
+        if (Ascii.EqualsIgnoreCase(word, "NOOP"u8)) { return SmtpVerb.Noop; }
+        if (Ascii.EqualsIgnoreCase(word, "QUIT"u8)) { return SmtpVerb.Quit; }
+        if (Ascii.EqualsIgnoreCase(word, "VRFY"u8)) { return SmtpVerb.Vrfy; }
+        if (Ascii.EqualsIgnoreCase(word, "EXPN"u8)) { return SmtpVerb.Expn; }
+        if (Ascii.EqualsIgnoreCase(word, "HELP"u8)) { return SmtpVerb.Help; }
+        if (Ascii.EqualsIgnoreCase(word, "AUTH"u8)) { return SmtpVerb.Auth; }
+        if (Ascii.EqualsIgnoreCase(word, "ETRN"u8)) { return SmtpVerb.Etrn; }
+        if (Ascii.EqualsIgnoreCase(word, "TURN"u8)) { return SmtpVerb.Turn; }
         return SmtpVerb.Unknown;
     }
 }

@@ -13,7 +13,7 @@ public static class BdatChunk
     {
         ArgumentOutOfRangeException.ThrowIfNegative(remaining);
 
-        long length = Math.Min(buffer.Length, remaining);
+        var length = Math.Min(buffer.Length, remaining);
         remaining -= length;
         return buffer.Slice(0, length);
     }

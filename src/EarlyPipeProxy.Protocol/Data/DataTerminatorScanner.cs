@@ -43,11 +43,11 @@ public struct DataTerminatorScanner
     public DataScanStatus Scan(in ReadOnlySequence<byte> buffer, out SequencePosition position)
     {
         var reader = new SequenceReader<byte>(buffer);
-        bool atLineStart = !_midLine;
+        var atLineStart = !_midLine;
 
         // Where the line being scanned began, as far as this buffer can tell.
         var lineStart = buffer.Start;
-        bool lineStartIsReal = atLineStart;
+        var lineStartIsReal = atLineStart;
         long lineStartConsumed = 0;
 
         while (true)
@@ -58,7 +58,7 @@ public struct DataTerminatorScanner
                 lineStartIsReal = true;
                 lineStartConsumed = reader.Consumed;
 
-                if (reader.TryPeek(out byte first) && first == Dot)
+                if (reader.TryPeek(out var first) && first == Dot)
                 {
                     if (reader.IsNext(Terminator, advancePast: true))
                     {
@@ -68,7 +68,7 @@ public struct DataTerminatorScanner
                     }
 
                     // "." or ".\r" may still become ".\r\n": hold it back so that the next call sees it whole.
-                    if (reader.Remaining == 1 || (reader.Remaining == 2 && reader.TryPeek(1, out byte second) && second == Cr))
+                    if (reader.Remaining == 1 || (reader.Remaining == 2 && reader.TryPeek(1, out var second) && second == Cr))
                     {
                         _midLine = false;
                         position = reader.Position;
@@ -80,7 +80,7 @@ public struct DataTerminatorScanner
             }
 
             // Vectorised search for the next byte that can end a line. While draining, LF alone means nothing.
-            bool found = IgnoreBareLineEndings
+            var found = IgnoreBareLineEndings
                 ? reader.TryAdvanceTo(Cr, advancePastDelimiter: false)
                 : reader.TryAdvanceToAny(Stoppers, advancePastDelimiter: false);
             if (!found)
@@ -91,7 +91,7 @@ public struct DataTerminatorScanner
                 return DataScanStatus.NeedMoreData;
             }
 
-            reader.TryPeek(out byte ending);
+            reader.TryPeek(out var ending);
             if (ending == 0)
             {
                 return Refuse(DataScanStatus.NulCharacter, lineStart, lineStartIsReal, out position);
@@ -102,7 +102,7 @@ public struct DataTerminatorScanner
                 return Refuse(DataScanStatus.BareLineFeed, lineStart, lineStartIsReal, out position);
             }
 
-            if (!reader.TryPeek(1, out byte afterCr))
+            if (!reader.TryPeek(1, out var afterCr))
             {
                 // A CR last in the buffer: whether it is bare depends on the next byte, so hold it back.
                 _midLine = !(lineStartIsReal && reader.Consumed == lineStartConsumed);

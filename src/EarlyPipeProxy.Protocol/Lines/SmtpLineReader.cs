@@ -40,15 +40,15 @@ public static class SmtpLineReader
 
         // The LF of an acceptable line is at most at index maxLength + 1, so the search never needs to look further:
         // an attacker streaming megabytes without a LF costs one bounded scan per call, not a scan of everything buffered.
-        long window = (long)maxLength + 2;
+        var window = (long)maxLength + 2;
 
         var span = reader.UnreadSpan;
-        int searchable = (int)Math.Min(span.Length, window);
-        int lf = span[..searchable].IndexOf(Lf);
+        var searchable = (int)Math.Min(span.Length, window);
+        var lf = span[..searchable].IndexOf(Lf);
         if (lf >= 0)
         {
             // Fast path: the whole line is in the current segment.
-            bool crlf = lf > 0 && span[lf - 1] == Cr && !span[..(lf - 1)].Contains(Cr);
+            var crlf = lf > 0 && span[lf - 1] == Cr && !span[..(lf - 1)].Contains(Cr);
             return Finish(ref reader, lf, crlf, out line);
         }
 
@@ -67,9 +67,9 @@ public static class SmtpLineReader
         }
 
         var beforeLf = unread.Slice(0, lfPosition.Value);
-        long length = beforeLf.Length;
-        bool endsInCr = length > 0 && LastByte(beforeLf) == Cr;
-        bool isCrlf = endsInCr && beforeLf.Slice(0, length - 1).PositionOf(Cr) is null;
+        var length = beforeLf.Length;
+        var endsInCr = length > 0 && LastByte(beforeLf) == Cr;
+        var isCrlf = endsInCr && beforeLf.Slice(0, length - 1).PositionOf(Cr) is null;
 
         // length <= window - 1, which fits an int because window <= int.MaxValue + 2.
         return Finish(ref reader, (int)length, isCrlf, out line);

@@ -14,14 +14,14 @@ public readonly record struct EnhancedStatusCode(int Class, int Subject, int Det
             return false;
         }
 
-        int index = 2;
-        if (!TryReadNumber(text, ref index, out int subject) || index >= text.Length || text[index] != (byte)'.')
+        var index = 2;
+        if (!TryReadNumber(text, ref index, out var subject) || index >= text.Length || text[index] != (byte)'.')
         {
             return false;
         }
 
         index++;
-        if (!TryReadNumber(text, ref index, out int detail))
+        if (!TryReadNumber(text, ref index, out var detail))
         {
             return false;
         }
@@ -43,7 +43,7 @@ public readonly record struct EnhancedStatusCode(int Class, int Subject, int Det
     private static bool TryReadNumber(ReadOnlySpan<byte> text, ref int index, out int value)
     {
         value = 0;
-        int start = index;
+        var start = index;
         while (index < text.Length && index - start < 3 && char.IsAsciiDigit((char)text[index]))
         {
             value = (value * 10) + (text[index] - '0');

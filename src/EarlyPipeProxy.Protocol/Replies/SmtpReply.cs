@@ -32,7 +32,7 @@ public readonly record struct SmtpReply(int Code, ReadOnlySequence<byte> Raw, in
     {
         var text = FinalLineTextBytes();
         Span<byte> peek = stackalloc byte[EnhancedCodePeek];
-        int length = (int)Math.Min(text.Length, EnhancedCodePeek);
+        var length = (int)Math.Min(text.Length, EnhancedCodePeek);
         text.Slice(0, length).CopyTo(peek);
         return EnhancedStatusCode.TryParse(peek[..length], out code, out _);
     }
@@ -56,7 +56,7 @@ public readonly record struct SmtpReply(int Code, ReadOnlySequence<byte> Raw, in
         var next = body.Start;
         while (body.TryGet(ref next, out var memory))
         {
-            int lf = memory.Span.LastIndexOf((byte)'\n');
+            var lf = memory.Span.LastIndexOf((byte)'\n');
             if (lf >= 0)
             {
                 lineStart = body.GetPosition(lf + 1, segmentStart);

@@ -18,8 +18,8 @@ public static class SmtpReplyReader
 
         // Work on a copy so that every outcome but Complete leaves the caller's reader where it was.
         var lines = reader;
-        int code = -1;
-        int lineCount = 0;
+        var code = -1;
+        var lineCount = 0;
         while (true)
         {
             switch (SmtpLineReader.TryReadLine(ref lines, maxLineLength, out var line))
@@ -32,7 +32,7 @@ public static class SmtpReplyReader
                     return ReplyReadStatus.Malformed;
             }
 
-            if (!TryParseLine(line, out int lineCode, out bool isFinal) || (code >= 0 && lineCode != code))
+            if (!TryParseLine(line, out var lineCode, out var isFinal) || (code >= 0 && lineCode != code))
             {
                 return ReplyReadStatus.Malformed;
             }
@@ -58,14 +58,14 @@ public static class SmtpReplyReader
         isFinal = false;
 
         Span<byte> head = stackalloc byte[4];
-        int length = (int)Math.Min(line.Length, head.Length);
+        var length = (int)Math.Min(line.Length, head.Length);
         if (length < 3)
         {
             return false;
         }
 
         line.Slice(0, length).CopyTo(head);
-        for (int i = 0; i < 3; i++)
+        for (var i = 0; i < 3; i++)
         {
             if (!char.IsAsciiDigit((char)head[i]))
             {

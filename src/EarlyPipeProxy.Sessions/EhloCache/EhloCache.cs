@@ -272,7 +272,7 @@ public sealed partial class EhloCache : IAsyncDisposable
 
     public int FlushAll(EhloCacheHostFilter? filter)
     {
-        int flushed = 0;
+        var flushed = 0;
         lock (_gate)
         {
             foreach (var key in _entries.Keys)

@@ -33,7 +33,7 @@ public sealed class EhloCacheCounters
         get
         {
             long total = 0;
-            for (int i = 0; i < _flushes.Length; i++)
+            for (var i = 0; i < _flushes.Length; i++)
             {
                 total += Interlocked.Read(ref _flushes[i]);
             }

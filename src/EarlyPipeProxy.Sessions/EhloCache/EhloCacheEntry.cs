@@ -87,7 +87,7 @@ public sealed class EhloCacheEntry
             return false;
         }
 
-        for (int i = 0; i < mine.Count; i++)
+        for (var i = 0; i < mine.Count; i++)
         {
             if (!Ascii.EqualsIgnoreCase(mine[i].Name, theirs[i].Name)
                 || !string.Equals(mine[i].Parameters, theirs[i].Parameters, StringComparison.Ordinal))

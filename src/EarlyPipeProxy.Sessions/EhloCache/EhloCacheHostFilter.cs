@@ -23,7 +23,7 @@ public readonly record struct EhloCacheHostFilter(IPAddress Address, int? Port)
 
         // "[v6]" and "[v6]:port" are bracketed; otherwise one colon is "v4:port" and more are a bare IPv6 address
         // ("2001:db8::25" must not be read as "2001:db8:" port 25).
-        int colons = text.Count(c => c == ':');
+        var colons = text.Count(c => c == ':');
         if (text.StartsWith('[') && text.EndsWith(']'))
         {
             if (IPAddress.TryParse(text[1..^1], out var bracketed))

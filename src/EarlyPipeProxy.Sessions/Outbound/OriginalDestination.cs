@@ -61,10 +61,10 @@ public static class OriginalDestination
 
             // A dual-mode socket carrying IPv4 is an IPv4 connection to netfilter: its conntrack entry is IPv4 and only
             // the SOL_IP lookup finds it (the kernel routes SOL_IP on such a socket to the IPv4 code).
-            bool ipv4 = remote.AddressFamily == AddressFamily.InterNetwork || remote.Address.IsIPv4MappedToIPv6;
+            var ipv4 = remote.AddressFamily == AddressFamily.InterNetwork || remote.Address.IsIPv4MappedToIPv6;
             Span<byte> buffer = stackalloc byte[SockaddrIn6Length];
             buffer = ipv4 ? buffer[..SockaddrInLength] : buffer;
-            int written = ipv4
+            var written = ipv4
                 ? socket.GetRawSocketOption(SolIp, SoOriginalDst, buffer)
                 : socket.GetRawSocketOption(SolIpv6, Ip6tSoOriginalDst, buffer);
             if (!TryParse(buffer[..written], out var original) || !IsRedirected(original, local))
@@ -101,7 +101,7 @@ public static class OriginalDestination
             return false;
         }
 
-        ushort family = MemoryMarshal.Read<ushort>(sockaddr);
+        var family = MemoryMarshal.Read<ushort>(sockaddr);
         int port = BinaryPrimitives.ReadUInt16BigEndian(sockaddr[2..]);
         if (port == 0)
         {
@@ -114,7 +114,7 @@ public static class OriginalDestination
                 destination = new IPEndPoint(new IPAddress(sockaddr.Slice(4, 4)), port);
                 return true;
             case AfInet6 when sockaddr.Length >= SockaddrIn6Length:
-                uint scopeId = MemoryMarshal.Read<uint>(sockaddr[24..]);
+                var scopeId = MemoryMarshal.Read<uint>(sockaddr[24..]);
                 destination = new IPEndPoint(new IPAddress(sockaddr.Slice(8, 16), scopeId), port);
                 return true;
             default:

@@ -43,7 +43,7 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 /// The proxy as a subprocess: `dotnet earlypipe.dll run --config FILE`. Its stdout/stderr are captured and
 /// written into the test output when it is disposed. With outbound listeners the config also names the EHLO cache's
 /// LiteDB file (by default in this proxy's temp dir, which lives until dispose, so a test can look at it, or hand it
-/// to a second proxy, after <see cref="StopAsync"/>).
+/// to a second proxy, after <see cref="StopAsync()"/>).
 /// </summary>
 public sealed class ProxyProcess : IAsyncDisposable
 {
@@ -218,8 +218,8 @@ public sealed class ProxyProcess : IAsyncDisposable
         psi.ArgumentList.Add(configFile);
         var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start dotnet");
         var proxy = new ProxyProcess(process, output, tempDir, configFile, listeners, outbound, ehloCachePath);
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) proxy._lines.Enqueue(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) proxy._lines.Enqueue("stderr: " + e.Data); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { proxy._lines.Enqueue(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { proxy._lines.Enqueue("stderr: " + e.Data); } };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         output.WriteLine("proxy config:\n" + json);

@@ -81,7 +81,7 @@ public sealed class EhloCapabilitiesTests
     [Fact]
     public void TryParse_SplitAtEveryOffset_ReturnsSameModel()
     {
-        for (int cut = 0; cut <= PostfixReply.Length; cut++)
+        for (var cut = 0; cut <= PostfixReply.Length; cut++)
         {
             Assert.True(EhloCapabilities.TryParse(Bytes.SplitAt(PostfixReply, cut), out var capabilities));
             Assert.Equal("mx.example.org", capabilities!.Greeting);
@@ -102,7 +102,7 @@ public sealed class EhloCapabilitiesTests
     [InlineData("hello\r\n")]
     public void TryParse_NotOneComplete250Reply_ReturnsFalse(string raw)
     {
-        bool ok = EhloCapabilities.TryParse(Bytes.Sequence(raw), out var capabilities);
+        var ok = EhloCapabilities.TryParse(Bytes.Sequence(raw), out var capabilities);
 
         Assert.False(ok);
         Assert.Null(capabilities);

@@ -255,7 +255,7 @@ public sealed class ProxyProtocolHeaderTests
         // Preamble length = every octet after the 16-octet preamble.
         Assert.Equal(header.Length - 16, (header[14] << 8) | header[15]);
 
-        int addressLength = header[13] == 0x11 ? 12 : 36;
+        var addressLength = header[13] == 0x11 ? 12 : 36;
         var ssl = header.AsSpan(16 + addressLength);
         Assert.Equal(0x20, ssl[0]);
 

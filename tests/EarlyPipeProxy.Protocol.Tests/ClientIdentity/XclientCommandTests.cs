@@ -84,7 +84,7 @@ public sealed class XclientCommandTests
     public void Write_LoneSurrogate_EncodesReplacementCharacter()
     {
         // Built in code: a lone surrogate does not survive an attribute argument.
-        string helo = "a" + (char)0xD800 + "b";
+        var helo = "a" + (char)0xD800 + "b";
 
         Assert.Equal("XCLIENT ADDR=192.0.2.1 PORT=25 HELO=a+EF+BF+BDb\r\n", Write(EndPoint("192.0.2.1", 25), null, helo));
     }

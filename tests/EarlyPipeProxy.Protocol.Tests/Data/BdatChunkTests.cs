@@ -90,8 +90,8 @@ public sealed class BdatChunkTests
         const string Stream = "0123456789abcdefRSET\r\n";
         long remaining = 16;
         var taken = new List<string>();
-        int offset = 0;
-        foreach (int readSize in new[] { 3, 5, 7, 9 })
+        var offset = 0;
+        foreach (var readSize in new[] { 3, 5, 7, 9 })
         {
             var buffer = Bytes.Sequence(Stream.Substring(offset, Math.Min(readSize, Stream.Length - offset)));
             var chunk = BdatChunk.Take(buffer, ref remaining);

@@ -31,15 +31,15 @@ public sealed class DataTerminatorScannerTests
         var ends = arrivals.Append(body.Length).Distinct().Order().ToList();
         var outcomes = new List<Outcome>();
         long start = 0;
-        int arrived = 0;
-        foreach (int received in ends)
+        var arrived = 0;
+        foreach (var received in ends)
         {
             while (true)
             {
                 var cuts = ends.Where(e => e > start && e < received).Select(e => (int)(e - start)).ToArray();
                 var buffer = Bytes.SplitAt(body[(int)start..received], cuts);
                 var status = scanner.Scan(buffer, out var position);
-                long absolute = start + buffer.Slice(buffer.Start, position).Length;
+                var absolute = start + buffer.Slice(buffer.Start, position).Length;
                 Assert.InRange(absolute, start, received);
                 var outcome = new Outcome(status, absolute, start);
                 start = absolute;
@@ -81,14 +81,14 @@ public sealed class DataTerminatorScannerTests
     /// <summary>The dot index of the first &lt;CRLF&gt;.&lt;CRLF&gt;, the body start counting as after a CRLF; -1 if none.</summary>
     private static int TerminatorDot(string body)
     {
-        int k = ("\r\n" + body).IndexOf("\r\n.\r\n", StringComparison.Ordinal);
+        var k = ("\r\n" + body).IndexOf("\r\n.\r\n", StringComparison.Ordinal);
         return k;
     }
 
     /// <summary>The first bare LF, (decidable) bare CR or NUL, with its kind; -1 if none.</summary>
     private static (int Index, DataScanStatus Kind) FirstBare(string body)
     {
-        for (int i = 0; i < body.Length; i++)
+        for (var i = 0; i < body.Length; i++)
         {
             if (body[i] == '\0')
             {
@@ -112,7 +112,7 @@ public sealed class DataTerminatorScannerTests
     /// <summary>Start of the CRLF-delimited line holding index <paramref name="index"/>.</summary>
     private static int LineStartOf(string body, int index)
     {
-        int crlf = body.LastIndexOf("\r\n", Math.Max(0, index - 1), StringComparison.Ordinal);
+        var crlf = body.LastIndexOf("\r\n", Math.Max(0, index - 1), StringComparison.Ordinal);
         while (crlf >= 0 && crlf + 2 > index)
         {
             crlf = crlf == 0 ? -1 : body.LastIndexOf("\r\n", crlf - 1, StringComparison.Ordinal);
@@ -123,8 +123,8 @@ public sealed class DataTerminatorScannerTests
 
     private static long HeldBackPosition(string body)
     {
-        int lastLine = LineStartOf(body, body.Length);
-        string tail = body[lastLine..];
+        var lastLine = LineStartOf(body, body.Length);
+        var tail = body[lastLine..];
         if (tail is "." or ".\r")
         {
             return lastLine;
@@ -135,7 +135,7 @@ public sealed class DataTerminatorScannerTests
 
     private static Outcome Expected(string body, bool ignoreBareLineEndings)
     {
-        int dot = TerminatorDot(body);
+        var dot = TerminatorDot(body);
         if (!ignoreBareLineEndings)
         {
             var (bare, kind) = FirstBare(body);
@@ -155,12 +155,12 @@ public sealed class DataTerminatorScannerTests
     {
         var current = new List<string> { "" };
         yield return "";
-        for (int length = 1; length <= maxLength; length++)
+        for (var length = 1; length <= maxLength; length++)
         {
             var next = new List<string>(current.Count * alphabet.Length);
             foreach (var prefix in current)
             {
-                foreach (char c in alphabet)
+                foreach (var c in alphabet)
                 {
                     next.Add(prefix + c);
                 }
@@ -437,7 +437,7 @@ public sealed class DataTerminatorScannerTests
     public void Scan_BodySplitAtEveryOffset_SameResultAsWhole(string body, bool ignore)
     {
         var whole = ScanOnce(body, ignore);
-        for (int cut = 0; cut <= body.Length; cut++)
+        for (var cut = 0; cut <= body.Length; cut++)
         {
             var outcome = Assert.Single(ScanInPieces(body, [cut], ignore));
 
@@ -461,9 +461,9 @@ public sealed class DataTerminatorScannerTests
     public void Scan_BodySplitAtEveryPairOfOffsets_SameResultAsWhole(string body, bool ignore)
     {
         var whole = ScanOnce(body, ignore);
-        for (int first = 0; first <= body.Length; first++)
+        for (var first = 0; first <= body.Length; first++)
         {
-            for (int second = first; second <= body.Length; second++)
+            for (var second = first; second <= body.Length; second++)
             {
                 var outcome = Assert.Single(ScanInPieces(body, [first, second], ignore));
 
@@ -501,7 +501,7 @@ public sealed class DataTerminatorScannerTests
         Assert.True(whole.Status == pieces.Status, $"status {pieces.Status} instead of {whole.Status} for {because}");
 
         // An error in a line whose first part was forwarded by an earlier call is reported at the buffer start.
-        long expected = whole.Status is DataScanStatus.BareLineFeed or DataScanStatus.BareCarriageReturn or DataScanStatus.NulCharacter
+        var expected = whole.Status is DataScanStatus.BareLineFeed or DataScanStatus.BareCarriageReturn or DataScanStatus.NulCharacter
             ? Math.Max(whole.Position, pieces.BufferStart)
             : whole.Position;
         Assert.True(expected == pieces.Position, $"position {pieces.Position} instead of {expected} for {because}");
@@ -546,7 +546,7 @@ public sealed class DataTerminatorScannerTests
         {
             var strict = Expected(body, ignoreBareLineEndings: false);
             var drained = Expected(body, ignoreBareLineEndings: true);
-            for (int cut = 0; cut <= body.Length; cut++)
+            for (var cut = 0; cut <= body.Length; cut++)
             {
                 var outcomes = ScanInPieces(body, [cut], drain: true);
 
@@ -566,14 +566,14 @@ public sealed class DataTerminatorScannerTests
     {
         var random = new Random(20251);
         const string Alphabet = "\r\n.ab\0";
-        for (int round = 0; round < 3000; round++)
+        for (var round = 0; round < 3000; round++)
         {
-            int length = random.Next(0, 40);
+            var length = random.Next(0, 40);
             var body = new string([.. Enumerable.Range(0, length).Select(_ => Alphabet[random.Next(Alphabet.Length)])]);
 
             // Bias towards clean CRLF lines so that deep end-of-data cases are common.
             body = round % 2 == 0 ? body.Replace("\n", "\r\n").Replace("\r\r", "\r") : body;
-            bool ignore = round % 3 == 0;
+            var ignore = round % 3 == 0;
             var arrivals = Enumerable.Range(0, random.Next(0, 6)).Select(_ => random.Next(0, body.Length + 1)).ToArray();
 
             var outcome = Assert.Single(ScanInPieces(body, arrivals, ignore));

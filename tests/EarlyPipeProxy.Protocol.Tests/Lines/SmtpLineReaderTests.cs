@@ -68,7 +68,7 @@ public sealed class SmtpLineReaderTests
     public void TryReadLine_EveryPrefixOfLine_ReturnsIncompleteWithoutAdvancing()
     {
         const string Input = "MAIL FROM:<a@b.example> SIZE=1000\r\n";
-        for (int length = 0; length < Input.Length; length++)
+        for (var length = 0; length < Input.Length; length++)
         {
             var result = Read(Bytes.Sequence(Input[..length]));
 
@@ -80,9 +80,9 @@ public sealed class SmtpLineReaderTests
     public void TryReadLine_EveryPrefixSplitInTwoSegments_ReturnsIncompleteWithoutAdvancing()
     {
         const string Input = "RCPT TO:<x@y>\r\n";
-        for (int length = 0; length < Input.Length; length++)
+        for (var length = 0; length < Input.Length; length++)
         {
-            for (int cut = 0; cut <= length; cut++)
+            for (var cut = 0; cut <= length; cut++)
             {
                 var result = Read(Bytes.SplitAt(Input[..length], cut));
 
@@ -250,7 +250,7 @@ public sealed class SmtpLineReaderTests
     public void TryReadLine_LineSplitAtEveryOffset_ReturnsSameLine()
     {
         const string Input = "MAIL FROM:<a@b>\r\nRCPT";
-        for (int cut = 0; cut <= Input.Length; cut++)
+        for (var cut = 0; cut <= Input.Length; cut++)
         {
             var result = Read(Bytes.SplitAt(Input, cut));
 
@@ -262,9 +262,9 @@ public sealed class SmtpLineReaderTests
     public void TryReadLine_LineSplitAtEveryPairOfOffsets_ReturnsSameLine()
     {
         const string Input = "NOOP x\r\nQ";
-        for (int first = 0; first <= Input.Length; first++)
+        for (var first = 0; first <= Input.Length; first++)
         {
-            for (int second = first; second <= Input.Length; second++)
+            for (var second = first; second <= Input.Length; second++)
             {
                 var result = Read(Bytes.SplitAt(Input, first, second));
 
@@ -285,7 +285,7 @@ public sealed class SmtpLineReaderTests
     public void TryReadLine_BareLfSplitAtEveryOffset_ReturnsBareLineEnding()
     {
         const string Input = "abc\ndef";
-        for (int cut = 0; cut <= Input.Length; cut++)
+        for (var cut = 0; cut <= Input.Length; cut++)
         {
             var result = Read(Bytes.SplitAt(Input, cut));
 
@@ -297,7 +297,7 @@ public sealed class SmtpLineReaderTests
     public void TryReadLine_BareCrSplitAtEveryOffset_ReturnsBareLineEnding()
     {
         const string Input = "ab\rcd\r\nz";
-        for (int cut = 0; cut <= Input.Length; cut++)
+        for (var cut = 0; cut <= Input.Length; cut++)
         {
             var result = Read(Bytes.SplitAt(Input, cut));
 
@@ -321,7 +321,7 @@ public sealed class SmtpLineReaderTests
         foreach (var input in inputs)
         {
             var expected = Read(Bytes.Sequence(input), maxLength: 5);
-            for (int cut = 0; cut <= input.Length; cut++)
+            for (var cut = 0; cut <= input.Length; cut++)
             {
                 Assert.Equal(expected, Read(Bytes.SplitAt(input, cut), maxLength: 5));
             }
@@ -356,7 +356,7 @@ public sealed class SmtpLineReaderTests
     {
         var reader = new SequenceReader<byte>(Bytes.Sequence("garbage garbage\r\nNOOP\r\n"));
 
-        bool found = SmtpLineReader.TrySkipLine(ref reader);
+        var found = SmtpLineReader.TrySkipLine(ref reader);
 
         Assert.True(found);
         Assert.Equal(17, reader.Consumed);
@@ -367,7 +367,7 @@ public sealed class SmtpLineReaderTests
     {
         var reader = new SequenceReader<byte>(Bytes.Segments("garbage", " more\r"));
 
-        bool found = SmtpLineReader.TrySkipLine(ref reader);
+        var found = SmtpLineReader.TrySkipLine(ref reader);
 
         Assert.False(found);
         Assert.True(reader.End);
@@ -379,7 +379,7 @@ public sealed class SmtpLineReaderTests
     {
         var reader = new SequenceReader<byte>(Bytes.Segments("xxx", "yy\nQU", "IT\r\n"));
 
-        bool found = SmtpLineReader.TrySkipLine(ref reader);
+        var found = SmtpLineReader.TrySkipLine(ref reader);
 
         Assert.True(found);
         Assert.Equal(6, reader.Consumed);

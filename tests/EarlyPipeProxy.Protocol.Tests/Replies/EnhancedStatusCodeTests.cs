@@ -16,7 +16,7 @@ public sealed class EnhancedStatusCodeTests
     [InlineData("5.7.1  two spaces", 5, 7, 1, 5)]
     public void TryParse_ValidCode_ReturnsPartsAndLength(string text, int @class, int subject, int detail, int length)
     {
-        bool ok = EnhancedStatusCode.TryParse(Bytes.Of(text), out var code, out int parsedLength);
+        var ok = EnhancedStatusCode.TryParse(Bytes.Of(text), out var code, out var parsedLength);
 
         Assert.True(ok);
         Assert.Equal(new EnhancedStatusCode(@class, subject, detail), code);
@@ -47,7 +47,7 @@ public sealed class EnhancedStatusCodeTests
     [InlineData("5.a.1")]
     public void TryParse_NotACodeAtStart_ReturnsFalseAndDefaults(string text)
     {
-        bool ok = EnhancedStatusCode.TryParse(Bytes.Of(text), out var code, out int length);
+        var ok = EnhancedStatusCode.TryParse(Bytes.Of(text), out var code, out var length);
 
         Assert.False(ok);
         Assert.Equal(default, code);

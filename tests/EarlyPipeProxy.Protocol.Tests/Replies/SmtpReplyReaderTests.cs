@@ -81,7 +81,7 @@ public sealed class SmtpReplyReaderTests
     public void TryReadReply_EveryPrefix_ReturnsIncompleteWithoutAdvancing()
     {
         const string Input = "220-teaser\r\n220-more\r\n220 ready\r\n";
-        for (int length = 0; length < Input.Length; length++)
+        for (var length = 0; length < Input.Length; length++)
         {
             var result = Read(Bytes.Sequence(Input[..length]));
 
@@ -94,9 +94,9 @@ public sealed class SmtpReplyReaderTests
     {
         const string Input = "250-a\r\n250-bb\r\n250 ccc\r\nNEXT";
         const string Expected = "250-a\r\n250-bb\r\n250 ccc\r\n";
-        for (int first = 0; first <= Input.Length; first++)
+        for (var first = 0; first <= Input.Length; first++)
         {
-            for (int second = first; second <= Input.Length; second++)
+            for (var second = first; second <= Input.Length; second++)
             {
                 var result = Read(Bytes.SplitAt(Input, first, second));
 
@@ -133,7 +133,7 @@ public sealed class SmtpReplyReaderTests
     [Fact]
     public void TryReadReply_LineAtLimit_ReturnsComplete()
     {
-        string line = "250 " + new string('x', 6);
+        var line = "250 " + new string('x', 6);
 
         var result = Read(Bytes.Sequence(line + "\r\n"), maxLineLength: 10);
 
@@ -143,7 +143,7 @@ public sealed class SmtpReplyReaderTests
     [Fact]
     public void TryReadReply_LineOverLimit_ReturnsTooLongWithoutAdvancing()
     {
-        string line = "250 " + new string('x', 7);
+        var line = "250 " + new string('x', 7);
 
         var result = Read(Bytes.Sequence(line + "\r\n"), maxLineLength: 10);
 

@@ -41,7 +41,7 @@ public sealed class SmtpReplyTests
     public void FinalLineText_RawSplitAtEveryOffset_ReturnsSameText()
     {
         const string Raw = "250-mx.example\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n";
-        for (int cut = 0; cut <= Raw.Length; cut++)
+        for (var cut = 0; cut <= Raw.Length; cut++)
         {
             Assert.Equal("SMTPUTF8", Reply(250, Bytes.SplitAt(Raw, cut), 3).FinalLineText());
         }
@@ -56,7 +56,7 @@ public sealed class SmtpReplyTests
     [InlineData("451 4.3.0 Error: queue file write error\r\n", 4, 3, 0)]
     public void TryGetEnhancedStatusCode_FinalLineHasCode_ReturnsIt(string raw, int @class, int subject, int detail)
     {
-        bool ok = Reply(550, Bytes.Sequence(raw)).TryGetEnhancedStatusCode(out var code);
+        var ok = Reply(550, Bytes.Sequence(raw)).TryGetEnhancedStatusCode(out var code);
 
         Assert.True(ok);
         Assert.Equal(new EnhancedStatusCode(@class, subject, detail), code);
@@ -70,7 +70,7 @@ public sealed class SmtpReplyTests
     [InlineData("550 denied 5.7.1\r\n")]
     public void TryGetEnhancedStatusCode_FinalLineHasNoCode_ReturnsFalse(string raw)
     {
-        bool ok = Reply(550, Bytes.Sequence(raw)).TryGetEnhancedStatusCode(out var code);
+        var ok = Reply(550, Bytes.Sequence(raw)).TryGetEnhancedStatusCode(out var code);
 
         Assert.False(ok);
         Assert.Equal(default, code);
@@ -86,9 +86,9 @@ public sealed class SmtpReplyTests
     public void TryGetEnhancedStatusCode_CodeSplitAcrossSegments_ReturnsIt()
     {
         const string Raw = "550-x\r\n550 5.123.456 denied\r\n";
-        for (int cut = 0; cut <= Raw.Length; cut++)
+        for (var cut = 0; cut <= Raw.Length; cut++)
         {
-            bool ok = Reply(550, Bytes.SplitAt(Raw, cut), 2).TryGetEnhancedStatusCode(out var code);
+            var ok = Reply(550, Bytes.SplitAt(Raw, cut), 2).TryGetEnhancedStatusCode(out var code);
 
             Assert.True(ok);
             Assert.Equal(new EnhancedStatusCode(5, 123, 456), code);

@@ -44,8 +44,8 @@ internal static class Bytes
     public static ReadOnlySequence<byte> SplitAt(string text, params int[] cuts)
     {
         var parts = new List<string>();
-        int start = 0;
-        foreach (int cut in cuts)
+        var start = 0;
+        foreach (var cut in cuts)
         {
             parts.Add(text[start..cut]);
             start = cut;

@@ -18,7 +18,7 @@ public sealed class BytesTests
     {
         var sequence = Bytes.OneBytePerSegment("abc");
 
-        int segments = 0;
+        var segments = 0;
         foreach (var memory in sequence)
         {
             Assert.Equal(1, memory.Length);

@@ -34,7 +34,7 @@ public sealed class EhloCacheKillTests(ITestOutputHelper output) : IDisposable
     {
         var random = new Random(Environment.ProcessId);
         var persistedByRound = new List<int>();
-        for (int round = 0; round < 6; round++)
+        for (var round = 0; round < 6; round++)
         {
             persistedByRound.Add(await RunAndKillAsync(round, killAfter: TimeSpan.FromMilliseconds(random.Next(0, 400))));
 
@@ -42,7 +42,7 @@ public sealed class EhloCacheKillTests(ITestOutputHelper output) : IDisposable
             await using var cache = await Task.Run(() =>
                 Sessions.EhloCache.EhloCache.Open(new EhloCacheOptions { DatabasePath = _path }, TimeProvider.System, log)).WaitAsync(StepLimit);
 
-            bool damaged = log.Lines.Any(line => line.Contains("unreadable", StringComparison.Ordinal));
+            var damaged = log.Lines.Any(line => line.Contains("unreadable", StringComparison.Ordinal));
             output.WriteLine($"round {round}: probe persisted {persistedByRound[round]}, reopened with {cache.Count} entries{(damaged ? ", file damaged and moved aside" : string.Empty)}");
             if (damaged)
             {
@@ -54,7 +54,7 @@ public sealed class EhloCacheKillTests(ITestOutputHelper output) : IDisposable
             }
             else
             {
-                for (int earlier = 0; earlier <= round; earlier++)
+                for (var earlier = 0; earlier <= round; earlier++)
                 {
                     AssertPersistedEntriesPresent(cache, earlier, persistedByRound[earlier]);
                 }
@@ -76,11 +76,11 @@ public sealed class EhloCacheKillTests(ITestOutputHelper output) : IDisposable
         var cleartext = cache.List()
             .Where(entry => entry.Key.LocalAddress.Equals(local) && entry.Key.Phase == TlsPhase.Cleartext)
             .ToDictionary(entry => (entry.Key.RemoteAddress.GetAddressBytes()[3], entry.Key.RemotePort));
-        for (int i = Math.Max(0, persisted - 10_000); i < persisted; i++)
+        for (var i = Math.Max(0, persisted - 10_000); i < persisted; i++)
         {
             Assert.True(cleartext.TryGetValue(((byte)(i % 200), 25 + (i / 200 % 50)), out var entry),
                 $"round {round}: entry {i} of {persisted} persisted ones is missing after kill -9 ({cleartext.Count} present)");
-            int size = int.Parse(entry.CreateCapabilities().GetParameters("SIZE")!, CultureInfo.InvariantCulture);
+            var size = int.Parse(entry.CreateCapabilities().GetParameters("SIZE")!, CultureInfo.InvariantCulture);
             Assert.True(size >= i && size % 10_000 == i % 10_000, $"round {round}: entry {i} holds the write of {size}");
         }
     }
@@ -101,7 +101,7 @@ public sealed class EhloCacheKillTests(ITestOutputHelper output) : IDisposable
         start.ArgumentList.Add(round.ToString(CultureInfo.InvariantCulture));
 
         using var process = Process.Start(start)!;
-        int persisted = 0;
+        var persisted = 0;
         var firstPersist = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var stderr = process.StandardError.ReadToEndAsync();
         var reader = Task.Run(async () =>

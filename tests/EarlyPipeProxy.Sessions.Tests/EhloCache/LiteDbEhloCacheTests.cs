@@ -103,7 +103,7 @@ public sealed class LiteDbEhloCacheTests(ITestOutputHelper output) : IDisposable
     {
         await using (var cache = await OpenAsync())
         {
-            for (int i = 0; i < 300; i++)
+            for (var i = 0; i < 300; i++)
             {
                 cache.Learn(Key(port: 1000 + i), 220, EarlyReply(size: new string('9', i % 200)));
             }
@@ -164,7 +164,7 @@ public sealed class LiteDbEhloCacheTests(ITestOutputHelper output) : IDisposable
             var workers = Enumerable.Range(0, 16).Select(worker => Task.Run(async () =>
             {
                 var random = new Random(worker);
-                for (int i = 0; i < 500; i++)
+                for (var i = 0; i < 500; i++)
                 {
                     var key = Key(port: 1 + random.Next(40), phase: (TlsPhase)random.Next(3));
                     switch (random.Next(6))

@@ -32,7 +32,7 @@ public sealed class OriginalDestinationTests
             return;
         }
 
-        byte[] captured = Convert.FromHexString("02000BB77F0000010000000000000000");
+        var captured = Convert.FromHexString("02000BB77F0000010000000000000000");
 
         Assert.True(OriginalDestination.TryParse(captured, out var destination));
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 2999), destination);
