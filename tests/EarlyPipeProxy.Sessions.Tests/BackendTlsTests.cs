@@ -1,5 +1,5 @@
+using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Configuration;
-using EarlyPipeProxy.Sessions.Inbound;
 using EarlyPipeProxy.Sessions.Tests.TestSupport;
 
 namespace EarlyPipeProxy.Sessions.Tests;

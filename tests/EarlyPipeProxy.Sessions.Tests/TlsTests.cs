@@ -1,7 +1,7 @@
+using EarlyPipeProxy.Sessions.Telemetry;
 using System.Buffers.Binary;
 using System.Security.Authentication;
 using EarlyPipeProxy.Sessions.Configuration;
-using EarlyPipeProxy.Sessions.Inbound;
 using EarlyPipeProxy.Sessions.Tests.TestSupport;
 
 namespace EarlyPipeProxy.Sessions.Tests;

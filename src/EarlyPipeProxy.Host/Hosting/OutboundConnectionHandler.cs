@@ -1,9 +1,10 @@
 using System.Net;
-using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Logging;
 using EarlyPipeProxy.Sessions.Outbound;
+using EarlyPipeProxy.Sessions.Replies;
 using EarlyPipeProxy.Sessions.Telemetry;
+using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -32,7 +33,7 @@ public sealed partial class OutboundConnectionHandler(
         {
             // Reached directly rather than through a REDIRECT rule: there is nowhere to relay to.
             LogNoDestination(logger, sender.Address, listener.Name);
-            await connection.Transport.Output.WriteAsync(OutboundReplies.NoDestination.ToArray());
+            await connection.Transport.Output.WriteAsync(ProxyReplies.NoDestination.ToArray());
             return;
         }
 

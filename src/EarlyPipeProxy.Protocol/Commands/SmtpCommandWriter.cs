@@ -47,8 +47,8 @@ public static class SmtpCommandWriter
         const int MaxLength = 5 + 19 + 7;
         var span = writer.GetSpan(MaxLength);
         "BDAT "u8.CopyTo(span);
-        int length = 5;
-        Utf8Formatter.TryFormat(size, span[length..], out int digits);
+        var length = 5;
+        Utf8Formatter.TryFormat(size, span[length..], out var digits);
         length += digits;
         var tail = last ? " LAST\r\n"u8 : "\r\n"u8;
         tail.CopyTo(span[length..]);
@@ -73,20 +73,35 @@ public static class SmtpCommandWriter
     }
 
     /// <summary>
-    /// The argument of EHLO/HELO is a domain or an address literal (RFC 5321 §4.1.1.1), printable ASCII without
-    /// spaces. Anything else is refused rather than written: a CR or LF would end the line early and let the rest be
-    /// read as a second command, a space would add an argument, and a non-ASCII char cannot be written as one byte.
+    /// Whether <paramref name="domain"/> can be the argument of EHLO/HELO: a domain or an address literal (RFC 5321
+    /// §4.1.1.1), printable ASCII without spaces. Anything else is refused rather than written: a CR or LF would end
+    /// the line early and let the rest be read as a second command, a space would add an argument, and a non-ASCII
+    /// char cannot be written as one byte.
     /// </summary>
-    private static void ValidateDomain(string domain)
+    public static bool IsValidDomain(string? domain)
     {
-        ArgumentException.ThrowIfNullOrEmpty(domain);
-        foreach (char c in domain)
+        if (string.IsNullOrEmpty(domain))
+        {
+            return false;
+        }
+
+        foreach (var c in domain)
         {
             if (c is <= ' ' or >= (char)0x7F)
             {
-                throw new ArgumentException(
-                    $"an EHLO/HELO domain is printable ASCII without spaces; found U+{(int)c:X4}", nameof(domain));
+                return false;
             }
+        }
+
+        return true;
+    }
+
+    private static void ValidateDomain(string domain)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(domain);
+        if (!IsValidDomain(domain))
+        {
+            throw new ArgumentException("an EHLO/HELO domain is printable ASCII without spaces", nameof(domain));
         }
     }
 }

@@ -47,7 +47,7 @@ public static class ReplyCode
         }
 
         Span<byte> head = stackalloc byte[3];
-        int length = (int)Math.Min(bytes.Length, head.Length);
+        var length = (int)Math.Min(bytes.Length, head.Length);
         bytes.Slice(0, length).CopyTo(head);
         return Peek(head[..length]);
     }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.ClientIdentity;

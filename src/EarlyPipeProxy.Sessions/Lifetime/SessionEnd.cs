@@ -43,12 +43,12 @@ public enum SessionEnd
     MalformedBdat,
     BdatNotOffered,
 
-    /// <summary>The upstream refused the connection in its greeting; <see cref="SessionRecord.EndDetail"/> has its code.</summary>
+    /// <summary>The upstream refused the connection in its greeting; <see cref="Telemetry.SessionRecord.EndDetail"/> has its code.</summary>
     UpstreamGreeting,
 
     /// <summary>The upstream said 421 and closed (RFC 5321 §3.8).</summary>
     UpstreamClosedWith421,
 
-    /// <summary>The upstream could not be used; <see cref="SessionRecord.UpstreamFailure"/> says how.</summary>
+    /// <summary>The upstream could not be used; <see cref="Telemetry.SessionRecord.UpstreamFailure"/> says how.</summary>
     UpstreamUnavailable,
 }

@@ -10,7 +10,7 @@ public static class SessionEndText
     /// "QUIT", "client closed", "backend closed with 421" …: the peer and upstream are named as each direction names
     /// them (client and backend inbound, sender and remote outbound), as operators have grepped them so far.
     /// </summary>
-    public static string Describe(SessionEnd end, Direction direction, string? detail, UpstreamFailure failure)
+    public static string Describe(SessionEnd end, string direction, string? detail, UpstreamFailure failure)
     {
         var peer = direction == Direction.Inbound ? "client" : "sender";
         var upstream = direction == Direction.Inbound ? "backend" : "remote";

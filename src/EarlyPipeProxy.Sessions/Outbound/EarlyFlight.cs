@@ -120,7 +120,7 @@ internal sealed class EarlyFlight
             WriteLines(bytes, flight);
         }
 
-        UpstreamChannel? connection = await _remote.ConnectAsync(_options.FastOpen, bytes.WrittenMemory);
+        var connection = await _remote.ConnectAsync(_options.FastOpen, bytes.WrittenMemory);
         try
         {
             var banner = await connection.ReadReplyCopyAsync(_options.Timeouts.Banner);

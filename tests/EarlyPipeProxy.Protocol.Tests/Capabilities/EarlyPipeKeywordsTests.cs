@@ -8,7 +8,7 @@ public sealed class EarlyPipeKeywordsTests
     private static EhloCapabilities Parse(params string[] keywords)
     {
         var raw = "250" + (keywords.Length == 0 ? " mx\r\n" : "-mx\r\n");
-        for (int i = 0; i < keywords.Length; i++)
+        for (var i = 0; i < keywords.Length; i++)
         {
             raw += "250" + (i == keywords.Length - 1 ? " " : "-") + keywords[i] + "\r\n";
         }

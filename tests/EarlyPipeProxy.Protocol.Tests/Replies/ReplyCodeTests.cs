@@ -45,10 +45,10 @@ public sealed class ReplyCodeTests
     [InlineData("220-mx.example.org ESMTP\r\n220 ready\r\n")]
     public void Peek_EveryPrefix_IsZeroUntilThreeDigitsThenTheCode(string text)
     {
-        int code = int.Parse(text[..3], System.Globalization.CultureInfo.InvariantCulture);
-        for (int length = 0; length <= text.Length; length++)
+        var code = int.Parse(text[..3], System.Globalization.CultureInfo.InvariantCulture);
+        for (var length = 0; length <= text.Length; length++)
         {
-            int expected = length >= 3 ? code : 0;
+            var expected = length >= 3 ? code : 0;
             Assert.Equal(expected, ReplyCode.Peek(Bytes.Of(text[..length])));
             Assert.Equal(expected, ReplyCode.Peek(Bytes.Sequence(text[..length])));
             Assert.Equal(expected, ReplyCode.Peek(Bytes.OneBytePerSegment(text[..length])));
@@ -61,11 +61,11 @@ public sealed class ReplyCodeTests
     [InlineData("25")]
     public void Peek_EverySplit_SameAsOneSegment(string text)
     {
-        int expected = ReplyCode.Peek(Bytes.Of(text));
-        for (int cut = 0; cut <= text.Length; cut++)
+        var expected = ReplyCode.Peek(Bytes.Of(text));
+        for (var cut = 0; cut <= text.Length; cut++)
         {
             Assert.Equal(expected, ReplyCode.Peek(Bytes.SplitAt(text, cut)));
-            for (int second = cut; second <= text.Length; second++)
+            for (var second = cut; second <= text.Length; second++)
             {
                 Assert.Equal(expected, ReplyCode.Peek(Bytes.SplitAt(text, cut, second)));
             }

@@ -1,4 +1,4 @@
-using EarlyPipeProxy.Sessions.Outbound;
+using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Tests.TestSupport;
 using static EarlyPipeProxy.Sessions.Tests.TestSupport.HarnessExtensions;
 
@@ -30,7 +30,7 @@ public sealed class OutboundGreetingTests
         Assert.Equal([OutboundSessionHarness.SenderEhlo, "QUIT"], backend.CommandLines);
         Assert.True(harness.IsCached, "a reply that offers PIPECONNECT and PIPELINING is learnt");
         Assert.Equal(1, harness.Cache.Counters.Stored);
-        Assert.Equal(RemoteEarlyPipeUse.Offered, harness.Session.EarlyPipeUse);
+        Assert.Equal(EarlyPipeUse.Advertised, harness.Session.EarlyPipeUse);
     }
 
     [Fact]
@@ -59,7 +59,7 @@ public sealed class OutboundGreetingTests
         Assert.Equal([OutboundSessionHarness.SenderEhlo, Sender, Recipient, "RCPT TO:<carol@example.net>", "DATA", "QUIT"], backend.CommandLines);
         Assert.Equal([Body], backend.Messages);
         Assert.Equal(0, harness.Cache.Count);
-        Assert.Equal(RemoteEarlyPipeUse.NotOffered, harness.Session.EarlyPipeUse);
+        Assert.Equal(EarlyPipeUse.NotAdvertised, harness.Session.EarlyPipeUse);
     }
 
     [Fact]
@@ -94,7 +94,7 @@ public sealed class OutboundGreetingTests
         Assert.Equal($"{OutboundSessionHarness.SenderEhlo}\r\n{Sender}\r\n{Recipient}\r\n", backend.ReceivedBeforeGreeting);
         Assert.Equal([OutboundSessionHarness.SenderEhlo, Sender, Recipient, "DATA", "QUIT"], backend.CommandLines);
         Assert.Equal([Body], backend.Messages);
-        Assert.Equal(RemoteEarlyPipeUse.Used, harness.Session.EarlyPipeUse);
+        Assert.Equal(EarlyPipeUse.Used, harness.Session.EarlyPipeUse);
         Assert.True(harness.IsCached, "an early transaction without errors keeps the entry");
         Assert.Equal(1, harness.Cache.Counters.Confirmations);
     }
