@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using EarlyPipeProxy.Sessions.Logging;
 using Microsoft.Extensions.Logging;
 
 namespace EarlyPipeProxy.Sessions.EhloCache;
@@ -132,14 +133,14 @@ internal sealed partial class EhloCacheWriter : IAsyncDisposable
         }
     }
 
-    [LoggerMessage(EventId = 610, Level = LogLevel.Error,
+    [LoggerMessage(EventId = LogEventIds.EhloCacheWriteFailed, Level = LogLevel.Error,
         Message = "EHLO cache {Path}: writing {Key} failed ({ExceptionType}: {Reason}); rebuilding the file from memory")]
     private static partial void LogWriteFailed(ILogger logger, string path, EhloCacheKey key, string exceptionType, string reason, Exception exception);
 
-    [LoggerMessage(EventId = 611, Level = LogLevel.Warning, Message = "EHLO cache {Path}: rebuilt from memory")]
+    [LoggerMessage(EventId = LogEventIds.EhloCacheRebuilt, Level = LogLevel.Warning, Message = "EHLO cache {Path}: rebuilt from memory")]
     private static partial void LogRebuilt(ILogger logger, string path);
 
-    [LoggerMessage(EventId = 612, Level = LogLevel.Error,
+    [LoggerMessage(EventId = LogEventIds.EhloCacheRebuildFailed, Level = LogLevel.Error,
         Message = "EHLO cache {Path}: rebuilding failed ({Reason}); the cache is kept in memory only until restart")]
     private static partial void LogPersistenceOff(ILogger logger, string path, string reason, Exception exception);
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using EarlyPipeProxy.Sessions.Logging;
 using LiteDB;
 using Microsoft.Extensions.Logging;
 
@@ -271,24 +272,24 @@ internal sealed partial class LiteDbEhloStore : IDisposable
         }
     }
 
-    [LoggerMessage(EventId = 600, Level = LogLevel.Error,
+    [LoggerMessage(EventId = LogEventIds.EhloCacheUnreadable, Level = LogLevel.Error,
         Message = "EHLO cache {Path} is unreadable ({ExceptionType}: {Reason}); moving it aside and starting with an empty cache")]
     private static partial void LogUnreadable(ILogger logger, string path, string exceptionType, string reason, Exception exception);
 
-    [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "EHLO cache: moved {File} aside to {Target}")]
+    [LoggerMessage(EventId = LogEventIds.EhloCacheMovedAside, Level = LogLevel.Warning, Message = "EHLO cache: moved {File} aside to {Target}")]
     private static partial void LogMovedAside(ILogger logger, string file, string target);
 
-    [LoggerMessage(EventId = 602, Level = LogLevel.Error,
+    [LoggerMessage(EventId = LogEventIds.EhloCachePersistenceOff, Level = LogLevel.Error,
         Message = "EHLO cache {Path} cannot be created ({Reason}); the cache is kept in memory only until restart")]
     private static partial void LogPersistenceOff(ILogger logger, string path, string reason, Exception exception);
 
-    [LoggerMessage(EventId = 605, Level = LogLevel.Error,
+    [LoggerMessage(EventId = LogEventIds.EhloCacheInUse, Level = LogLevel.Error,
         Message = "EHLO cache {Path} cannot be locked ({Reason}): another process (or cache) is using it; this one is kept in memory only")]
     private static partial void LogInUse(ILogger logger, string path, string reason);
 
-    [LoggerMessage(EventId = 603, Level = LogLevel.Warning, Message = "EHLO cache {Path}: dropped unreadable record {Id}")]
+    [LoggerMessage(EventId = LogEventIds.EhloCacheRecordDropped, Level = LogLevel.Warning, Message = "EHLO cache {Path}: dropped unreadable record {Id}")]
     private static partial void LogRecordDropped(ILogger logger, string path, string id);
 
-    [LoggerMessage(EventId = 604, Level = LogLevel.Warning, Message = "EHLO cache {Path}: closing failed: {Reason}")]
+    [LoggerMessage(EventId = LogEventIds.EhloCacheCloseFailed, Level = LogLevel.Warning, Message = "EHLO cache {Path}: closing failed: {Reason}")]
     private static partial void LogCloseFailed(ILogger logger, string path, string reason);
 }

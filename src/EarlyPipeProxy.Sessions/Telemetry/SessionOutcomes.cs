@@ -1,6 +1,6 @@
 namespace EarlyPipeProxy.Sessions.Telemetry;
 
-/// <summary>The "outcome" label of a session, from its end= reason: three values, so that the label stays bounded.</summary>
+/// <summary>The "outcome" label of a session: three values, so that the label stays bounded (see <see cref="Lifetime.SessionEndText.Outcome"/>).</summary>
 public static class SessionOutcomes
 {
     public const string Completed = "completed";
@@ -8,11 +8,4 @@ public static class SessionOutcomes
     public const string Closed = "closed";
 
     public const string Error = "error";
-
-    public static string From(string end) => end switch
-    {
-        "QUIT" => Completed,
-        "client closed" or "sender closed" or "shutdown" => Closed,
-        _ => Error,
-    };
 }
