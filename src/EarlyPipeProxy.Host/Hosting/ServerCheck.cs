@@ -1,6 +1,8 @@
 using System.Net.Sockets;
+using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Outbound;
+using EarlyPipeProxy.Sessions.Upstream;
 
 namespace EarlyPipeProxy.Host.Hosting;
 
@@ -19,7 +21,7 @@ public static class ServerCheck
             var result = await ServerProbe.ProbeAsync(endPoint, heloName, limit.Token);
             await output.WriteLineAsync($"server:   {endPoint} (connect {Ms(result.ConnectTime)})");
             await output.WriteLineAsync($"banner:   {result.BannerText.ReplaceLineEndings(" | ")} ({Ms(result.BannerTime)} from the start)");
-            if (result.BannerCode != 220)
+            if (result.BannerCode != ReplyCode.ServiceReady)
             {
                 await output.WriteLineAsync("early pipelining: no (the server did not greet with 220)");
                 return 1;
@@ -32,7 +34,7 @@ public static class ServerCheck
                 : "early pipelining: no");
             return 0;
         }
-        catch (Exception ex) when (ex is SocketException or IOException or InvalidDataException or FormatException or ArgumentException or OperationCanceledException)
+        catch (Exception ex) when (ex is UpstreamUnavailableException or SocketException or IOException or FormatException or ArgumentException or OperationCanceledException)
         {
             await output.WriteLineAsync($"check {target}: {ex.Message}");
             return 1;

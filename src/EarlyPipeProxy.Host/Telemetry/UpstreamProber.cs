@@ -1,5 +1,6 @@
 using EarlyPipeProxy.Sessions.Logging;
 using EarlyPipeProxy.Sessions.Outbound;
+using EarlyPipeProxy.Sessions.Upstream;
 
 namespace EarlyPipeProxy.Host.Telemetry;
 
@@ -7,7 +8,8 @@ namespace EarlyPipeProxy.Host.Telemetry;
 /// Probes every backend and fixed upstream once per <see cref="MetricsOptions.ProbeInterval"/> with the same polite
 /// session as `earlypipe check` (banner, EHLO, QUIT), and marks the lifetime of the listeners, for /healthz.
 /// </summary>
-public sealed partial class UpstreamProber(HealthState health, MetricsOptions options, IHostApplicationLifetime lifetime, ILogger<UpstreamProber> logger)
+public sealed partial class UpstreamProber(
+    HealthState health, MetricsOptions options, IUpstreamConnector connector, IHostApplicationLifetime lifetime, ILogger<UpstreamProber> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -29,10 +31,10 @@ public sealed partial class UpstreamProber(HealthState health, MetricsOptions op
         bool up;
         try
         {
-            var result = await ServerProbe.ProbeAsync(target.EndPoint, "earlypipe.healthcheck", bounded.Token);
+            var result = await ServerProbe.ProbeAsync(connector, target.EndPoint, "earlypipe.healthcheck", bounded.Token);
             up = result.BannerCode is >= 200 and < 300;
         }
-        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidDataException
+        catch (Exception ex) when (ex is UpstreamUnavailableException or IOException or System.Net.Sockets.SocketException
             or OperationCanceledException && !stoppingToken.IsCancellationRequested)
         {
             up = false;

@@ -79,6 +79,45 @@ public sealed class EhloCapabilities
     }
 
     /// <summary>
+    /// Parses a reply kept as its lines (each as received, code and separator included, CRLF not): how a cached reply
+    /// is stored. False when a line holds a CR or LF or the lines are not a well-formed 250 reply.
+    /// </summary>
+    public static bool TryParse(IReadOnlyList<string> replyLines, out EhloCapabilities? capabilities)
+    {
+        ArgumentNullException.ThrowIfNull(replyLines);
+        capabilities = null;
+        if (replyLines.Count == 0)
+        {
+            return false;
+        }
+
+        var raw = new StringBuilder();
+        foreach (var line in replyLines)
+        {
+            if (line.Contains('\r') || line.Contains('\n'))
+            {
+                return false;
+            }
+
+            raw.Append(line).Append("\r\n");
+        }
+
+        return TryParse(new ReadOnlySequence<byte>(WireEncoding.GetBytes(raw.ToString())), out capabilities);
+    }
+
+    /// <summary>The lines of a raw reply as received (code and separator included, CRLF not), for keeping it as text.</summary>
+    public static string[] SplitLines(in ReadOnlySequence<byte> rawReply)
+    {
+        var text = WireEncoding.GetString(rawReply);
+        if (text.EndsWith("\r\n", StringComparison.Ordinal))
+        {
+            text = text[..^2];
+        }
+
+        return text.Split("\r\n");
+    }
+
+    /// <summary>
     /// A new, independent model with the same greeting and keywords: changing either leaves the other as it was. For a
     /// model kept for reuse (a cached reply) that each session then edits for its own peer.
     /// </summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using EarlyPipeProxy.Sessions.Replies;
 
 namespace EarlyPipeProxy.Sessions.Downstream;
 
@@ -29,4 +30,12 @@ public readonly struct CommandRead
 
     /// <summary>For <see cref="CommandReadStatus.Closed"/>: the peer left with part of a line sent.</summary>
     public bool MidCommand { get; }
+
+    /// <summary>The answer owed to a line that was dropped (500 5.5.2), empty for the other statuses.</summary>
+    public ReadOnlySpan<byte> Refusal => Status switch
+    {
+        CommandReadStatus.TooLong => ProxyReplies.LineTooLong,
+        CommandReadStatus.BareLineEnding => ProxyReplies.BareLineEndingInCommand,
+        _ => default,
+    };
 }

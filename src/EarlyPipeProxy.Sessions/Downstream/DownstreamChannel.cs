@@ -107,7 +107,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     }
 
     /// <summary>
-    /// The next command line under the listener's limits (a longer one for AUTH with an initial response, RFC 4954 §4;
+    /// The next command line under the listener's limits. A peer that closes is recorded as the session's end (a longer one for AUTH with an initial response, RFC 4954 §4;
     /// <paramref name="sasl"/> for a SASL answer, which is never a command). Over-long lines are skipped here.
     /// </summary>
     public async ValueTask<CommandRead> ReadCommandAsync(bool sasl = false)
@@ -130,6 +130,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
                     _pipe.Input.AdvanceTo(buffer.Start, buffer.End);
                     if (result.IsCompleted)
                     {
+                        _record.Ended(buffer.IsEmpty ? SessionEnd.PeerClosed : SessionEnd.PeerClosedMidCommand);
                         return new CommandRead(CommandReadStatus.Closed, midCommand: !buffer.IsEmpty);
                     }
 
@@ -324,6 +325,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
 
             if (result.IsCompleted)
             {
+                _record.Ended(SessionEnd.PeerClosedMidCommand);
                 return new CommandRead(CommandReadStatus.Closed, midCommand: true);
             }
         }

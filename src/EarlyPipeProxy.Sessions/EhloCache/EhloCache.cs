@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
-using System.Text;
+using EarlyPipeProxy.Protocol.Capabilities;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -182,13 +182,7 @@ public sealed partial class EhloCache : IAsyncDisposable
     /// </summary>
     public EhloLearnOutcome Learn(EhloCacheKey key, int bannerCode, in ReadOnlySequence<byte> rawEhloReply)
     {
-        var text = Encoding.Latin1.GetString(rawEhloReply);
-        if (text.EndsWith("\r\n", StringComparison.Ordinal))
-        {
-            text = text[..^2];
-        }
-
-        return Learn(key, bannerCode, text.Split("\r\n"));
+        return Learn(key, bannerCode, EhloCapabilities.SplitLines(rawEhloReply));
     }
 
     /// <summary>Moves the entry's last-confirmed time to now (it does not extend the expiry). False when there is no entry.</summary>

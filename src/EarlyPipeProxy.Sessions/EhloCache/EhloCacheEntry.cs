@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using EarlyPipeProxy.Protocol.Capabilities;
@@ -11,9 +10,6 @@ namespace EarlyPipeProxy.Sessions.EhloCache;
 /// </summary>
 public sealed class EhloCacheEntry
 {
-    // Latin-1 maps every byte to one char and back, as EhloCapabilities does, so odd bytes survive the round trip.
-    private static readonly Encoding WireEncoding = Encoding.Latin1;
-
     private readonly EhloCapabilities _capabilities;
 
     private EhloCacheEntry(EhloCacheKey key, int bannerCode, string[] replyLines, EhloCapabilities capabilities,
@@ -99,25 +95,5 @@ public sealed class EhloCacheEntry
         return true;
     }
 
-    private static EhloCapabilities? Parse(string[] lines)
-    {
-        if (lines.Length == 0)
-        {
-            return null;
-        }
-
-        var raw = new StringBuilder();
-        foreach (var line in lines)
-        {
-            if (line.Contains('\r') || line.Contains('\n'))
-            {
-                return null;
-            }
-
-            raw.Append(line).Append("\r\n");
-        }
-
-        var bytes = new ReadOnlySequence<byte>(WireEncoding.GetBytes(raw.ToString()));
-        return EhloCapabilities.TryParse(bytes, out var capabilities) ? capabilities : null;
-    }
+    private static EhloCapabilities? Parse(string[] lines) => EhloCapabilities.TryParse(lines, out var capabilities) ? capabilities : null;
 }

@@ -31,6 +31,7 @@ public sealed class InboundSession
     private readonly IUpstreamConnector _connector;
     private readonly bool _advertise;
     private readonly SessionRecord _record;
+    private readonly TimeProvider _time;
     private SessionDeadline? _deadline;
     private DownstreamChannel? _client;
     private ReplyRelay? _relay;
@@ -45,9 +46,11 @@ public sealed class InboundSession
         IUpstreamConnector connector,
         ILogger logger,
         ProxyMetrics? metrics = null,
-        Func<TimeSpan?>? clientRoundTripTime = null)
+        Func<TimeSpan?>? clientRoundTripTime = null,
+        TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(listener);
+        _time = time ?? TimeProvider.System;
         _listener = listener;
         _options = listener.Options;
         _clientEndPoint = Normalize(clientEndPoint);
@@ -69,7 +72,7 @@ public sealed class InboundSession
     /// <summary>Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions.</summary>
     public async Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
     {
-        using var deadline = new SessionDeadline(aborted);
+        using var deadline = new SessionDeadline(aborted, _time);
         _deadline = deadline;
         var client = new DownstreamChannel(Pipe, deadline, _options.Timeouts, _options.Limits, _record, SettleAsync) { CountsRoundTrips = true };
         _client = client;
@@ -165,24 +168,22 @@ public sealed class InboundSession
             }
 
             var read = await client.ReadCommandAsync();
-            switch (read.Status)
+            if (read.Status == CommandReadStatus.Woken)
             {
-                case CommandReadStatus.Woken:
-                    continue;
-                case CommandReadStatus.Closed:
-                    _record.Ended(read.MidCommand ? SessionEnd.PeerClosedMidCommand : SessionEnd.PeerClosed);
-                    if (relay.InTransaction)
-                    {
-                        relay.Backend.AbortOnClose = true;
-                    }
+                continue;
+            }
 
-                    return;
-                case CommandReadStatus.TooLong:
-                    await relay.LocalReplyAsync(ProxyReplies.LineTooLong);
-                    continue;
-                case CommandReadStatus.BareLineEnding:
-                    await relay.LocalReplyAsync(ProxyReplies.BareLineEndingInCommand);
-                    continue;
+            if (read.Status == CommandReadStatus.Closed)
+            {
+                // Mid-message: a reset makes sure the backend never takes a half message for a whole one.
+                relay.Backend.AbortOnClose |= relay.InTransaction;
+                return;
+            }
+
+            if (read.Status != CommandReadStatus.Command)
+            {
+                await relay.LocalReplyAsync(read.Refusal);
+                continue;
             }
 
             var command = SmtpCommandParser.Parse(read.Line);

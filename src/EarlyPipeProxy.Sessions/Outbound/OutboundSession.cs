@@ -36,6 +36,7 @@ public sealed class OutboundSession
     private readonly IUpstreamConnector _connector;
     private readonly EhloCacheStore _cache;
     private readonly SessionRecord _record;
+    private readonly TimeProvider _time;
     private SessionDeadline? _deadline;
     private DownstreamChannel? _sender;
     private RemoteLink? _remote;
@@ -52,9 +53,11 @@ public sealed class OutboundSession
         IUpstreamConnector connector,
         EhloCacheStore cache,
         ILogger logger,
-        ProxyMetrics? metrics = null)
+        ProxyMetrics? metrics = null,
+        TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(listener);
+        _time = time ?? TimeProvider.System;
         _listener = listener;
         _options = listener.Options;
         _pipe = sender;
@@ -69,7 +72,7 @@ public sealed class OutboundSession
     /// <summary>Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions.</summary>
     public async Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
     {
-        using var deadline = new SessionDeadline(aborted);
+        using var deadline = new SessionDeadline(aborted, _time);
         _deadline = deadline;
         var sender = new DownstreamChannel(_pipe, deadline, _options.Timeouts, _options.Limits, _record, SettleAsync);
         _sender = sender;
@@ -123,26 +126,28 @@ public sealed class OutboundSession
             }
 
             var read = await sender.ReadCommandAsync();
-            switch (read.Status)
+            if (read.Status == CommandReadStatus.Woken)
             {
-                case CommandReadStatus.Woken:
-                    // The top of the loop decides: a stop asked for, or the replies collected ended the session.
-                    continue;
-                case CommandReadStatus.Closed:
-                    _record.Ended(read.MidCommand ? SessionEnd.PeerClosedMidCommand : SessionEnd.PeerClosed);
-                    if (pending.InTransaction && _remote!.Channel is { } channel)
-                    {
-                        channel.AbortOnClose = true;
-                    }
+                // The top of the loop decides: a stop asked for, or the replies collected ended the session.
+                continue;
+            }
 
-                    return;
-                case CommandReadStatus.TooLong:
-                    // A legacy sender's over-long line is a mistake, not an attack: answer it and go on.
-                    await LocalReplyAsync(ProxyReplies.LineTooLong);
-                    continue;
-                case CommandReadStatus.BareLineEnding:
-                    await LocalReplyAsync(ProxyReplies.BareLineEndingInCommand);
-                    continue;
+            if (read.Status == CommandReadStatus.Closed)
+            {
+                // Mid-message: a reset makes sure the remote never takes a half message for a whole one.
+                if (_remote!.Channel is { } channel)
+                {
+                    channel.AbortOnClose |= pending.InTransaction;
+                }
+
+                return;
+            }
+
+            if (read.Status != CommandReadStatus.Command)
+            {
+                // A legacy sender's over-long line is a mistake, not an attack: answer it and go on.
+                await LocalReplyAsync(read.Refusal);
+                continue;
             }
 
             var command = SmtpCommandParser.Parse(read.Line);

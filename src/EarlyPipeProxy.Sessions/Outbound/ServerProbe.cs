@@ -1,85 +1,71 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.IO.Pipelines;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Upstream;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EarlyPipeProxy.Sessions.Outbound;
 
 /// <summary>
-/// `earlypipe check`: one polite lockstep session (greeting, EHLO, QUIT) that reports what the server offers, the
-/// same facts the outbound proxy's cache would learn from it.
+/// `earlypipe check` and the health prober: one polite lockstep session (greeting, EHLO, QUIT) that reports what the
+/// server offers, the same facts the outbound proxy's cache would learn from it. It talks over the sessions' own
+/// upstream connection, so its replies are framed by the same reader.
 /// </summary>
 public static class ServerProbe
 {
     private const int MaxReplyLine = 4096;
 
+    /// <summary>A probe over a connector of its own (the CLI, which has no host around it).</summary>
     public static async Task<ServerProbeResult> ProbeAsync(IPEndPoint endPoint, string heloName, CancellationToken cancellationToken)
     {
-        // Written before connecting: a name that is no EHLO argument is refused (ArgumentException) before any
-        // connection is made.
+        using var connector = new SocketUpstreamConnector(NullLogger<SocketUpstreamConnector>.Instance);
+        return await ProbeAsync(connector, endPoint, heloName, cancellationToken);
+    }
+
+    /// <summary>
+    /// Probes <paramref name="endPoint"/>. A name that is no EHLO argument is refused (ArgumentException) before any
+    /// connection is made; a server that cannot be reached or sends no proper reply raises
+    /// <see cref="UpstreamUnavailableException"/>.
+    /// </summary>
+    public static async Task<ServerProbeResult> ProbeAsync(IUpstreamConnector connector, IPEndPoint endPoint, string heloName, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connector);
         var ehlo = new ArrayBufferWriter<byte>();
         SmtpCommandWriter.WriteEhlo(ehlo, heloName);
 
         var started = Stopwatch.GetTimestamp();
-        using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(endPoint, cancellationToken);
-        var connected = Stopwatch.GetElapsedTime(started);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var reader = PipeReader.Create(stream);
-        var writer = PipeWriter.Create(stream);
-
-        var (bannerCode, bannerRaw) = await ReadReplyAsync(reader, cancellationToken);
-        var bannerTime = Stopwatch.GetElapsedTime(started);
-        if (bannerCode != ReplyCode.ServiceReady)
+        var connection = await connector.ConnectAsync(endPoint, cancellationToken);
+        await using (connection)
         {
-            return new ServerProbeResult(bannerCode, Text(bannerRaw), 0, null, null, connected, bannerTime, TimeSpan.Zero);
-        }
-
-        await writer.WriteAsync(ehlo.WrittenMemory, cancellationToken);
-        var ehloSent = Stopwatch.GetTimestamp();
-        var (ehloCode, ehloRaw) = await ReadReplyAsync(reader, cancellationToken);
-        var ehloTime = Stopwatch.GetElapsedTime(ehloSent);
-        var parsed = EhloCapabilities.TryParse(new ReadOnlySequence<byte>(ehloRaw), out var capabilities);
-        var keyword = parsed && EarlyPipeKeywords.OffersEarlyPipelining(capabilities!) ? EarlyPipeKeywords.FindKeyword(capabilities!) : null;
-
-        SmtpCommandWriter.WriteQuit(writer);
-        await writer.FlushAsync(cancellationToken);
-        return new ServerProbeResult(bannerCode, Text(bannerRaw), ehloCode, capabilities, keyword, connected, bannerTime, ehloTime);
-    }
-
-    private static async Task<(int Code, byte[] Raw)> ReadReplyAsync(PipeReader reader, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var result = await reader.ReadAsync(cancellationToken);
-            var buffer = result.Buffer;
-            var sequenceReader = new SequenceReader<byte>(buffer);
-            var status = SmtpReplyReader.TryReadReply(ref sequenceReader, MaxReplyLine, out var reply);
-            if (status == ReplyReadStatus.Complete)
+            var connected = Stopwatch.GetElapsedTime(started);
+            var banner = await connection.ReadReplyAsync(MaxReplyLine, cancellationToken);
+            var bannerCode = banner.Code;
+            var bannerText = Text(banner.Raw);
+            connection.ReleaseReply();
+            var bannerTime = Stopwatch.GetElapsedTime(started);
+            if (bannerCode != ReplyCode.ServiceReady)
             {
-                var raw = reply.Raw.ToArray();
-                reader.AdvanceTo(sequenceReader.Position);
-                return (reply.Code, raw);
+                return new ServerProbeResult(bannerCode, bannerText, 0, null, null, connected, bannerTime, TimeSpan.Zero);
             }
 
-            if (status != ReplyReadStatus.Incomplete)
-            {
-                throw new InvalidDataException("the server sent a malformed reply");
-            }
+            connection.Output.Write(ehlo.WrittenSpan);
+            await connection.FlushAsync(cancellationToken);
+            var ehloSent = Stopwatch.GetTimestamp();
+            var reply = await connection.ReadReplyAsync(MaxReplyLine, cancellationToken);
+            var ehloTime = Stopwatch.GetElapsedTime(ehloSent);
+            var ehloCode = reply.Code;
+            var parsed = EhloCapabilities.TryParse(reply.Raw, out var capabilities);
+            connection.ReleaseReply();
+            var keyword = parsed && EarlyPipeKeywords.OffersEarlyPipelining(capabilities!) ? EarlyPipeKeywords.FindKeyword(capabilities!) : null;
 
-            if (result.IsCompleted)
-            {
-                throw new IOException("the server closed the connection");
-            }
-
-            reader.AdvanceTo(buffer.Start, buffer.End);
+            SmtpCommandWriter.WriteQuit(connection.Output);
+            await connection.FlushAsync(cancellationToken);
+            return new ServerProbeResult(bannerCode, bannerText, ehloCode, capabilities, keyword, connected, bannerTime, ehloTime);
         }
     }
 
-    private static string Text(byte[] raw) => Encoding.Latin1.GetString(raw).TrimEnd('\r', '\n');
+    private static string Text(in ReadOnlySequence<byte> raw) => System.Text.Encoding.Latin1.GetString(raw.ToArray()).TrimEnd('\r', '\n');
 }
