@@ -1,8 +1,8 @@
 using System.Net;
+using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Logging;
 using EarlyPipeProxy.Sessions.Outbound;
-using EarlyPipeProxy.Sessions.Replies;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.AspNetCore.Connections;

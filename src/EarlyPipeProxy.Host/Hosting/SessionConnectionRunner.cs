@@ -1,7 +1,7 @@
 using System.Net;
+using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Logging;
-using EarlyPipeProxy.Sessions.Replies;
 using EarlyPipeProxy.Sessions.Telemetry;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;

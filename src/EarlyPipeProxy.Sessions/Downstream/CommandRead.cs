@@ -1,5 +1,5 @@
 using System.Buffers;
-using EarlyPipeProxy.Sessions.Replies;
+using EarlyPipeProxy.Protocol.Replies;
 
 namespace EarlyPipeProxy.Sessions.Downstream;
 

@@ -7,7 +7,6 @@ using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Lifetime;
 using EarlyPipeProxy.Sessions.Logging;
-using EarlyPipeProxy.Sessions.Replies;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Tls;
 

@@ -9,7 +9,6 @@ using EarlyPipeProxy.Sessions.Downstream;
 using EarlyPipeProxy.Sessions.Lifetime;
 using EarlyPipeProxy.Sessions.Logging;
 using EarlyPipeProxy.Sessions.Messages;
-using EarlyPipeProxy.Sessions.Replies;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.Extensions.Logging;

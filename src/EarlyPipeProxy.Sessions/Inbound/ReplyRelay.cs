@@ -3,7 +3,6 @@ using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Downstream;
-using EarlyPipeProxy.Sessions.Replies;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 

@@ -1,5 +1,5 @@
+using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Downstream;
-using EarlyPipeProxy.Sessions.Replies;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.AspNetCore.Connections;

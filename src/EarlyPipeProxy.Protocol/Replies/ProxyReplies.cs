@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace EarlyPipeProxy.Sessions.Replies;
+namespace EarlyPipeProxy.Protocol.Replies;
 
 /// <summary>
 /// Every reply the proxy writes itself, both directions. Inbound none accepts anything: acceptance (250 to MAIL, RCPT,
