@@ -67,6 +67,9 @@ internal sealed class UpstreamPair : IUpstreamConnector, IAsyncDisposable
     /// <summary>The upstream server stops reading (its socket is gone).</summary>
     public void StopReading() => _toUpstream.Reader.Complete();
 
+    /// <summary>The upstream server closes its sending side.</summary>
+    public async Task CloseUpstreamSideAsync() => await _fromUpstream.Writer.CompleteAsync();
+
     /// <summary>Everything the channel flushed toward the upstream so far, without waiting.</summary>
     public string TakeReceived()
     {
