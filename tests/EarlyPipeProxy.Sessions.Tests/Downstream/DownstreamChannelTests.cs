@@ -329,4 +329,46 @@ public sealed class DownstreamChannelTests
         Assert.Equal("554 5.5.1 Error: TLS already active\r\n", Wire.Text(pair.Channel.StartTlsRefusal(certificates, false, false)));
         await client.DisposeAsync();
     }
+    private static SslClientAuthenticationOptions ClientOptions() => new()
+    {
+        TargetHost = TestCertificate.HostName,
+        RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+            string.Equals(certificate?.GetCertHashString(), TestCertificate.Instance.Thumbprint, StringComparison.OrdinalIgnoreCase),
+    };
+
+    [Fact]
+    public async Task StartTls_discards_what_was_pipelined_behind_it_and_reads_only_what_came_over_tls()
+    {
+        await using var pair = new DownstreamPair();
+        var certificates = new ServerCertificateProvider(TestCertificate.Instance.CertificatePath, TestCertificate.Instance.KeyPath);
+        await pair.SendAsync("STARTTLS\r\nMAIL FROM:<injected>\r\n");
+        Assert.Equal("STARTTLS", (await ReadOneAsync(pair.Channel)).Line);
+
+        var starting = Task.Run(() => pair.Channel.StartTlsAsync(certificates).AsTask());
+        var goAhead = await pair.PeerInput.ReadAsync().AsTask().WaitAsync(Wire.Patience);
+        Assert.Equal("220 2.0.0 Ready to start TLS\r\n", Wire.Text(goAhead.Buffer.ToArray()));
+        pair.PeerInput.AdvanceTo(goAhead.Buffer.End);
+        await using var client = new SslStream(new PipeStream(pair.PeerInput, pair.PeerOutput), leaveInnerStreamOpen: false);
+        await client.AuthenticateAsClientAsync(ClientOptions()).WaitAsync(Wire.Patience);
+        Assert.True(await starting.WaitAsync(Wire.Patience));
+
+        Assert.Contains(pair.Logger.Lines, line => line.Contains("22 octets of cleartext after STARTTLS discarded", StringComparison.Ordinal));
+        await client.WriteAsync(Wire.Bytes("NOOP\r\n"));
+        await client.FlushAsync();
+        Assert.Equal("NOOP", (await ReadOneAsync(pair.Channel).WaitAsync(Wire.Patience)).Line);
+        Assert.StartsWith(" X=TLS", pair.Record.PeerTls, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_handshake_is_false_and_ends_the_session_as_tls_handshake_failed()
+    {
+        await using var pair = new DownstreamPair();
+        var certificates = new ServerCertificateProvider(TestCertificate.Instance.CertificatePath, TestCertificate.Instance.KeyPath);
+        await pair.SendAsync("this is no client hello\r\n");
+        pair.ClosePeer();
+
+        Assert.False(await pair.Channel.HandshakeAsync(certificates, "implicit").AsTask().WaitAsync(Wire.Patience));
+        Assert.Equal(Sessions.Lifetime.SessionEnd.TlsHandshakeFailed, pair.Record.End);
+        Assert.Null(pair.Channel.Tls);
+    }
 }
