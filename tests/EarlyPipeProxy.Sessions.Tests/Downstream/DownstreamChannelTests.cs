@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Net.Security;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Downstream;
-using EarlyPipeProxy.Sessions.Replies;
+using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Tests.TestSupport;
 using EarlyPipeProxy.Sessions.Tls;
 
