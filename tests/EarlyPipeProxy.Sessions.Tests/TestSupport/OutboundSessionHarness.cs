@@ -2,6 +2,7 @@ using System.Net;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Outbound;
+using EarlyPipeProxy.Sessions.Telemetry;
 using Microsoft.Extensions.Time.Testing;
 using EhloCacheStore = EarlyPipeProxy.Sessions.EhloCache.EhloCache;
 
@@ -31,7 +32,8 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
     private readonly CancellationTokenSource _closeRequested = new();
     private Task? _run;
 
-    public OutboundSessionHarness(FakeBackendOptions? remote = null, EhloCacheOptions? cache = null, Action<OutboundListenerOptions>? configure = null)
+    public OutboundSessionHarness(FakeBackendOptions? remote = null, EhloCacheOptions? cache = null, Action<OutboundListenerOptions>? configure = null,
+        ProxyMetrics? metrics = null)
     {
         Options = new OutboundListenerOptions
         {
@@ -58,7 +60,7 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
         Cache = EhloCacheStore.Open(cache ?? new EhloCacheOptions(), Time, Log);
         Connector = new FakeBackendConnector(remote ?? FakeBackendOptions.Lockstep());
         Client = new TestClient { Diagnostics = Describe };
-        Session = new OutboundSession(Listener, Client.SessionSide, SenderEndPoint, Listener.Upstream!, Connector, Cache, Log);
+        Session = new OutboundSession(Listener, Client.SessionSide, SenderEndPoint, Listener.Upstream!, Connector, Cache, Log, metrics);
     }
 
     public OutboundListenerOptions Options { get; }
@@ -169,6 +171,9 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
     /// <summary>The session's log and each remote connection's transcript, for failure messages.</summary>
     public string Describe()
         => "session log:\n" + string.Join("\n", Log.Lines) + "\n" + string.Join("\n", Connector.Backends.Select(b => "remote:\n" + b.Describe()));
+
+    /// <summary>Asks for a graceful end, as the host does when it stops.</summary>
+    public void RequestClose() => _closeRequested.Cancel();
 
     /// <summary>Waits for the session to end on its own; fails if it does not.</summary>
     public async Task WaitForEndAsync()

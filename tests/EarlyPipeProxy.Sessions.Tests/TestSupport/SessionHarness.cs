@@ -1,6 +1,7 @@
 using System.Net;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Inbound;
+using EarlyPipeProxy.Sessions.Telemetry;
 
 namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 
@@ -20,7 +21,7 @@ public sealed class SessionHarness : IAsyncDisposable
     private readonly CancellationTokenSource _closeRequested = new();
     private Task? _run;
 
-    public SessionHarness(FakeBackendOptions? backend = null, Action<InboundListenerOptions>? configure = null, IPEndPoint? client = null)
+    public SessionHarness(FakeBackendOptions? backend = null, Action<InboundListenerOptions>? configure = null, IPEndPoint? client = null, ProxyMetrics? metrics = null)
     {
         Options = new InboundListenerOptions
         {
@@ -46,7 +47,7 @@ public sealed class SessionHarness : IAsyncDisposable
         Connector = new FakeBackendConnector(backend ?? FakeBackendOptions.Lockstep());
         Client = new TestClient();
         Client.Diagnostics = Describe;
-        Session = new InboundSession(Listener, Client.SessionSide, client ?? DefaultClientEndPoint, LocalEndPoint, Connector, Log);
+        Session = new InboundSession(Listener, Client.SessionSide, client ?? DefaultClientEndPoint, LocalEndPoint, Connector, Log, metrics);
     }
 
     public InboundListenerOptions Options { get; }
