@@ -40,9 +40,11 @@ public sealed class DirectedSession : IAsyncDisposable
     /// <summary>
     /// A session of <paramref name="direction"/> whose upstream follows <paramref name="upstream"/>. With
     /// <paramref name="peerTls"/> the proxy has the test certificate for its peer (Tls inbound, SenderTls outbound).
+    /// <paramref name="sameListenerAs"/> gives the new session the listener (and so the certificate context) of an
+    /// earlier one of the same direction, as a second connection to the same listener has.
     /// </summary>
     public static DirectedSession Create(string direction, FakeBackendOptions upstream, bool peerTls = false, Action<ListenerLimits>? limits = null,
-        ProxyMetrics? metrics = null) => direction switch
+        ProxyMetrics? metrics = null, DirectedSession? sameListenerAs = null) => direction switch
     {
         Telemetry.Direction.Inbound => new DirectedSession(new SessionHarness(upstream, o =>
         {
@@ -52,7 +54,7 @@ public sealed class DirectedSession : IAsyncDisposable
             }
 
             limits?.Invoke(o.Limits);
-        }, metrics: metrics)),
+        }, metrics: metrics, listener: sameListenerAs?._inbound?.Listener)),
         Telemetry.Direction.Outbound => new DirectedSession(new OutboundSessionHarness(upstream, configure: o =>
         {
             if (peerTls)
@@ -61,7 +63,7 @@ public sealed class DirectedSession : IAsyncDisposable
             }
 
             limits?.Invoke(o.Limits);
-        }, metrics: metrics)),
+        }, metrics: metrics, listener: sameListenerAs?._outbound?.Listener)),
         _ => throw new ArgumentOutOfRangeException(nameof(direction), direction, "inbound or outbound"),
     };
 

@@ -33,9 +33,11 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
     private Task? _run;
 
     public OutboundSessionHarness(FakeBackendOptions? remote = null, EhloCacheOptions? cache = null, Action<OutboundListenerOptions>? configure = null,
-        ProxyMetrics? metrics = null)
+        ProxyMetrics? metrics = null, OutboundListener? listener = null)
     {
-        Options = new OutboundListenerOptions
+        // A listener passed in is shared with an earlier session (its certificate context, for TLS resumption); its
+        // options stand as they are.
+        Options = listener?.Options ?? new OutboundListenerOptions
         {
             Name = "test-out",
             Listen = "127.0.0.1:2526",
@@ -55,8 +57,12 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
                 TlsHandshake = TimeSpan.FromSeconds(5),
             },
         };
-        configure?.Invoke(Options);
-        Listener = new OutboundListener(Options);
+        if (listener is null)
+        {
+            configure?.Invoke(Options);
+        }
+
+        Listener = listener ?? new OutboundListener(Options);
         Cache = EhloCacheStore.Open(cache ?? new EhloCacheOptions(), Time, Log);
         Connector = new FakeBackendConnector(remote ?? FakeBackendOptions.Lockstep());
         Client = new TestClient { Diagnostics = Describe };
