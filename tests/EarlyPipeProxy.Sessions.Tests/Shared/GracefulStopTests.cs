@@ -99,4 +99,29 @@ public sealed class GracefulStopTests
         Assert.Equal(["dXNlcg==", "c2VjcmV0"], upstream.AuthAnswers);
         Assert.EndsWith("end=\"shutdown\"", session.SessionLine(), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(Direction.Inbound)]
+    [InlineData(Direction.Outbound)]
+    public async Task CloseRequested_WhileIdleOverStartTls_421OverTlsAndEndShutdown(string direction)
+    {
+        // Arrange: the peer's connection is under TLS, so the session reads the TLS layer's pipe, not the socket's.
+        await using var session = DirectedSession.Create(direction, FakeBackendOptions.Lockstep(), peerTls: true);
+        await session.StartAndEhloAsync();
+        Assert.Equal(["220 2.0.0 Ready to start TLS"], await session.CommandAsync("STARTTLS"));
+        await session.Client.StartTlsAsync();
+        Assert.StartsWith("250 ", (await session.CommandAsync(session.Ehlo))[^1], StringComparison.Ordinal);
+
+        // Act
+        session.RequestClose();
+        var everything = await session.Client.ReadToEndAsync();
+        await session.WaitForEndAsync();
+
+        // Assert
+        Assert.Equal(ShuttingDown, everything);
+        Assert.True(session.Client.CloseNotifyReceived, "the session ends TLS with close_notify");
+        var line = session.SessionLine();
+        Assert.Contains(" X=TLS1.", line, StringComparison.Ordinal);
+        Assert.EndsWith("end=\"shutdown\"", line, StringComparison.Ordinal);
+    }
 }
