@@ -70,6 +70,15 @@ public sealed class DownstreamChannel : IAsyncDisposable
     public bool SettledOver { get; private set; }
 
     /// <summary>
+    /// Wakes a read waiting for the peer when <paramref name="closeRequested"/> fires (a graceful stop), so the session
+    /// can answer it: the read comes back cancelled. It is the current pipes that are woken, the TLS ones once a
+    /// handshake swapped them in; cancelling the connection's own pipe under TLS would end the TLS layer's reading, and
+    /// the session would take it for the peer hanging up.
+    /// </summary>
+    public CancellationTokenRegistration WakeOnClose(CancellationToken closeRequested) =>
+        closeRequested.Register(static state => Volatile.Read(ref ((DownstreamChannel)state!)._pipe).Input.CancelPendingRead(), this);
+
+    /// <summary>
     /// Input, buffered or awaited. Before it waits, the session settles and everything owed is flushed. A cancelled
     /// read (a close request, or settling ended the session) comes back already released, with
     /// <see cref="ReadResult.IsCanceled"/> set and an empty buffer.
@@ -280,7 +289,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
         }
 
         _tls = secured;
-        _pipe = secured;
+        Volatile.Write(ref _pipe, secured);
         _record.PeerTlsEstablished(TlsDescription.Describe(secured.Stream), resumed, kind);
         return true;
     }

@@ -77,7 +77,7 @@ public sealed class InboundSession
         _client = client;
         var relay = new ReplyRelay(_listener, client, _record, _advertise);
         _relay = relay;
-        using var wakeOnClose = closeRequested.Register(static state => ((IDuplexPipe)state!).Input.CancelPendingRead(), Pipe);
+        using var wakeOnClose = client.WakeOnClose(closeRequested);
         await SessionGuard.RunAsync(_record, client, deadline, () => RunCoreAsync(closeRequested), OnUpstreamFailure, () => relay.InTransaction, CloseBackendAsync);
     }
 

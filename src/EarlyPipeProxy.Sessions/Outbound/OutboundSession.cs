@@ -76,7 +76,7 @@ public sealed class OutboundSession
         var sender = new DownstreamChannel(_pipe, deadline, _options.Timeouts, _options.Limits, _record, SettleAsync);
         _sender = sender;
         // A graceful stop wakes a session waiting for the sender's next command, so it can say 421 and go.
-        using var wakeOnClose = closeRequested.Register(static state => ((IDuplexPipe)state!).Input.CancelPendingRead(), _pipe);
+        using var wakeOnClose = sender.WakeOnClose(closeRequested);
         await SessionGuard.RunAsync(_record, sender, deadline, () => RunCoreAsync(closeRequested), OnUpstreamFailure,
             () => _pending?.InTransaction == true, CloseRemoteAsync);
     }

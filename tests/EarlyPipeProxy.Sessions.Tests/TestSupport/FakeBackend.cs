@@ -623,6 +623,11 @@ public sealed class FakeBackend : IAsyncDisposable
             }
 
             Log("> [AUTH answer] " + answer);
+            if (answer == "*")
+            {
+                // The client cancelled the exchange (RFC 4954 §4).
+                return await ReplyAsync("501 5.7.0 Authentication cancelled");
+            }
         }
 
         return await ReplyAsync("235 2.7.0 Authentication successful");

@@ -2,6 +2,7 @@ using System.Net;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Outbound;
+using EarlyPipeProxy.Sessions.Telemetry;
 using Microsoft.Extensions.Time.Testing;
 using EhloCacheStore = EarlyPipeProxy.Sessions.EhloCache.EhloCache;
 
@@ -31,9 +32,12 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
     private readonly CancellationTokenSource _closeRequested = new();
     private Task? _run;
 
-    public OutboundSessionHarness(FakeBackendOptions? remote = null, EhloCacheOptions? cache = null, Action<OutboundListenerOptions>? configure = null)
+    public OutboundSessionHarness(FakeBackendOptions? remote = null, EhloCacheOptions? cache = null, Action<OutboundListenerOptions>? configure = null,
+        ProxyMetrics? metrics = null, OutboundListener? listener = null)
     {
-        Options = new OutboundListenerOptions
+        // A listener passed in is shared with an earlier session (its certificate context, for TLS resumption); its
+        // options stand as they are.
+        Options = listener?.Options ?? new OutboundListenerOptions
         {
             Name = "test-out",
             Listen = "127.0.0.1:2526",
@@ -53,12 +57,16 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
                 TlsHandshake = TimeSpan.FromSeconds(5),
             },
         };
-        configure?.Invoke(Options);
-        Listener = new OutboundListener(Options);
+        if (listener is null)
+        {
+            configure?.Invoke(Options);
+        }
+
+        Listener = listener ?? new OutboundListener(Options);
         Cache = EhloCacheStore.Open(cache ?? new EhloCacheOptions(), Time, Log);
         Connector = new FakeBackendConnector(remote ?? FakeBackendOptions.Lockstep());
         Client = new TestClient { Diagnostics = Describe };
-        Session = new OutboundSession(Listener, Client.SessionSide, SenderEndPoint, Listener.Upstream!, Connector, Cache, Log);
+        Session = new OutboundSession(Listener, Client.SessionSide, SenderEndPoint, Listener.Upstream!, Connector, Cache, Log, metrics);
     }
 
     public OutboundListenerOptions Options { get; }
@@ -169,6 +177,9 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
     /// <summary>The session's log and each remote connection's transcript, for failure messages.</summary>
     public string Describe()
         => "session log:\n" + string.Join("\n", Log.Lines) + "\n" + string.Join("\n", Connector.Backends.Select(b => "remote:\n" + b.Describe()));
+
+    /// <summary>Asks for a graceful end, as the host does when it stops.</summary>
+    public void RequestClose() => _closeRequested.Cancel();
 
     /// <summary>Waits for the session to end on its own; fails if it does not.</summary>
     public async Task WaitForEndAsync()

@@ -1,6 +1,7 @@
 using System.Net;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Inbound;
+using EarlyPipeProxy.Sessions.Telemetry;
 
 namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 
@@ -20,9 +21,12 @@ public sealed class SessionHarness : IAsyncDisposable
     private readonly CancellationTokenSource _closeRequested = new();
     private Task? _run;
 
-    public SessionHarness(FakeBackendOptions? backend = null, Action<InboundListenerOptions>? configure = null, IPEndPoint? client = null)
+    public SessionHarness(FakeBackendOptions? backend = null, Action<InboundListenerOptions>? configure = null, IPEndPoint? client = null, ProxyMetrics? metrics = null,
+        InboundListener? listener = null)
     {
-        Options = new InboundListenerOptions
+        // A listener passed in is shared with an earlier session (its certificate context, for TLS resumption); its
+        // options stand as they are.
+        Options = listener?.Options ?? new InboundListenerOptions
         {
             Name = "test",
             Listen = "127.0.0.1:2025",
@@ -41,12 +45,16 @@ public sealed class SessionHarness : IAsyncDisposable
                 TlsHandshake = TimeSpan.FromSeconds(5),
             },
         };
-        configure?.Invoke(Options);
-        Listener = new InboundListener(Options);
+        if (listener is null)
+        {
+            configure?.Invoke(Options);
+        }
+
+        Listener = listener ?? new InboundListener(Options);
         Connector = new FakeBackendConnector(backend ?? FakeBackendOptions.Lockstep());
         Client = new TestClient();
         Client.Diagnostics = Describe;
-        Session = new InboundSession(Listener, Client.SessionSide, client ?? DefaultClientEndPoint, LocalEndPoint, Connector, Log);
+        Session = new InboundSession(Listener, Client.SessionSide, client ?? DefaultClientEndPoint, LocalEndPoint, Connector, Log, metrics);
     }
 
     public InboundListenerOptions Options { get; }

@@ -44,6 +44,14 @@ public sealed class TestCertificate
         options.Tls.KeyPath = Instance.KeyPath;
     }
 
+    /// <summary>Gives an outbound listener this certificate for its senders: STARTTLS is offered to them.</summary>
+    public static void Configure(OutboundListenerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.SenderTls.CertificatePath = Instance.CertificatePath;
+        options.SenderTls.KeyPath = Instance.KeyPath;
+    }
+
     private static TestCertificate Create()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
