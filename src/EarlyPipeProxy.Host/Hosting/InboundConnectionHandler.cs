@@ -1,7 +1,8 @@
 using System.Net;
-using EarlyPipeProxy.Sessions.Upstream;
+using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Inbound;
 using EarlyPipeProxy.Sessions.Telemetry;
+using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -12,22 +13,26 @@ public sealed class InboundConnectionHandler(
     IUpstreamConnector connector, ProxyMetrics metrics, SessionConnectionRunner runner, ILogger<InboundSession> sessionLogger)
     : ConnectionHandler
 {
-    public override async Task OnConnectedAsync(ConnectionContext connection)
+    // Not async: the runner's task is the connection's, and an idle connection holds one async frame fewer.
+    public override Task OnConnectedAsync(ConnectionContext connection)
     {
         var listener = connection.Features.Get<InboundListenerFeature>()!.Listener;
         if (connection.RemoteEndPoint is not IPEndPoint client || connection.LocalEndPoint is not IPEndPoint local)
         {
-            return;
+            return Task.CompletedTask;
         }
 
-        await runner.RunAsync(connection, listener.Name, listener.Connections, Direction.Inbound, client.Address, closeRequested =>
-        {
-            var socket = connection.Features.Get<IConnectionSocketFeature>()?.Socket;
-            var session = new InboundSession(listener, connection.Transport, client, local, connector, sessionLogger,
-                metrics, () => TcpRoundTrip.Measure(socket));
-            // Not connection.ConnectionClosed: Kestrel fires it when the client half-closes, and Exim half-closes
-            // right after its pipelined QUIT; the replies it is still waiting for must reach it.
-            return session.RunAsync(CancellationToken.None, closeRequested);
-        });
+        return runner.RunAsync(connection, listener.Name, listener.Connections, Direction.Inbound, client.Address,
+            (Handler: this, Listener: listener, Connection: connection, Client: client, Local: local),
+            static (state, closeRequested) => state.Handler.RunSessionAsync(state.Listener, state.Connection, state.Client, state.Local, closeRequested));
+    }
+
+    private Task RunSessionAsync(InboundListener listener, ConnectionContext connection, IPEndPoint client, IPEndPoint local, CancellationToken closeRequested)
+    {
+        var socket = connection.Features.Get<IConnectionSocketFeature>()?.Socket;
+        var session = new InboundSession(listener, connection.Transport, client, local, connector, sessionLogger, metrics, socket);
+        // Not connection.ConnectionClosed: Kestrel fires it when the client half-closes, and Exim half-closes
+        // right after its pipelined QUIT; the replies it is still waiting for must reach it.
+        return session.RunAsync(CancellationToken.None, closeRequested);
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Logging;
 using EarlyPipeProxy.Sessions.Outbound;
@@ -19,12 +20,13 @@ public sealed partial class OutboundConnectionHandler(
     ILogger<OutboundSession> sessionLogger, ILogger<OutboundConnectionHandler> logger)
     : ConnectionHandler
 {
-    public override async Task OnConnectedAsync(ConnectionContext connection)
+    // Not async: the runner's task is the connection's, and an idle connection holds one async frame fewer.
+    public override Task OnConnectedAsync(ConnectionContext connection)
     {
         var listener = connection.Features.Get<OutboundListenerFeature>()!.Listener;
         if (connection.RemoteEndPoint is not IPEndPoint sender)
         {
-            return;
+            return Task.CompletedTask;
         }
 
         var remote = listener.Upstream;
@@ -33,16 +35,19 @@ public sealed partial class OutboundConnectionHandler(
         {
             // Reached directly rather than through a REDIRECT rule: there is nowhere to relay to.
             LogNoDestination(logger, sender.Address, listener.Name);
-            await connection.Transport.Output.WriteAsync(ProxyReplies.NoDestination.ToArray());
-            return;
+            return connection.Transport.Output.WriteAsync(ProxyReplies.NoDestination.ToArray()).AsTask();
         }
 
-        await runner.RunAsync(connection, listener.Name, listener.Connections, Direction.Outbound, sender.Address, closeRequested =>
-        {
-            var session = new OutboundSession(listener, connection.Transport, sender, remote, connector, cache, sessionLogger, metrics);
-            // Not connection.ConnectionClosed: Kestrel fires it when the sender half-closes after QUIT.
-            return session.RunAsync(CancellationToken.None, closeRequested);
-        });
+        return runner.RunAsync(connection, listener.Name, listener.Connections, Direction.Outbound, sender.Address,
+            (Handler: this, Listener: listener, Connection: connection, Sender: sender, Remote: remote),
+            static (state, closeRequested) => state.Handler.RunSessionAsync(state.Listener, state.Connection, state.Sender, state.Remote, closeRequested));
+    }
+
+    private Task RunSessionAsync(OutboundListener listener, ConnectionContext connection, IPEndPoint sender, IPEndPoint remote, CancellationToken closeRequested)
+    {
+        var session = new OutboundSession(listener, connection.Transport, sender, remote, connector, cache, sessionLogger, metrics);
+        // Not connection.ConnectionClosed: Kestrel fires it when the sender half-closes after QUIT.
+        return session.RunAsync(CancellationToken.None, closeRequested);
     }
 
     [LoggerMessage(EventId = LogEventIds.NoOriginalDestination, Level = LogLevel.Warning,

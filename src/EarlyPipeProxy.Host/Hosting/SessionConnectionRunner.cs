@@ -21,9 +21,14 @@ public sealed partial class SessionConnectionRunner(ProxyMetrics metrics, ILogge
     /// <param name="slots">The listener's connection cap.</param>
     /// <param name="direction">The metrics' direction label (<see cref="Direction"/>).</param>
     /// <param name="peer">The connecting client's or sender's address, for logs.</param>
+    /// <param name="state">What <paramref name="runSession"/> needs, passed through so that it can be a static lambda.</param>
     /// <param name="runSession">Builds and runs the session, given the close-requested token; called only with a slot taken.</param>
-    public async Task RunAsync(ConnectionContext connection, string listener, ConnectionSlots slots, string direction, IPAddress peer,
-        Func<CancellationToken, Task> runSession)
+    /// <remarks>
+    /// Generic over the state rather than taking a closure: the state lives in this method's own frame, which an open
+    /// connection holds anyway, instead of in two more objects per connection.
+    /// </remarks>
+    public async Task RunAsync<TState>(ConnectionContext connection, string listener, ConnectionSlots slots, string direction, IPAddress peer,
+        TState state, Func<TState, CancellationToken, Task> runSession)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(slots);
@@ -39,7 +44,7 @@ public sealed partial class SessionConnectionRunner(ProxyMetrics metrics, ILogge
         try
         {
             var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
-            await runSession(closeRequested);
+            await runSession(state, closeRequested);
         }
 #pragma warning disable CA1031 // A session must never take the listener down; the failure is logged.
         catch (Exception ex)

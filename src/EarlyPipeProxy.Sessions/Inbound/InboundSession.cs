@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Data;
 using EarlyPipeProxy.Protocol.Replies;
@@ -21,7 +22,7 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// RFC 2920 groups only when it offers PIPELINING, one command at a time otherwise. Every reply the client gets to a
 /// command it sent is the backend's own, in order (<see cref="ReplyRelay"/>).
 /// </summary>
-public sealed class InboundSession
+public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
 {
     private readonly InboundListener _listener;
     private readonly InboundListenerOptions _options;
@@ -31,6 +32,7 @@ public sealed class InboundSession
     private readonly bool _advertise;
     private readonly SessionRecord _record;
     private readonly TimeProvider _time;
+    private readonly Socket? _clientSocket;
     private SessionDeadline? _deadline;
     private DownstreamChannel? _client;
     private ReplyRelay? _relay;
@@ -45,11 +47,12 @@ public sealed class InboundSession
         IUpstreamConnector connector,
         ILogger logger,
         ProxyMetrics? metrics = null,
-        Func<TimeSpan?>? clientRoundTripTime = null,
+        Socket? clientSocket = null,
         TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(listener);
         _time = time ?? TimeProvider.System;
+        _clientSocket = clientSocket;
         _listener = listener;
         _options = listener.Options;
         _clientEndPoint = Normalize(clientEndPoint);
@@ -58,7 +61,6 @@ public sealed class InboundSession
         _advertise = listener.AdvertiseHosts.Contains(_clientEndPoint.Address);
         _record = new SessionRecord(Direction.Inbound, listener.Name, _clientEndPoint, listener.BackendEndPoint, logger, metrics)
         {
-            RoundTripTime = clientRoundTripTime,
             TlsLabel = _options.ImplicitTls ? "implicit" : "none",
         };
         Pipe = client;
@@ -69,35 +71,39 @@ public sealed class InboundSession
     private IDuplexPipe Pipe { get; }
 
     /// <summary>Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions.</summary>
-    public async Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
+    public Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
     {
-        using var deadline = new SessionDeadline(aborted, _time);
+        var deadline = new SessionDeadline(aborted, _time);
         _deadline = deadline;
-        var client = new DownstreamChannel(Pipe, deadline, _options.Timeouts, _options.Limits, _record, SettleAsync) { CountsRoundTrips = true };
+        var client = new DownstreamChannel(Pipe, deadline, _options.Timeouts, _options.Limits, _record, this) { CountsRoundTrips = true };
         _client = client;
-        var relay = new ReplyRelay(_listener, client, _record, _advertise);
-        _relay = relay;
-        using var wakeOnClose = client.WakeOnClose(closeRequested);
-        await SessionGuard.RunAsync(_record, client, deadline, () => RunCoreAsync(closeRequested), OnUpstreamFailure, () => relay.InTransaction, CloseBackendAsync);
+        _relay = new ReplyRelay(_listener, client, _record, _advertise);
+        return SessionGuard.RunAsync(this, _record, client, deadline, closeRequested);
     }
 
-    private async ValueTask RunCoreAsync(CancellationToken closeRequested)
+    bool ISessionPolicy.InTransaction => _relay!.InTransaction;
+
+    // Inbound the saving is the client's: its round trips are the ones not waited for.
+    TimeSpan? ISessionPolicy.MeasureRoundTripTime() => _clientSocket is null ? null : TcpRoundTrip.Measure(_clientSocket);
+
+    /// <summary>TLS-on-connect, the backend up to its banner, the early-input decision, and the banner to the client.</summary>
+    async ValueTask<bool> ISessionPolicy.OpenAsync()
     {
         var client = _client!;
         if (_options.ImplicitTls && !await client.HandshakeAsync(_listener.Certificates!, "implicit"))
         {
-            return;
+            return false;
         }
 
         var opening = new BackendOpening(_listener, _clientEndPoint, _localEndPoint, _deadline!, _record);
         _relay!.Backend = await opening.ConnectAsync(_connector, ProxyTlsInfoOrNull());
         if (await opening.GreetAsync(_relay.Backend, client) is not { } banner || !await AcceptEarlyInputAsync())
         {
-            return;
+            return false;
         }
 
         client.Write(banner);
-        await CommandLoopAsync(closeRequested);
+        return true;
     }
 
     /// <summary>
@@ -143,7 +149,7 @@ public sealed class InboundSession
     }
 
     /// <summary>Before the client is waited for: every reply the backend owes it is relayed. False once the session is over.</summary>
-    private async ValueTask<bool> SettleAsync()
+    async ValueTask<bool> IDownstreamOwner.SettleAsync()
     {
         if (_relay!.Awaiting > 0)
         {
@@ -153,7 +159,7 @@ public sealed class InboundSession
         return !_over && !_relay.BackendClosing;
     }
 
-    private async ValueTask CommandLoopAsync(CancellationToken closeRequested)
+    async ValueTask ISessionPolicy.RunCommandsAsync(CancellationToken closeRequested)
     {
         var client = _client!;
         var relay = _relay!;
@@ -441,15 +447,14 @@ public sealed class InboundSession
     }
 
     /// <summary>The backend failed: every reply it owed the client becomes 421 (RFC 5321 §3.8).</summary>
-    private ValueTask OnUpstreamFailure(UpstreamUnavailableException ex)
+    void ISessionPolicy.AnswerUpstreamFailure(UpstreamUnavailableException ex)
     {
         SessionLog.UpstreamUnavailable(_record.Logger, "backend", "B", _listener.BackendEndPoint, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, ex.Message);
         _record.EndedUnavailable(ex.Failure);
         _relay!.FailAwaiting();
-        return ValueTask.CompletedTask;
     }
 
-    private ValueTask CloseBackendAsync(bool abort)
+    ValueTask ISessionPolicy.CloseUpstreamAsync(bool abort)
     {
         if (_relay?.HasBackend != true)
         {

@@ -7,30 +7,25 @@ using Microsoft.AspNetCore.Connections;
 namespace EarlyPipeProxy.Sessions.Lifetime;
 
 /// <summary>
-/// How every session ends, both directions: the last words flushed, an upstream failure answered with 421 for what is
-/// owed, a timeout with 421 4.4.2, an abort or a lost peer with nothing; the upstream closed (reset when a message was
-/// under way, so it never takes half a message for a whole one); then the session line and metrics, once.
+/// How every session runs and ends, both directions: its policy opens and reads commands; then the last words are
+/// flushed, an upstream failure is answered with 421 for what is owed, a timeout with 421 4.4.2, an abort or a lost
+/// peer with nothing; the upstream is closed (reset when a message was under way, so it never takes half a message
+/// for a whole one); then the session line and metrics, once.
 /// </summary>
-public static class SessionGuard
+internal static class SessionGuard
 {
-    /// <param name="run">The session's policy, start to end.</param>
-    /// <param name="answerUpstreamFailure">Writes the 421s owed after the upstream failed (and logs it).</param>
-    /// <param name="inTransaction">Whether a message is under way, so a broken end must reset the upstream.</param>
-    /// <param name="closeUpstream">Closes the upstream connection, if any; the argument says whether to reset it.</param>
-    public static async Task RunAsync(SessionRecord record, DownstreamChannel peer, SessionDeadline deadline, Func<ValueTask> run,
-        Func<UpstreamUnavailableException, ValueTask> answerUpstreamFailure, Func<bool> inTransaction, Func<bool, ValueTask> closeUpstream)
+    public static async Task RunAsync(ISessionPolicy session, SessionRecord record, DownstreamChannel peer, SessionDeadline deadline,
+        CancellationToken closeRequested)
     {
-        ArgumentNullException.ThrowIfNull(record);
-        ArgumentNullException.ThrowIfNull(peer);
-        ArgumentNullException.ThrowIfNull(deadline);
-        ArgumentNullException.ThrowIfNull(run);
-        ArgumentNullException.ThrowIfNull(answerUpstreamFailure);
-        ArgumentNullException.ThrowIfNull(inTransaction);
-        ArgumentNullException.ThrowIfNull(closeUpstream);
+        using var owned = deadline;
+        using var wakeOnClose = peer.WakeOnClose(closeRequested);
         var abortUpstream = false;
         try
         {
-            await run();
+            if (await session.OpenAsync())
+            {
+                await session.RunCommandsAsync(closeRequested);
+            }
 
             // The last word (221, 421, 550 ...) goes out before the connection closes.
             await peer.FlushAsync();
@@ -38,32 +33,32 @@ public static class SessionGuard
         catch (UpstreamUnavailableException ex)
         {
             abortUpstream = true;
-            await answerUpstreamFailure(ex);
+            session.AnswerUpstreamFailure(ex);
             await peer.FinalFlushAsync();
         }
         catch (Exception ex) when (deadline.Aborted.IsCancellationRequested || ex is ConnectionAbortedException)
         {
             record.Ended(SessionEnd.Aborted);
-            abortUpstream = inTransaction();
+            abortUpstream = session.InTransaction;
         }
         catch (OperationCanceledException)
         {
             // Upstream waits turn their timeouts into UpstreamUnavailableException: this one was a wait for the peer.
             record.Ended(SessionEnd.Timeout);
-            abortUpstream = inTransaction();
+            abortUpstream = session.InTransaction;
             peer.Write(ProxyReplies.Timeout);
             await peer.FinalFlushAsync();
         }
         catch (IOException)
         {
             record.Ended(SessionEnd.PeerConnectionLost);
-            abortUpstream = inTransaction();
+            abortUpstream = session.InTransaction;
         }
         finally
         {
             // Measured while the upstream connection still exists: outbound it is the path the saving is about.
-            record.CaptureRoundTripTime();
-            await closeUpstream(abortUpstream);
+            record.RoundTripTime = session.MeasureRoundTripTime();
+            await session.CloseUpstreamAsync(abortUpstream);
             await peer.DisposeAsync();
             record.Report();
         }

@@ -9,7 +9,6 @@ using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Downstream;
 using EarlyPipeProxy.Sessions.Lifetime;
 using EarlyPipeProxy.Sessions.Logging;
-using EarlyPipeProxy.Sessions.Messages;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.Extensions.Logging;
@@ -26,7 +25,7 @@ namespace EarlyPipeProxy.Sessions.Outbound;
 /// is the remote's own; one given early (MAIL, 354) is corrected at the sender's next answer that can carry the
 /// remote's real outcome.
 /// </summary>
-public sealed class OutboundSession
+public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
 {
     private readonly OutboundListener _listener;
     private readonly OutboundListenerOptions _options;
@@ -41,7 +40,10 @@ public sealed class OutboundSession
     private RemoteLink? _remote;
     private PendingReplies? _pending;
     private EarlyFlight? _flight;
+    private MessageRelay? _message;
     private bool _greeted;
+    private bool _authenticated;
+    private bool _quitSent;
     private bool _over;
 
     public OutboundSession(
@@ -69,26 +71,29 @@ public sealed class OutboundSession
     public EarlyPipeUse EarlyPipeUse => _record.Early;
 
     /// <summary>Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions.</summary>
-    public async Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
+    public Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
     {
-        using var deadline = new SessionDeadline(aborted, _time);
+        var deadline = new SessionDeadline(aborted, _time);
         _deadline = deadline;
-        var sender = new DownstreamChannel(_pipe, deadline, _options.Timeouts, _options.Limits, _record, SettleAsync);
+        var sender = new DownstreamChannel(_pipe, deadline, _options.Timeouts, _options.Limits, _record, this);
         _sender = sender;
-        // A graceful stop wakes a session waiting for the sender's next command, so it can say 421 and go.
-        using var wakeOnClose = sender.WakeOnClose(closeRequested);
-        await SessionGuard.RunAsync(_record, sender, deadline, () => RunCoreAsync(closeRequested), OnUpstreamFailure,
-            () => _pending?.InTransaction == true, CloseRemoteAsync);
+        return SessionGuard.RunAsync(this, _record, sender, deadline, closeRequested);
     }
 
-    private async ValueTask RunCoreAsync(CancellationToken closeRequested)
+    bool ISessionPolicy.InTransaction => _pending?.InTransaction == true;
+
+    // Outbound the saving is the proxy's own, toward the remote.
+    TimeSpan? ISessionPolicy.MeasureRoundTripTime() => _remote?.Channel?.RoundTripTime;
+
+    /// <summary>The sender's banner: the proxy's own from a cached reply, else the remote's.</summary>
+    async ValueTask<bool> ISessionPolicy.OpenAsync()
     {
         var sender = _sender!;
         var remote = new RemoteLink(_listener, _remoteEndPoint, _connector, _cache, _deadline!, _record);
         _remote = remote;
         _pending = new PendingReplies(sender, remote, _record);
         _flight = new EarlyFlight(_options, remote, _pending, sender, _record);
-        _record.RoundTripTime = () => remote.Channel?.RoundTripTime;
+        _message = new MessageRelay(_options, sender, remote, _pending, _record);
         if (remote.CachedCapabilities() is { } cached)
         {
             // The remote's banner will be checked when the flight's replies come back; a bad one is a reason to redo
@@ -101,17 +106,17 @@ public sealed class OutboundSession
             sender.Write((await remote.ConnectForBannerAsync()).Raw);
         }
 
-        await CommandLoopAsync(closeRequested);
+        return true;
     }
 
     /// <summary>Before the sender is waited for: the replies it is owed are collected. False once the session is over.</summary>
-    private async ValueTask<bool> SettleAsync()
+    async ValueTask<bool> IDownstreamOwner.SettleAsync()
     {
         await DrainAsync();
         return !_over && !_pending!.RemoteClosing;
     }
 
-    private async ValueTask CommandLoopAsync(CancellationToken closeRequested)
+    async ValueTask ISessionPolicy.RunCommandsAsync(CancellationToken closeRequested)
     {
         var sender = _sender!;
         var pending = _pending!;
@@ -427,7 +432,6 @@ public sealed class OutboundSession
         _authenticated |= last == ReplyCode.AuthSucceeded;
     }
 
-    private bool _authenticated;
 
     /// <summary>Anything else (VRFY, HELP, NOOP once connected): relayed; false when the remote refused the connection.</summary>
     private async ValueTask<bool> OtherAsync(byte[] line, PendingReplyKind kind = PendingReplyKind.Other)
@@ -467,7 +471,6 @@ public sealed class OutboundSession
         }
     }
 
-    private bool _quitSent;
 
     /// <summary>
     /// STARTTLS from the sender (RFC 3207), when the listener has a certificate: the same policy as inbound
@@ -496,16 +499,9 @@ public sealed class OutboundSession
         pending.EndTransaction();
     }
 
-    /// <summary>
-    /// DATA. With accepted recipients the sender gets 354 at once; the remote gets BDAT chunks (CHUNKING) or DATA sent
-    /// right away, its 354 arriving while the sender writes. A remote that refuses DATA has its refusal given as the
-    /// answer to the end of the message, which it then never sees. Without accepted recipients the remote decides.
-    /// </summary>
+    /// <summary>DATA: the message itself is <see cref="MessageRelay"/>'s; here only what decides whether it starts.</summary>
     private async ValueTask DataAsync(bool moreBuffered)
     {
-        var sender = _sender!;
-        var remote = _remote!;
-        var pending = _pending!;
         if (moreBuffered)
         {
             // RFC 2920 §3.1: DATA ends a group; a body sent before its 354 cannot be told from commands.
@@ -516,161 +512,14 @@ public sealed class OutboundSession
         }
 
         await DrainAsync();
-        if (pending.RemoteClosing)
+        if (!_pending!.RemoteClosing)
         {
-            return;
-        }
-
-        if ((remote.Refusal ?? pending.MailRefusal) is { } refusal)
-        {
-            sender.Write(refusal);
-            return;
-        }
-
-        if (pending.AcceptedRecipients == 0)
-        {
-            await DataWithoutRecipientsAsync();
-            return;
-        }
-
-        // BDAT only where its chunks may be pipelined (RFC 3030 §4.2 wants each reply awaited otherwise): the chunks'
-        // replies are read after the last one.
-        var channel = remote.Channel!;
-        var asChunks = remote.Chunking && remote.Pipelining;
-        sender.Write(ProxyReplies.StartMailInput);
-        UpstreamReply? dataRefusal = null;
-        if (!asChunks)
-        {
-            SmtpCommandWriter.WriteData(channel.Output);
-            await channel.FlushAsync();
-            await sender.FlushAsync();
-            var reply = await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
-            dataRefusal = reply.Code == ReplyCode.StartMailInput ? null : reply;
-        }
-
-        if (asChunks)
-        {
-            var chunks = new BdatSink(channel);
-            if (await RelayBodyAsync(chunks) && await ChunkVerdictAsync(channel, chunks.Chunks) is { } verdict)
-            {
-                FinishMessage(verdict);
-            }
-
-            return;
-        }
-
-        if (await RelayBodyAsync(new UpstreamBodySink(channel, forward: dataRefusal is null)))
-        {
-            FinishMessage(dataRefusal ?? await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply));
-        }
-    }
-
-    private async ValueTask DataWithoutRecipientsAsync()
-    {
-        var sender = _sender!;
-        if (_remote!.Channel is null)
-        {
-            // Only a MAIL acknowledged here exists; the remote was never asked anything.
-            sender.Write(ProxyReplies.NeedRecipient);
-            return;
-        }
-
-        await DrainAsync(includeAcknowledged: true);
-        var channel = _remote.Channel!;
-        SmtpCommandWriter.WriteData(channel.Output);
-        await channel.FlushAsync();
-        var reply = await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
-        sender.Write(reply.Raw);
-        if (reply.Code != ReplyCode.StartMailInput)
-        {
-            EndIfClosing(reply);
-            return;
-        }
-
-        if (await RelayBodyAsync(new UpstreamBodySink(channel)))
-        {
-            FinishMessage(await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply));
-        }
-    }
-
-    /// <summary>The body into <paramref name="sink"/>; true when it ended well and the remote's verdict is to be read.</summary>
-    private async ValueTask<bool> RelayBodyAsync(IMessageBodySink sink)
-    {
-        var pending = _pending!;
-        var channel = _remote!.Channel!;
-        pending.InTransaction = true;
-        switch (await MessageBodyReader.ReadAsync(_sender!, sink, _options.Timeouts.Data, _record))
-        {
-            case MessageBodyOutcome.Complete:
-                await channel.FlushAsync();
-                return true;
-            case MessageBodyOutcome.Refused:
-                _sender!.Write(ProxyReplies.BareLineEndingInData);
-                _record.Ended(SessionEnd.BareLineEndingInData);
-                break;
-            default:
-                _record.Ended(SessionEnd.PeerLostDuringData);
-                channel.AbortOnClose = true;
-                break;
-        }
-
-        _over = true;
-        return false;
-    }
-
-    /// <summary>RFC 3030 §4.2: once a chunk is refused the transaction fails; the first refusal says why, else the last reply.</summary>
-    private async ValueTask<UpstreamReply?> ChunkVerdictAsync(UpstreamChannel channel, int chunks)
-    {
-        UpstreamReply? refusal = null;
-        UpstreamReply? last = null;
-        for (var i = 0; i < chunks; i++)
-        {
-            var reply = await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
-            last = reply;
-            if (!reply.IsPositiveCompletion)
-            {
-                refusal ??= reply;
-            }
-        }
-
-        return refusal ?? last;
-    }
-
-    /// <summary>The remote's verdict on the message reaches the sender; the transaction is over either way.</summary>
-    private void FinishMessage(UpstreamReply final)
-    {
-        var pending = _pending!;
-        if (pending.EarlyTransaction)
-        {
-            _cache.OnEarlyTransactionReply(_remote!.Key, final.Code);
-        }
-
-        if (final.IsPositiveCompletion)
-        {
-            _record.MessagesAccepted++;
-        }
-        else
-        {
-            _record.MessagesRejected++;
-        }
-
-        _sender!.Write(final.Raw);
-        pending.EndTransaction();
-        EndIfClosing(final);
-    }
-
-    /// <summary>A 421 from the remote closes its side (RFC 5321 §3.8): the session ends after relaying it.</summary>
-    private void EndIfClosing(UpstreamReply reply)
-    {
-        if (reply.Code == ReplyCode.ServiceNotAvailable)
-        {
-            _over = true;
-            _record.Ended(SessionEnd.UpstreamClosedWith421);
+            _over |= !await _message!.RelayAsync(DrainAsync);
         }
     }
 
     /// <summary>The remote failed: every answer the sender waits for is a 421, and the session ends (RFC 5321 §3.8).</summary>
-    private ValueTask OnUpstreamFailure(UpstreamUnavailableException ex)
+    void ISessionPolicy.AnswerUpstreamFailure(UpstreamUnavailableException ex)
     {
         SessionLog.UpstreamUnavailable(_record.Logger, "remote", "U", _remoteEndPoint, _record.Peer.Address, _record.Peer.Port, _listener.Name, ex.Message);
         _record.EndedUnavailable(ex.Failure);
@@ -682,11 +531,9 @@ public sealed class OutboundSession
         {
             _sender!.Write(ProxyReplies.RemoteUnavailable);
         }
-
-        return ValueTask.CompletedTask;
     }
 
-    private async ValueTask CloseRemoteAsync(bool abort)
+    async ValueTask ISessionPolicy.CloseUpstreamAsync(bool abort)
     {
         if (_remote?.Channel is not { } channel)
         {

@@ -17,7 +17,6 @@ public sealed class SessionRecord
 {
     private readonly long _started = Stopwatch.GetTimestamp();
     private RoundTripCounter _roundTrips;
-    private TimeSpan? _capturedRoundTripTime;
 
     public SessionRecord(string direction, string listener, IPEndPoint peer, IPEndPoint upstream, ILogger logger, ProxyMetrics? metrics)
     {
@@ -77,15 +76,11 @@ public sealed class SessionRecord
 
     public UpstreamFailure UpstreamFailure { get; private set; }
 
-    /// <summary>The TCP round-trip time the saving is about (the client's inbound, the remote's outbound).</summary>
-    public Func<TimeSpan?>? RoundTripTime { get; set; }
-
-    /// <summary>Takes the <see cref="RoundTripTime"/> reading now, before the connection it is read from closes.</summary>
-    public void CaptureRoundTripTime()
-    {
-        _capturedRoundTripTime = RoundTripTime?.Invoke();
-        RoundTripTime = null;
-    }
+    /// <summary>
+    /// The TCP round-trip time the saving is about (the client's inbound, the remote's outbound), read once when the
+    /// session ends, before the connection it is read from closes.
+    /// </summary>
+    public TimeSpan? RoundTripTime { get; set; }
 
     /// <summary>The round trips the side that saves them (the client inbound, the proxy toward the remote outbound) spent.</summary>
     public ref RoundTripCounter RoundTrips => ref _roundTrips;
@@ -139,7 +134,7 @@ public sealed class SessionRecord
             MessagesAccepted,
             MessagesRejected,
             _roundTrips.Saved,
-            RoundTripTime is null ? _capturedRoundTripTime : RoundTripTime.Invoke(),
+            RoundTripTime,
             BytesFromPeer,
             BytesToPeer));
         if (!Logger.IsEnabled(LogLevel.Information))

@@ -13,7 +13,7 @@ namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 /// writer, so a test can send megabytes without reading concurrently. Settling is counted and signalled: a signal
 /// means the channel found no input and is about to wait.
 /// </summary>
-internal sealed class DownstreamPair : IAsyncDisposable
+internal sealed class DownstreamPair : IAsyncDisposable, IDownstreamOwner
 {
     public static readonly PipeOptions Unbounded = new(pauseWriterThreshold: 0, resumeWriterThreshold: 0);
 
@@ -28,7 +28,7 @@ internal sealed class DownstreamPair : IAsyncDisposable
         Deadline = new SessionDeadline(aborted, time);
         Record = new SessionRecord(direction, "test", new IPEndPoint(IPAddress.Loopback, 40000), new IPEndPoint(IPAddress.Loopback, 25), Logger, null);
         Channel = new DownstreamChannel(new DuplexPipe(_toChannel.Reader, _fromChannel.Writer), Deadline, timeouts ?? new SessionTimeouts(),
-            limits ?? new ListenerLimits(), Record, SettleAsync);
+            limits ?? new ListenerLimits(), Record, this);
     }
 
     public ListLogger Logger { get; } = new();
@@ -94,7 +94,7 @@ internal sealed class DownstreamPair : IAsyncDisposable
         _settled.Dispose();
     }
 
-    private ValueTask<bool> SettleAsync()
+    public ValueTask<bool> SettleAsync()
     {
         Interlocked.Increment(ref _settles);
         OnSettle?.Invoke(Channel);
