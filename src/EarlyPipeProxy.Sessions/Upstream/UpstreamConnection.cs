@@ -61,7 +61,7 @@ public sealed class UpstreamConnection : IAsyncDisposable
         catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
         {
             await stream.DisposeAsync();
-            throw new UpstreamUnavailableException(UpstreamFailure.TlsFailed, "TLS handshake with the backend failed: " + ex.Message, ex);
+            throw new UpstreamUnavailableException(UpstreamFailure.TlsFailed, "TLS handshake failed: " + ex.Message, ex);
         }
 
         // .NET does not say whether the session was resumed; the handshake does: in a full one the server sends its
@@ -76,7 +76,7 @@ public sealed class UpstreamConnection : IAsyncDisposable
         var result = await _transport.Output.FlushAsync(cancellationToken);
         if (result.IsCompleted)
         {
-            throw new UpstreamUnavailableException(UpstreamFailure.Closed, "backend stopped reading");
+            throw new UpstreamUnavailableException(UpstreamFailure.Closed, "the server stopped reading");
         }
     }
 
@@ -93,7 +93,7 @@ public sealed class UpstreamConnection : IAsyncDisposable
             }
             catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
             {
-                throw new UpstreamUnavailableException(UpstreamFailure.Closed, "backend connection lost", ex);
+                throw new UpstreamUnavailableException(UpstreamFailure.Closed, "connection lost", ex);
             }
 
             var buffer = result.Buffer;
@@ -107,13 +107,13 @@ public sealed class UpstreamConnection : IAsyncDisposable
                 case ReplyReadStatus.Malformed:
                 case ReplyReadStatus.TooLong:
                     input.AdvanceTo(buffer.Start);
-                    throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, "backend sent a malformed reply");
+                    throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, "malformed reply");
             }
 
             if (result.IsCompleted || result.IsCanceled)
             {
                 input.AdvanceTo(buffer.End);
-                throw new UpstreamUnavailableException(UpstreamFailure.Closed, "backend closed the connection");
+                throw new UpstreamUnavailableException(UpstreamFailure.Closed, "the server closed the connection");
             }
 
             input.AdvanceTo(buffer.Start, buffer.End);

@@ -8,6 +8,6 @@ public enum UpstreamFailure
     Timeout,
     MalformedReply,
 
-    /// <summary>The STARTTLS handshake with the backend failed (certificate not trusted, wrong name, protocol error).</summary>
+    /// <summary>The STARTTLS handshake with the upstream failed (certificate not trusted, wrong name, protocol error).</summary>
     TlsFailed,
 }

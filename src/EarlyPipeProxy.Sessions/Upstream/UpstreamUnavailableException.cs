@@ -10,7 +10,7 @@ public sealed class UpstreamUnavailableException : Exception
         : base(message, inner) => Failure = failure;
 
     public UpstreamUnavailableException()
-        : this(UpstreamFailure.Closed, "backend connection closed")
+        : this(UpstreamFailure.Closed, "the server closed the connection")
     {
     }
 
