@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using EarlyPipeProxy.Sessions.EhloCache;
+using EarlyPipeProxy.Sessions.Logging;
 
 namespace EarlyPipeProxy.Host.Control;
 
@@ -29,7 +30,9 @@ public static class CacheEntryFormatter
         text.Append(CultureInfo.InvariantCulture, $"    banner {entry.BannerCode}\n");
         foreach (var line in entry.ReplyLines)
         {
-            text.Append("    ").Append(line).Append('\n');
+            // The remote's own text: control characters (an escape sequence for the operator's terminal, say) are
+            // shown escaped, never written as they are.
+            text.Append("    ").Append(Printable.Of(line)).Append('\n');
         }
     }
 

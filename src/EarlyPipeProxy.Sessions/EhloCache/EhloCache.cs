@@ -21,6 +21,10 @@ public sealed partial class EhloCache : IAsyncDisposable
 
     private readonly ConcurrentDictionary<EhloCacheKey, EhloCacheEntry> _entries = new();
 
+    // When each entry was last used (read fresh or learnt), on a counter of our own: the order is all eviction needs.
+    private readonly ConcurrentDictionary<EhloCacheKey, long> _lastUsed = new();
+    private long _useClock;
+
     // Serialises the read-compare-write rules; reads (TryGetFresh, List) do not take it.
     private readonly Lock _gate = new();
 
@@ -61,15 +65,23 @@ public sealed partial class EhloCache : IAsyncDisposable
         }
 
         var store = LiteDbEhloStore.Open(options.DatabasePath, timeProvider, cache._logger, out var loaded);
-        foreach (var entry in loaded)
+        // Oldest confirmation first, so that when the file holds more than the cache may, the stalest entries go.
+        foreach (var entry in loaded.OrderBy(entry => entry.LastConfirmedAt))
         {
             cache._entries[entry.Key] = entry;
+            cache.MarkUsed(entry.Key);
         }
 
         if (store is not null)
         {
             cache._writer = new EhloCacheWriter(store, cache.Current, () => [.. cache._entries.Values], cache.Counters, cache._logger);
             LogOpened(cache._logger, store.FilePath, loaded.Count);
+        }
+
+        lock (cache._gate)
+        {
+            // A file written with a larger MaxEntries: the stalest entries go now (and from the file, through the writer).
+            cache.EvictLeastRecentlyUsedLocked(except: default);
         }
 
         return cache;
@@ -83,6 +95,7 @@ public sealed partial class EhloCache : IAsyncDisposable
             if (IsFresh(entry))
             {
                 Counters.Hit();
+                MarkUsed(key);
                 return true;
             }
 
@@ -91,6 +104,7 @@ public sealed partial class EhloCache : IAsyncDisposable
                 // Only the entry that was read: a concurrent Learn may have replaced it with a fresh one meanwhile.
                 if (_entries.TryRemove(new KeyValuePair<EhloCacheKey, EhloCacheEntry>(key, entry)))
                 {
+                    _lastUsed.TryRemove(key, out _);
                     Counters.Flush(EhloCacheFlushReason.Expired);
                     LogFlushed(_logger, key, EhloCacheFlushReason.Expired);
                     _writer?.MarkDirty(key);
@@ -171,7 +185,13 @@ public sealed partial class EhloCache : IAsyncDisposable
                 outcome = EhloLearnOutcome.Rewritten;
             }
 
+            MarkUsed(key);
             _writer?.MarkDirty(key);
+            if (outcome == EhloLearnOutcome.Stored && _entries.Count > _options.MaxEntries)
+            {
+                EvictLeastRecentlyUsedLocked(except: key);
+            }
+
             return outcome;
         }
     }
@@ -304,10 +324,39 @@ public sealed partial class EhloCache : IAsyncDisposable
             return false;
         }
 
+        _lastUsed.TryRemove(key, out _);
         Counters.Flush(reason);
         LogFlushed(_logger, key, reason);
         _writer?.MarkDirty(key);
         return true;
+    }
+
+    private void MarkUsed(EhloCacheKey key) => _lastUsed[key] = Interlocked.Increment(ref _useClock);
+
+    /// <summary>
+    /// Makes room: the entries used least recently go until the cache holds <see cref="EhloCacheOptions.MaxEntries"/>.
+    /// A scan, not an ordered index: it runs only when a new server is learnt into a full cache, and keeps reads free.
+    /// </summary>
+    private void EvictLeastRecentlyUsedLocked(EhloCacheKey except)
+    {
+        while (_entries.Count > _options.MaxEntries)
+        {
+            EhloCacheKey? oldest = null;
+            var oldestUse = long.MaxValue;
+            foreach (var key in _entries.Keys)
+            {
+                var used = _lastUsed.GetValueOrDefault(key);
+                if (!key.Equals(except) && used < oldestUse)
+                {
+                    (oldest, oldestUse) = (key, used);
+                }
+            }
+
+            if (oldest is not { } victim || !FlushLocked(victim, EhloCacheFlushReason.Evicted))
+            {
+                return;
+            }
+        }
     }
 
     private static List<EhloCacheEntry> Order(IEnumerable<EhloCacheEntry> entries) =>

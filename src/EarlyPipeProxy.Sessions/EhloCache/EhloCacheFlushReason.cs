@@ -23,4 +23,7 @@ public enum EhloCacheFlushReason
 
     /// <summary>Flushed by the operator (CLI).</summary>
     Operator,
+
+    /// <summary>The cache was full (<see cref="EhloCacheOptions.MaxEntries"/>) and this entry was the least recently used.</summary>
+    Evicted,
 }

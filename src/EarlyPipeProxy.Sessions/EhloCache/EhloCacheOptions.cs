@@ -22,11 +22,23 @@ public sealed class EhloCacheOptions
     /// </summary>
     public bool KeepOnPermanentRejection { get; set; }
 
+    /// <summary>
+    /// Entries held at most; when a new server is learnt into a full cache, the entry used least recently goes (Exim's
+    /// hints database has no bound; a proxy relaying for many senders to the whole internet needs one). Each entry is
+    /// one EHLO reply, well under a KiB.
+    /// </summary>
+    public int MaxEntries { get; set; } = 10_000;
+
     internal void Validate()
     {
         if (Expiry <= TimeSpan.Zero)
         {
             throw new InvalidOperationException($"EhloCache:Expiry must be positive (is {Expiry}).");
+        }
+
+        if (MaxEntries < 1)
+        {
+            throw new InvalidOperationException($"EhloCache:MaxEntries must be at least 1 (is {MaxEntries}).");
         }
 
         if (DatabasePath is { Length: 0 })

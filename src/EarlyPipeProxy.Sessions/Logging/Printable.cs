@@ -8,10 +8,19 @@ namespace EarlyPipeProxy.Sessions.Logging;
 public static class Printable
 {
     /// <summary>Up to <paramref name="limit"/> octets of <paramref name="buffer"/>.</summary>
-    public static string Of(in ReadOnlySequence<byte> buffer, int limit)
+    public static string Of(in ReadOnlySequence<byte> buffer, int limit) => Of(buffer.Slice(0, Math.Min(limit, buffer.Length)).ToArray());
+
+    /// <summary>Text from a peer kept as Latin-1 (one char per octet), e.g. a cached EHLO reply line.</summary>
+    public static string Of(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return text.All(c => c is >= ' ' and < (char)0x7f && c is not ('"' or '\\')) ? text : Of(Encoding.Latin1.GetBytes(text));
+    }
+
+    private static string Of(byte[] octets)
     {
         var builder = new StringBuilder();
-        foreach (var b in buffer.Slice(0, Math.Min(limit, buffer.Length)).ToArray())
+        foreach (var b in octets)
         {
             _ = b switch
             {
