@@ -56,6 +56,9 @@ public static class ProxyReplies
 
     public static ReadOnlySpan<byte> RemoteUnavailable => "421 4.4.2 Service not available: remote server connection failed\r\n"u8;
 
+    // A temporary failure: the sender keeps the message and tries again; nothing was accepted on its behalf.
+    public static ReadOnlySpan<byte> RemoteOutOfSequence => "451 4.5.0 Error: remote server answered out of sequence; message not sent\r\n"u8;
+
     public static ReadOnlySpan<byte> NoDestination => "421 4.3.5 Error: no destination for this connection\r\n"u8;
 
     public static ReadOnlySpan<byte> TlsNotOffered => "421 4.7.10 Error: TLS required by policy but the remote does not offer STARTTLS\r\n"u8;

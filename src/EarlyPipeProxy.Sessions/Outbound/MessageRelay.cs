@@ -3,6 +3,7 @@ using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Downstream;
 using EarlyPipeProxy.Sessions.Lifetime;
+using EarlyPipeProxy.Sessions.Logging;
 using EarlyPipeProxy.Sessions.Messages;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
@@ -65,6 +66,18 @@ internal sealed class MessageRelay
             await _sender.FlushAsync();
             var reply = await channel.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
             dataRefusal = reply.Code == ReplyCode.StartMailInput ? null : reply;
+        }
+
+        if (dataRefusal is { } odd && !ReplyCode.IsTransientNegative(odd.Code) && !ReplyCode.IsPermanentNegative(odd.Code))
+        {
+            // Anything but 354 or a refusal (a 250, say) means the remote did not take the message and is out of
+            // step with us: the body is read and dropped, and the sender must not read acceptance into it.
+            if (await RelayBodyAsync(new UpstreamBodySink(channel, forward: false)))
+            {
+                OutOfSequence(odd, "DATA");
+            }
+
+            return false;
         }
 
         if (asChunks)
@@ -175,6 +188,22 @@ internal sealed class MessageRelay
         _sender.Write(final.Raw);
         _pending.EndTransaction();
         EndIfClosing(final);
+    }
+
+    /// <summary>
+    /// The remote answered out of sequence: the sender's end of data gets a temporary failure (it will try again),
+    /// the remote connection is reset and the session ends, since nothing the remote says next can be trusted.
+    /// </summary>
+    private void OutOfSequence(UpstreamReply reply, string command)
+    {
+        SessionLog.UpstreamUnavailable(_record.Logger, "remote", "U", _record.Upstream, _record.Peer.Address, _record.Peer.Port, _record.Listener,
+            $"answered {command} with {reply.Code}");
+        _sender.Write(ProxyReplies.RemoteOutOfSequence);
+        _remote.Channel!.AbortOnClose = true;
+        _pending.EndTransaction();
+        _record.MessagesRejected++;
+        _record.EndedUnavailable(UpstreamFailure.MalformedReply);
+        _over = true;
     }
 
     /// <summary>A 421 from the remote closes its side (RFC 5321 §3.8): the session ends after relaying it.</summary>

@@ -86,6 +86,31 @@ public sealed class OutboundMessageTests
         Assert.Equal(1, harness.Cache.Counters.Flushes(EhloCacheFlushReason.PermanentRejection));
     }
 
+    [Theory]
+    [InlineData("250 2.0.0 Ok")]
+    [InlineData("220 mx ready")]
+    [InlineData("334 VXNlcm5hbWU6")]
+    public async Task Data_RemoteAnswersDataWithAnythingBut354OrARefusal_EndOfDataIsNeverA250(string dataReply)
+    {
+        // Arrange: a remote out of step, which answers DATA as if it were something else (issue 11 item 11).
+        var remote = FakeBackendOptions.EarlyPipelining();
+        remote.VerbReplies["DATA"] = dataReply;
+        await using var harness = new OutboundSessionHarness(remote);
+        harness.SeedCache();
+        await harness.StartTransactionAsync(OutboundSessionHarness.LocalBanner, Recipient);
+
+        // Act: the sender had its 354 from the proxy and sends the body.
+        var final = await harness.SendMessageAsync("Subject: test\r\n\r\nNOOP never for the remote\r\n");
+        await harness.Run.WaitAsync(Wire.Patience);
+
+        // Assert: a temporary failure, the body never reaches the remote, and the session ends.
+        Assert.Equal(["451 4.5.0 Error: remote server answered out of sequence; message not sent"], final);
+        var backend = await harness.RemoteAsync();
+        Assert.DoesNotContain("never for the remote", backend.ReceivedText, StringComparison.Ordinal);
+        Assert.Empty(backend.Messages);
+        Assert.Contains(harness.Log.Lines, l => l.Contains(" outbound H=", StringComparison.Ordinal) && l.Contains("end=\"remote refused or misbehaved\"", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Data_RemoteClosingWith421_IsTheEndOfDataAnswerAndEndsTheSession()
     {
