@@ -16,7 +16,7 @@ namespace EarlyPipeProxy.Host.Hosting;
 /// destination) and runs an outbound session under the listener's connection cap.
 /// </summary>
 public sealed partial class OutboundConnectionHandler(
-    IUpstreamConnector connector, EhloCache cache, ProxyMetrics metrics, SessionConnectionRunner runner,
+    IUpstreamConnector connector, EhloCache cache, ProxyMetrics metrics, SessionConnectionRunner runner, OwnListeners ownListeners,
     ILogger<OutboundSession> sessionLogger, ILogger<OutboundConnectionHandler> logger)
     : ConnectionHandler
 {
@@ -38,6 +38,18 @@ public sealed partial class OutboundConnectionHandler(
             return connection.Transport.Output.WriteAsync(ProxyReplies.NoDestination.ToArray()).AsTask();
         }
 
+        if (listener.AllowedSenders is { } allowed && !allowed.Contains(sender.Address))
+        {
+            LogSenderNotAllowed(logger, sender.Address, listener.Name);
+            return connection.Transport.Output.WriteAsync(ProxyReplies.SenderNotAllowed.ToArray()).AsTask();
+        }
+
+        if (listener.Upstream is null && ownListeners.Contains(remote))
+        {
+            LogDestinationIsThisProxy(logger, sender.Address, listener.Name, remote);
+            return connection.Transport.Output.WriteAsync(ProxyReplies.DestinationIsThisProxy.ToArray()).AsTask();
+        }
+
         return runner.RunAsync(connection, listener.Name, listener.Connections, Direction.Outbound, sender.Address,
             (Handler: this, Listener: listener, Connection: connection, Sender: sender, Remote: remote),
             static (state, closeRequested) => state.Handler.RunSessionAsync(state.Listener, state.Connection, state.Sender, state.Remote, closeRequested));
@@ -49,6 +61,14 @@ public sealed partial class OutboundConnectionHandler(
         // Not connection.ConnectionClosed: Kestrel fires it when the sender half-closes after QUIT.
         return session.RunAsync(CancellationToken.None, closeRequested);
     }
+
+    [LoggerMessage(EventId = LogEventIds.SenderNotAllowed, Level = LogLevel.Warning,
+        Message = "sender not allowed: refused H=[{SenderAddress}] I={Listener} (AllowedSenders)")]
+    private static partial void LogSenderNotAllowed(ILogger logger, IPAddress senderAddress, string listener);
+
+    [LoggerMessage(EventId = LogEventIds.OriginalDestinationIsThisProxy, Level = LogLevel.Warning,
+        Message = "mail loop refused: the original destination of H=[{SenderAddress}] I={Listener} is this proxy's own listener {Destination}")]
+    private static partial void LogDestinationIsThisProxy(ILogger logger, IPAddress senderAddress, string listener, IPEndPoint destination);
 
     [LoggerMessage(EventId = LogEventIds.NoOriginalDestination, Level = LogLevel.Warning,
         Message = "no original destination for H=[{SenderAddress}] I={Listener}: the connection was not redirected to this listener")]

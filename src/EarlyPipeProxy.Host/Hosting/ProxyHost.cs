@@ -47,6 +47,7 @@ public static class ProxyHost
         builder.Services.AddSingleton<IUpstreamConnector, SocketUpstreamConnector>();
         builder.Services.AddSingleton<IReadOnlyList<InboundListener>>(listeners);
         builder.Services.AddSingleton<IReadOnlyList<OutboundListener>>(outboundListeners);
+        builder.Services.AddSingleton(new OwnListeners([.. listeners.Select(l => l.ListenEndPoint), .. outboundListeners.Select(l => l.ListenEndPoint)]));
         builder.Services.AddSingleton<SessionConnectionRunner>();
         builder.Services.AddHostedService<ListenerAnnouncer>();
         builder.Services.AddHostedService<CertificateReloader>();

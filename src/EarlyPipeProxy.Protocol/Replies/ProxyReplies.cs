@@ -59,6 +59,12 @@ public static class ProxyReplies
     // A temporary failure: the sender keeps the message and tries again; nothing was accepted on its behalf.
     public static ReadOnlySpan<byte> RemoteOutOfSequence => "451 4.5.0 Error: remote server answered out of sequence; message not sent\r\n"u8;
 
+    // RFC 5321 §3.1: a server that will not serve this client says 554 and closes.
+    public static ReadOnlySpan<byte> SenderNotAllowed => "554 5.7.1 Error: this proxy does not relay for your address\r\n"u8;
+
+    // RFC 3463 5.4.6: routing loop detected.
+    public static ReadOnlySpan<byte> DestinationIsThisProxy => "554 5.4.6 Error: the original destination is this proxy (mail loop)\r\n"u8;
+
     public static ReadOnlySpan<byte> NoDestination => "421 4.3.5 Error: no destination for this connection\r\n"u8;
 
     public static ReadOnlySpan<byte> TlsNotOffered => "421 4.7.10 Error: TLS required by policy but the remote does not offer STARTTLS\r\n"u8;

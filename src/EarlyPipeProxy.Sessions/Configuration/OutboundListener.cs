@@ -38,6 +38,11 @@ public sealed class OutboundListener
             }
         }
 
+        if (options.AllowedSenders is { } allowed)
+        {
+            AllowedSenders = AddressList.Parse(allowed);
+        }
+
         TrustAnchors = Configuration.TrustAnchors.Load(options.Tls.TrustedCaPath, what + " Tls:TrustedCaPath");
         if (options.Limits.MaxLineLength < 64 || options.Limits.MaxConnections < 1 || options.Limits.MaxReplyLineLength < 64)
         {
@@ -64,6 +69,9 @@ public sealed class OutboundListener
     public string? UpstreamHostName { get; }
 
     public IPAddress? SourceAddress { get; }
+
+    /// <summary>The senders relayed for; null: any.</summary>
+    public AddressList? AllowedSenders { get; }
 
     /// <summary>Tls:TrustedCaPath loaded once; null means the system store.</summary>
     public X509Certificate2Collection? TrustAnchors { get; }

@@ -22,6 +22,12 @@ public sealed class OutboundListenerOptions
     /// <summary>Relay each connection to its original destination (Linux SO_ORIGINAL_DST after an iptables REDIRECT).</summary>
     public bool UseOriginalDestination { get; set; }
 
+    /// <summary>
+    /// Addresses and CIDR blocks of the senders this listener relays for; unset: any that can reach it. A sidecar
+    /// listens where only its own senders can connect, but a listener on a shared address needs this.
+    /// </summary>
+    public string[]? AllowedSenders { get; set; }
+
     /// <summary>Our name in the banner we give a sender when the remote's banner is not awaited.</summary>
     public string HostName { get; set; } = "localhost";
 

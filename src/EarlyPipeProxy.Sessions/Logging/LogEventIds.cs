@@ -21,6 +21,8 @@ public static class LogEventIds
     public const int ConnectionLimitReached = 200;
     public const int SessionFailed = 201;
     public const int NoOriginalDestination = 212;
+    public const int SenderNotAllowed = 213;
+    public const int OriginalDestinationIsThisProxy = 214;
 
     // Outbound policy (SessionLog). 301-304 were the outbound copies of 100-106 and are retired.
     public const int EarlyFlightRedone = 300;
