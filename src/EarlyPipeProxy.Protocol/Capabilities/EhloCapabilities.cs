@@ -42,7 +42,7 @@ public sealed class EhloCapabilities
         // The reply reader already enforces the framing (same code, "ddd-"/"ddd " separators, CRLF everywhere);
         // the line length is not ours to limit here, the caller did that when it read the reply.
         var reader = new SequenceReader<byte>(rawReply);
-        if (SmtpReplyReader.TryReadReply(ref reader, int.MaxValue - 2, out var reply) != ReplyReadStatus.Complete
+        if (SmtpReplyReader.TryReadReply(ref reader, int.MaxValue - 2, out var reply, maxLines: int.MaxValue) != ReplyReadStatus.Complete
             || reply.Code != 250
             || !reader.End)
         {

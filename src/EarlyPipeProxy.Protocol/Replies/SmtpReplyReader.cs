@@ -7,12 +7,20 @@ namespace EarlyPipeProxy.Protocol.Replies;
 public static class SmtpReplyReader
 {
     /// <summary>
+    /// Lines of one reply at the most, unless the caller says otherwise. RFC 5321 sets no bound; the longest replies
+    /// seen in practice are EHLO replies of a few dozen lines. Without one, a server that never ends its reply would
+    /// make the reader buffer without end.
+    /// </summary>
+    public const int DefaultMaxLines = 100;
+
+    /// <summary>
     /// Reads one whole reply: lines "ddd-text" continue it, "ddd text" or "ddd" ends it; every line must end in CRLF
     /// and carry the same code. On Complete the reader is past the final CRLF and <paramref name="reply"/>.Raw covers all lines.
     /// On Incomplete, Malformed or TooLong the reader is not advanced. <paramref name="maxLineLength"/> excludes the CRLF.
     /// A multi-line banner ("220-" teaser, then a pause, then "220 ") stays Incomplete until its final line arrives.
+    /// More than <paramref name="maxLines"/> lines is TooLong, so a reply costs at most maxLines × maxLineLength octets.
     /// </summary>
-    public static ReplyReadStatus TryReadReply(ref SequenceReader<byte> reader, int maxLineLength, out SmtpReply reply)
+    public static ReplyReadStatus TryReadReply(ref SequenceReader<byte> reader, int maxLineLength, out SmtpReply reply, int maxLines = DefaultMaxLines)
     {
         reply = default;
 
@@ -39,6 +47,11 @@ public static class SmtpReplyReader
 
             code = lineCode;
             lineCount++;
+            if (!isFinal && lineCount >= maxLines)
+            {
+                return ReplyReadStatus.TooLong;
+            }
+
             if (isFinal)
             {
                 break;

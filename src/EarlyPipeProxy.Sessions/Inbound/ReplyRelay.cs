@@ -103,6 +103,11 @@ internal sealed class ReplyRelay
                 _record.Ended(code == ReplyCode.Closing ? Lifetime.SessionEnd.Quit : Lifetime.SessionEnd.UpstreamClosedWith421);
             }
         }
+
+        if (!BackendClosing)
+        {
+            backend.EnsureNothingUnsolicited();
+        }
     }
 
     /// <summary>A reply of our own, in its place: everything the backend still owes the client goes first.</summary>

@@ -99,6 +99,11 @@ internal sealed class PendingReplies
         {
             Process(await channel.ReadReplyCopyAsync(timeout));
         }
+
+        if (!RemoteClosing)
+        {
+            channel.EnsureNothingUnsolicited();
+        }
     }
 
     /// <summary>Processes replies already read (an early flight's) for the commands at the head of the queue.</summary>

@@ -161,6 +161,20 @@ public sealed class UpstreamChannel : IAsyncDisposable
         return copy;
     }
 
+    /// <summary>
+    /// Called when every reply owed has been read: a reply already there that no command asked for (a second reply to
+    /// one command, one while nothing was owed) means the two sides no longer agree which reply answers which
+    /// command. Relaying it would shift every later answer onto the wrong command, so the upstream is given up (the
+    /// session answers 421 and resets it) instead.
+    /// </summary>
+    public void EnsureNothingUnsolicited()
+    {
+        if (_connection.HasUnreadInput())
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, "sent a reply nothing was waiting for (out of step)");
+        }
+    }
+
     /// <summary>Consumes the reply last returned by <see cref="ReadReplyAsync"/>.</summary>
     public void ReleaseReply() => _connection.ReleaseReply();
 

@@ -120,6 +120,23 @@ public sealed class UpstreamConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether the server has sent bytes no reply has been read for yet (looked at without waiting, and without
+    /// consuming them). Once every reply owed has been read, that is a reply nobody asked for.
+    /// </summary>
+    public bool HasUnreadInput()
+    {
+        var input = _transport.Input;
+        if (_closed || _holdingReply || !input.TryRead(out var result))
+        {
+            return false;
+        }
+
+        var unread = !result.Buffer.IsEmpty;
+        input.AdvanceTo(result.Buffer.Start);
+        return unread;
+    }
+
     /// <summary>Consumes the reply last returned; the next read returns at once when more replies are already buffered.</summary>
     public void ReleaseReply()
     {
