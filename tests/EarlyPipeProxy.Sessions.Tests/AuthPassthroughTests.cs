@@ -9,7 +9,7 @@ public sealed class AuthPassthroughTests
     public async Task AuthAsync_AnswerThatLooksLikeACommand_IsRelayedAsAnswerAndBackendVerdictRelayed()
     {
         // Arrange
-        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"));
+        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"), o => o.AllowCleartextAuth = true);
         var ehlo = await harness.StartAndEhloAsync();
 
         // Act

@@ -139,7 +139,11 @@ public sealed class CommandLineTests
     public async Task CommandLoop_AuthLineLongerThanMaxLineLength_IsRelayedUpToMaxAuthLineLength()
     {
         // Arrange
-        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep("AUTH PLAIN"), o => o.Limits.MaxLineLength = 100);
+        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep("AUTH PLAIN"), o =>
+        {
+            o.Limits.MaxLineLength = 100;
+            o.AllowCleartextAuth = true;
+        });
         await harness.StartAndEhloAsync();
         var initialResponse = new string('A', 2000);
 

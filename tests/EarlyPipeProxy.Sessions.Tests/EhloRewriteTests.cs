@@ -17,7 +17,7 @@ public sealed class EhloRewriteTests
                 "STARTTLS", "PIPECONNECT", "CHUNKING", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES", "SMTPUTF8",
             ],
         };
-        await using var harness = new SessionHarness(script);
+        await using var harness = new SessionHarness(script, o => o.AllowCleartextAuth = true);
 
         // Act
         var ehlo = await harness.StartAndEhloAsync();

@@ -197,7 +197,7 @@ public sealed class TlsTests
     public async Task StartTls_AfterSuccessfulAuth_Replies503BecauseTheBackendWouldKeepTheLogin()
     {
         // Arrange
-        await using var harness = StartTlsHarness(FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"));
+        await using var harness = StartTlsHarness(FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"), o => o.AllowCleartextAuth = true);
         await harness.StartAndEhloAsync();
         await harness.Client.SendAsync("AUTH LOGIN\r\n");
         Assert.Equal(["334 VXNlcm5hbWU6"], await harness.Client.ReadReplyAsync());

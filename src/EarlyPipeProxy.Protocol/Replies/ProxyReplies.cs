@@ -30,6 +30,9 @@ public static class ProxyReplies
 
     public static ReadOnlySpan<byte> TransactionInProgress => "503 5.5.1 Error: MAIL transaction in progress\r\n"u8;
 
+    // Postfix's wording for AUTH over cleartext with smtpd_tls_auth_only.
+    public static ReadOnlySpan<byte> AuthNeedsTls => "530 5.7.0 Must issue a STARTTLS command first\r\n"u8;
+
     public static ReadOnlySpan<byte> StartTlsAfterAuth => "503 5.5.1 Error: STARTTLS after AUTH is not supported\r\n"u8;
 
     public static ReadOnlySpan<byte> SendEhloFirst => "503 5.5.1 Error: send EHLO first\r\n"u8;

@@ -20,6 +20,13 @@ public sealed class InboundListenerOptions
     /// <summary>TLS-on-connect (port 465 style, RFC 8314): the handshake comes first, then the banner.</summary>
     public bool ImplicitTls { get; set; }
 
+    /// <summary>
+    /// Whether AUTH is offered and relayed to a client that has not secured the connection with the proxy. Off by
+    /// default: credentials in cleartext are readable on the way to the proxy whatever the link to the backend is
+    /// (Postfix's smtpd_tls_auth_only). Turn on only where clients reach the listener over a trusted network.
+    /// </summary>
+    public bool AllowCleartextAuth { get; set; }
+
     public PipeConnectOptions PipeConnect { get; set; } = new();
 
     public ListenerLimits Limits { get; set; } = new();

@@ -15,12 +15,26 @@ internal static class InboundEhloEditor
     private static readonly string[] Hidden =
         [SmtpKeywords.Xclient, SmtpKeywords.Xforward, SmtpKeywords.StartTls, .. EarlyPipeKeywords.Spellings];
 
-    /// <summary>Edits <paramref name="capabilities"/> in place; true when the early-pipelining keyword was offered.</summary>
-    public static bool Edit(EhloCapabilities capabilities, InboundListener listener, bool advertise, bool offerStartTls)
+    /// <summary>
+    /// Edits <paramref name="capabilities"/> in place; true when the early-pipelining keyword was offered. AUTH is
+    /// hidden while the client's connection is not protected and the listener does not allow AUTH in cleartext.
+    /// </summary>
+    public static bool Edit(EhloCapabilities capabilities, InboundListener listener, bool advertise, bool offerStartTls, bool offerAuth)
     {
         foreach (var keyword in Hidden)
         {
             capabilities.Remove(keyword);
+        }
+
+        if (!offerAuth)
+        {
+            capabilities.Remove(SmtpKeywords.Auth);
+
+            // The pre-RFC 4954 "AUTH=LOGIN PLAIN" form that some servers still list for old Outlook clients.
+            foreach (var keyword in capabilities.Keywords.Where(k => k.Name.StartsWith(SmtpKeywords.Auth + "=", StringComparison.OrdinalIgnoreCase)).ToList())
+            {
+                capabilities.Remove(keyword.Name);
+            }
         }
 
         capabilities.Add(SmtpKeywords.Pipelining);

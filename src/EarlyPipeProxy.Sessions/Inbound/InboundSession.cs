@@ -216,6 +216,7 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         SmtpVerb.StartTls or SmtpVerb.Xclient or SmtpVerb.Xforward => false,
         SmtpVerb.Data => !moreBuffered,
         SmtpVerb.Bdat => _relay!.BackendChunking && !command.IsMalformedBdat,
+        SmtpVerb.Auth => _relay!.AuthAllowed,
         _ => true,
     };
 
@@ -249,6 +250,10 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
                 break;
             case SmtpVerb.Bdat:
                 await BdatAsync(command);
+                break;
+            case SmtpVerb.Auth when !relay.AuthAllowed:
+                // Credentials must not cross the client's link in cleartext (also when the link to the backend is TLS).
+                await relay.LocalReplyAsync(ProxyReplies.AuthNeedsTls);
                 break;
             case SmtpVerb.Auth:
                 await AuthAsync();

@@ -54,6 +54,9 @@ internal sealed class ReplyRelay
     /// <summary>After TLS the client starts over with EHLO (RFC 3207 §4.2); until a positive EHLO/HELO reply, that is all it may do.</summary>
     public bool NeedEhlo { get; set; }
 
+    /// <summary>AUTH may be offered and relayed: the client's connection is protected, or the listener allows cleartext.</summary>
+    public bool AuthAllowed => _client.Tls is not null || _listener.Options.AllowCleartextAuth;
+
     /// <summary>The code of the reply last relayed.</summary>
     public int LastCode { get; private set; }
 
@@ -148,7 +151,8 @@ internal sealed class ReplyRelay
             case ReplyFor.Ehlo when reply.Code == ReplyCode.Ok && EhloCapabilities.TryParse(reply.Raw, out var capabilities):
                 BackendPipelining = capabilities!.Contains(SmtpKeywords.Pipelining);
                 BackendChunking = capabilities.Contains(SmtpKeywords.Chunking);
-                if (InboundEhloEditor.Edit(capabilities, _listener, _advertise, _listener.Certificates is not null && _client.Tls is null)
+                if (InboundEhloEditor.Edit(capabilities, _listener, _advertise, offerStartTls: _listener.Certificates is not null && _client.Tls is null,
+                        offerAuth: AuthAllowed)
                     && _record.Early == EarlyPipeUse.NotAdvertised)
                 {
                     _record.Early = EarlyPipeUse.Advertised;

@@ -43,8 +43,9 @@ public sealed class DirectedSession : IAsyncDisposable
     /// <paramref name="sameListenerAs"/> gives the new session the listener (and so the certificate context) of an
     /// earlier one of the same direction, as a second connection to the same listener has.
     /// </summary>
+    /// <param name="cleartextAuth">Inbound: AUTH offered and relayed without TLS (AllowCleartextAuth); outbound relays it anyway.</param>
     public static DirectedSession Create(string direction, FakeBackendOptions upstream, bool peerTls = false, Action<ListenerLimits>? limits = null,
-        ProxyMetrics? metrics = null, DirectedSession? sameListenerAs = null) => direction switch
+        ProxyMetrics? metrics = null, DirectedSession? sameListenerAs = null, bool cleartextAuth = false) => direction switch
     {
         Telemetry.Direction.Inbound => new DirectedSession(new SessionHarness(upstream, o =>
         {
@@ -54,6 +55,7 @@ public sealed class DirectedSession : IAsyncDisposable
             }
 
             limits?.Invoke(o.Limits);
+            o.AllowCleartextAuth = cleartextAuth;
         }, metrics: metrics, listener: sameListenerAs?._inbound?.Listener)),
         Telemetry.Direction.Outbound => new DirectedSession(new OutboundSessionHarness(upstream, configure: o =>
         {

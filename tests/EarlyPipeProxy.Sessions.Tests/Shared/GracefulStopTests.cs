@@ -78,7 +78,7 @@ public sealed class GracefulStopTests
     public async Task CloseRequested_DuringSaslExchange_ExchangeFinishesThen421AndEndShutdown(string direction)
     {
         // Arrange
-        await using var session = DirectedSession.Create(direction, FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"));
+        await using var session = DirectedSession.Create(direction, FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"), cleartextAuth: true);
         await session.StartAndEhloAsync();
         Assert.Equal(["334 VXNlcm5hbWU6"], await session.CommandAsync("AUTH LOGIN"));
 

@@ -19,7 +19,7 @@ public sealed class SaslRelayTests
     {
         // Arrange
         await using var session = DirectedSession.Create(direction, FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"),
-            limits: l => l.MaxAuthLineLength = AuthLineLimit);
+            limits: l => l.MaxAuthLineLength = AuthLineLimit, cleartextAuth: true);
         await session.StartAndEhloAsync();
         Assert.Equal(["334 VXNlcm5hbWU6"], await session.CommandAsync("AUTH LOGIN"));
         var tooLong = new string('Q', AuthLineLimit * 3);
@@ -53,7 +53,7 @@ public sealed class SaslRelayTests
     public async Task Auth_AnswerThatSpellsQuit_IsRelayedAsAnAnswerNotExecuted(string direction)
     {
         // Arrange
-        await using var session = DirectedSession.Create(direction, FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"));
+        await using var session = DirectedSession.Create(direction, FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"), cleartextAuth: true);
         await session.StartAndEhloAsync();
 
         // Act

@@ -15,7 +15,7 @@ public sealed class StartTlsAfterAuthTests
     public async Task StartTls_AfterSuccessfulAuth_Replies503AndTheSessionGoesOnInCleartext(string direction)
     {
         // Arrange
-        await using var session = DirectedSession.Create(direction, FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"), peerTls: true);
+        await using var session = DirectedSession.Create(direction, FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"), peerTls: true, cleartextAuth: true);
         var ehlo = await session.StartAndEhloAsync();
         Assert.Contains(ehlo, l => l[4..] == "STARTTLS");
         Assert.Equal(["334 VXNlcm5hbWU6"], await session.CommandAsync("AUTH LOGIN"));
