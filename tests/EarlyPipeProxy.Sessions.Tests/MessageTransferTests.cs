@@ -128,7 +128,7 @@ public sealed class MessageTransferTests
         await harness.StartUpToRecipientAsync();
 
         // Act
-        await harness.Client.SendAsync("BDAT 5  LAST\r\nhello");
+        await harness.Client.SendAsync("BDAT +5 LAST\r\nhello");
         var everything = await harness.Client.ReadToEndAsync();
         await harness.WaitForEndAsync();
 

@@ -21,18 +21,22 @@ public static class SmtpLineReader
     /// </summary>
     /// <summary>
     /// Reads one command line: <see cref="TryReadLine"/> with <paramref name="maxLength"/>, except that a line starting
-    /// with "AUTH " may carry an initial SASL response up to <paramref name="maxAuthLength"/> (RFC 4954 §4).
+    /// with the verb AUTH (after any leading whitespace) may carry an initial SASL response up to <paramref name="maxAuthLength"/> (RFC 4954 §4).
     /// </summary>
     public static LineReadStatus TryReadCommandLine(ref SequenceReader<byte> reader, int maxLength, int maxAuthLength, out ReadOnlySequence<byte> line)
     {
         var status = TryReadLine(ref reader, maxLength, out line);
-        if (status == LineReadStatus.TooLong && maxAuthLength > maxLength && Commands.SmtpCommandParser.StartsWithAuth(reader.UnreadSequence))
+        if (status == LineReadStatus.TooLong && maxAuthLength > maxLength && StartsWithAuth(reader.UnreadSequence, maxLength))
         {
             status = TryReadLine(ref reader, maxAuthLength, out line);
         }
 
         return status;
     }
+
+    // The verb is looked for within the ordinary limit: a line whose leading whitespace alone is longer is too long.
+    private static bool StartsWithAuth(in ReadOnlySequence<byte> unread, int maxLength)
+        => Commands.SmtpCommandParser.StartsWithAuth(unread.Slice(0, Math.Min(unread.Length, maxLength)));
 
     public static LineReadStatus TryReadLine(ref SequenceReader<byte> reader, int maxLength, out ReadOnlySequence<byte> line)
     {

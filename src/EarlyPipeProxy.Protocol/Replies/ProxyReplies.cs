@@ -17,6 +17,9 @@ public static class ProxyReplies
 
     public static ReadOnlySpan<byte> BareLineEndingInCommand => "500 5.5.2 Error: bare <CR> or <LF> in command line\r\n"u8;
 
+    // A NUL ends the line early for the backend, which reads it as a C string; other controls are no SMTP command's.
+    public static ReadOnlySpan<byte> ControlCharacterInCommand => "500 5.5.2 Error: NUL or control character in command line\r\n"u8;
+
     // Same code and meaning as Postfix's smtpd_forbid_bare_newline = reject.
     public static ReadOnlySpan<byte> BareLineEndingInData => "550 5.5.2 Error: bare <CR>, <LF> or NUL in message data; message not delivered\r\n"u8;
 

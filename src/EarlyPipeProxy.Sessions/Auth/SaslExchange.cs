@@ -9,7 +9,7 @@ namespace EarlyPipeProxy.Sessions.Auth;
 /// AUTH relayed (RFC 4954), one design for both directions: after the upstream's 334 the peer's answers go to the
 /// upstream line by line and its replies come back, until one is not 334. An answer is never read as a command,
 /// whatever its letters spell ("QUIT" is base64), and never logged; one the proxy will not relay (too long, a bare
-/// line ending) cancels the exchange ("*", RFC 4954 §4) and the upstream says so.
+/// line ending, a control byte) cancels the exchange ("*", RFC 4954 §4) and the upstream says so.
 /// </summary>
 public static class SaslExchange
 {
@@ -29,6 +29,12 @@ public static class SaslExchange
             var answer = await peer.ReadCommandAsync(sasl: true);
             switch (answer.Status)
             {
+                case CommandReadStatus.Command when SmtpCommandParser.ContainsControlByte(answer.Line):
+                    // Base64 has no control bytes; a NUL would cut the answer short for the upstream (a C string
+                    // in Postfix), so it is cancelled like an answer too long.
+                    peer.Consume();
+                    SmtpCommandWriter.WriteAuthCancel(upstream.Output);
+                    break;
                 case CommandReadStatus.Command:
                     upstream.Write(answer.LineWithEnding);
                     peer.Consume();

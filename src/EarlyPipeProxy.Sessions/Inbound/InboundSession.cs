@@ -192,6 +192,15 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
             }
 
             var command = SmtpCommandParser.Parse(read.Line);
+            if (command.HasControlByte)
+            {
+                // Postfix stops reading the line at a NUL (it is a C string there): what the proxy classified is not
+                // what the backend would run, so the line never reaches it.
+                client.Consume();
+                await relay.LocalReplyAsync(ProxyReplies.ControlCharacterInCommand);
+                continue;
+            }
+
             if (relay.NeedEhlo && command.Verb is not (SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.Quit or SmtpVerb.Noop or SmtpVerb.Rset))
             {
                 // RFC 3207 §4.2: after the handshake the client starts over with EHLO.

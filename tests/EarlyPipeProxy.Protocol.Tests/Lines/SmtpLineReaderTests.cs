@@ -21,6 +21,10 @@ public sealed class SmtpLineReaderTests
     [InlineData("AUTH PLAIN ", 5000, LineReadStatus.TooLong)]
     [InlineData("MAIL FROM:<", 2000, LineReadStatus.TooLong)]
     [InlineData("AUTHX PLAIN", 2000, LineReadStatus.TooLong)]
+    [InlineData("AUTH\tPLAIN ", 2000, LineReadStatus.Complete)]
+    [InlineData(" \tAUTH PLAIN ", 2000, LineReadStatus.Complete)]
+    [InlineData("AUTH\u000bPLAIN ", 2000, LineReadStatus.Complete)]
+    [InlineData("AUTH:PLAIN ", 2000, LineReadStatus.TooLong)]
     public void TryReadCommandLine_OnlyAuthLinesGetTheSaslLimit(string start, int length, LineReadStatus expected)
     {
         var text = start + new string('A', length) + "\r\nNOOP\r\n";

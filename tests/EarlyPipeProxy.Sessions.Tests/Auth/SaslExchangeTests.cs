@@ -71,6 +71,9 @@ public sealed class SaslExchangeTests
     [Theory]
     [InlineData("dXNlcg==dXNlcg==dXNlcg==dXNlcg==dXNlcg==dXNlcg==dXNlcg==dXNlcg==\r\n")]
     [InlineData("dXNl\ncg==\r\n")]
+    [InlineData("dXNl\0cg==\r\n")]
+    [InlineData("dXNlcg==\u0001\r\n")]
+    [InlineData("\u007fdXNlcg==\r\n")]
     public async Task An_answer_the_proxy_will_not_relay_cancels_the_exchange(string answer)
     {
         await using var peer = new DownstreamPair(new ListenerLimits { MaxLineLength = 16, MaxAuthLineLength = 32 });

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Net.Security;
@@ -17,6 +18,11 @@ namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 /// </summary>
 public sealed class FakeBackend : IAsyncDisposable
 {
+    // Postfix's ISSPACE (util/sys_defs.h): the C locale's isspace().
+    private static readonly char[] PostfixWhitespace = [' ', '\t', '\n', '\v', '\f', '\r'];
+
+    private static readonly SearchValues<char> PostfixWhitespaceValues = SearchValues.Create(PostfixWhitespace);
+
     private readonly FakeBackendOptions _options;
     private readonly Pipe _fromSession = new();
     private readonly Pipe _toSession = new();
@@ -270,9 +276,11 @@ public sealed class FakeBackend : IAsyncDisposable
             }
 
             Log("> " + line);
-            var space = line.IndexOf(' ', StringComparison.Ordinal);
-            var verb = (space < 0 ? line : line[..space]).ToUpperInvariant();
-            var argument = space < 0 ? string.Empty : line[(space + 1)..];
+            // As Postfix's tokenizer (smtpd_token.c) reads it: leading whitespace skipped, the verb ends at any.
+            var words = line.TrimStart(PostfixWhitespace);
+            var end = words.AsSpan().IndexOfAny(PostfixWhitespaceValues);
+            var verb = (end < 0 ? words : words[..end]).ToUpperInvariant();
+            var argument = end < 0 ? string.Empty : words[end..].TrimStart(PostfixWhitespace);
             if (!await ExecuteAsync(verb, argument))
             {
                 return;
@@ -577,7 +585,7 @@ public sealed class FakeBackend : IAsyncDisposable
 
     private async Task<bool> ReceiveChunkAsync(string argument)
     {
-        var parts = argument.Split(' ');
+        var parts = argument.Split(PostfixWhitespace, StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length is < 1 or > 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var size)
             || (parts.Length == 2 && !parts[1].Equals("LAST", StringComparison.OrdinalIgnoreCase)))
         {
