@@ -340,8 +340,10 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     {
         var remote = _remote!;
         var pending = _pending!;
-        if (!_greeted)
+        if (!_greeted || remote.Refusal is not null)
         {
+            // A refusal that came after the sender was greeted from the cache (a STARTTLS the remote turned down under
+            // Required, say) answers this MAIL too: it must not reach the remote in cleartext.
             await LocalReplyAsync(remote.Refusal ?? ProxyReplies.SendHeloFirst.ToArray());
             return;
         }

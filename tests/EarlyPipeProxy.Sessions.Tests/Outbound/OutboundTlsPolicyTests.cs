@@ -45,6 +45,30 @@ public sealed class OutboundTlsPolicyTests
         Assert.Empty(backend.Messages);
     }
 
+    [Fact]
+    public async Task Required_CachedEntryWithStartTls_RemoteRefusesIt_NoMailLeavesInTheFlightOrAfter()
+    {
+        // Arrange: the cache says STARTTLS; the live remote turns it down.
+        var remote = FakeBackendOptions.EarlyPipelining("STARTTLS");
+        remote.VerbReplies["STARTTLS"] = "454 4.7.0 TLS not available due to local problem";
+        await using var harness = new OutboundSessionHarness(remote, configure: options => options.Tls.Mode = OutboundTlsMode.Required);
+        harness.SeedCache();
+
+        // Act: the flight is EHLO and STARTTLS only; the sender tries a new transaction after the refusal.
+        var rcpt = await harness.StartTransactionAsync(OutboundSessionHarness.LocalBanner, Recipient);
+        var mail = await harness.CommandAsync(Sender);
+        var again = await harness.CommandAsync(Recipient);
+        await harness.QuitAsync();
+
+        // Assert
+        Assert.Equal([[remote.VerbReplies["STARTTLS"]]], rcpt);
+        Assert.Equal([remote.VerbReplies["STARTTLS"]], mail);
+        Assert.Equal([remote.VerbReplies["STARTTLS"]], again);
+        var backend = await harness.RemoteAsync();
+        Assert.Equal($"{OutboundSessionHarness.SenderEhlo}\r\nSTARTTLS\r\n", backend.ReceivedBeforeGreeting);
+        Assert.Equal([OutboundSessionHarness.SenderEhlo, "STARTTLS"], backend.CommandLines.Where(line => line != "QUIT"));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
