@@ -56,6 +56,46 @@ public sealed class OutboundTlsTests(ITestOutputHelper output)
         Assert.DoesNotContain(exim.Log.ReadSince(0).Split('\n'), l => l.Contains(id, StringComparison.Ordinal) && l.Contains(" <= ", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// The first session's cleartext EHLO reply is learnt; the second must not early-pipeline on it. Exim refuses every
+    /// MAIL from this sender by ACL and logs each refusal, so a MAIL that reached it would show in its log.
+    /// </summary>
+    [SkippableFact]
+    public async Task Required_TLS_holds_after_the_cleartext_EHLO_reply_was_cached_no_MAIL_reaches_Exim()
+    {
+        Peers.Require();
+        await using var exim = await EximServer.StartAsync("obnotls2", new Dictionary<string, string>
+        {
+            ["EXIM_PIPE_CONNECT"] = "1",
+            ["EXIM_REJECT_SENDER_PREFIX"] = "tripwire",
+        });
+        await using var proxy = await StartProxyAsync(exim, new { Mode = "Required", VerifyCertificate = false }, out var port);
+        var id = Ids.New("obreq2");
+        var mark = exim.Log.Mark();
+
+        var run = await LockstepSender.SendAsync(new LockstepSendOptions
+        {
+            Port = port, To = [id + "@exim.test"], From = $"tripwire-{id}@legacy.test", Connections = 2, MessageIdPrefix = id,
+        });
+        output.WriteLine(run.ToString());
+        output.WriteLine($"--- Exim log\n{exim.Log.ReadSince(mark)}\n--- proxy outbound lines\n{string.Join('\n', proxy.OutboundSessionLines)}");
+
+        Assert.Equal(2, run.Connections.Count);
+        foreach (var connection in run.Connections)
+        {
+            var ehlo = connection.Steps.Single(s => s.Command.StartsWith("EHLO ", StringComparison.Ordinal));
+            Assert.True(ehlo.Reply?.StartsWith("421 4.7.10 ", StringComparison.Ordinal) == true, "EHLO should get 421 4.7.10:\n" + connection);
+            Assert.DoesNotContain(connection.Steps, s => s.Command.StartsWith("MAIL", StringComparison.Ordinal));
+        }
+
+        // Both sessions reached Exim (its connection lines), yet none of them said MAIL or delivered anything.
+        var log = exim.Log.ReadSince(mark);
+        Assert.True(log.Split('\n').Count(l => l.Contains("SMTP connection from", StringComparison.Ordinal) && !l.Contains("closed", StringComparison.Ordinal)) >= 2, log);
+        Assert.DoesNotContain("rejected MAIL", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(" <= ", log, StringComparison.Ordinal);
+        Assert.Empty(exim.Maildir.MessagesContaining(id + "@"));
+    }
+
     [SkippableFact]
     public async Task A_verified_certificate_with_the_wrong_name_falls_back_to_cleartext_when_opportunistic()
     {

@@ -75,6 +75,9 @@ public static class ProxyReplies
 
     public static ReadOnlySpan<byte> TlsNotOffered => "421 4.7.10 Error: TLS required by policy but the remote does not offer STARTTLS\r\n"u8;
 
+    // RFC 4954 §6: a temporary failure; the sender may try again once TLS to the remote works.
+    public static ReadOnlySpan<byte> AuthWithoutTls => "454 4.7.0 Error: TLS to the remote failed; credentials are not relayed in cleartext\r\n"u8;
+
     public static ReadOnlySpan<byte> Timeout => "421 4.4.2 Error: timeout exceeded\r\n"u8;
 
     public static ReadOnlySpan<byte> TooManyConnections => "421 4.7.0 Error: too many connections\r\n"u8;

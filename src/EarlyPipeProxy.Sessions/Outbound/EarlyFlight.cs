@@ -109,6 +109,14 @@ internal sealed class EarlyFlight
     private async ValueTask<UpstreamReply[]?> FlyAsync(PendingReply[] flight)
     {
         var secure = _remote.TlsWanted && _remote.CachedCleartext!.Contains(SmtpKeywords.StartTls);
+        if (!secure && _options.Tls.Mode == OutboundTlsMode.Required)
+        {
+            // The cache gives no such entry under Required (RemoteLink.CachedCapabilities); should one get here all
+            // the same, the lockstep redo meets the policy before any MAIL is written in cleartext.
+            _record.Redo = "TLS required";
+            return null;
+        }
+
         var bytes = new ArrayBufferWriter<byte>(256);
         _remote.WriteEhlo(bytes);
         if (secure)
@@ -161,6 +169,7 @@ internal sealed class EarlyFlight
             {
                 // RFC 3207 §4: the session goes on as it was, in cleartext, unless the policy says no TLS no mail.
                 _remote.Refusal = _options.Tls.Mode == OutboundTlsMode.Required ? RemoteLink.AsRefusal(goAhead) : null;
+                _remote.TlsFailed = true;
                 return null;
             }
 

@@ -340,8 +340,10 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     {
         var remote = _remote!;
         var pending = _pending!;
-        if (!_greeted)
+        if (!_greeted || remote.Refusal is not null)
         {
+            // A refusal that came after the sender was greeted from the cache (a STARTTLS the remote turned down under
+            // Required, say) answers this MAIL too: it must not reach the remote in cleartext.
             await LocalReplyAsync(remote.Refusal ?? ProxyReplies.SendHeloFirst.ToArray());
             return;
         }
@@ -366,6 +368,13 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     private async ValueTask RecipientAsync(byte[] line)
     {
         var pending = _pending!;
+        if (_remote!.Refusal is { } refused)
+        {
+            // A remote that refused the session (a TLS policy it cannot meet, say) gets no RCPT either.
+            await LocalReplyAsync(refused);
+            return;
+        }
+
         if (pending.MailRefusal is { } refusal && pending.Count == 0)
         {
             // The remote has no transaction: its refusal of the MAIL is the answer to every RCPT of it.
@@ -380,13 +389,16 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
         }
     }
 
+    /// <summary>
+    /// RSET. Answered here only while the transaction exists only here (at most a MAIL acknowledged here that never
+    /// left). Once anything of it is bound for the remote (a RCPT waiting for the flight) or there, the remote gets
+    /// the RSET too (in the flight, behind them): else it would still hold the MAIL and refuse the next one.
+    /// </summary>
     private async ValueTask ResetAsync(byte[] line)
     {
         var pending = _pending!;
-        if (_remote!.Channel is null)
+        if (_remote!.Channel is null && pending.Owed == 0)
         {
-            // Nothing was sent: the transaction existed only here.
-            await DrainAsync();
             pending.ForgetUnsentMail();
             pending.EndTransaction();
             await LocalReplyAsync(ProxyReplies.Ok);
@@ -410,11 +422,20 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
             return;
         }
 
-        if (!await OtherAsync(line, PendingReplyKind.Auth))
+        if (!await MeetRemoteAsync())
         {
             return;
         }
 
+        if (_remote!.TlsFailed)
+        {
+            // TLS was expected and failed, and the session went on in cleartext (Opportunistic): mail may go so,
+            // credentials may not.
+            _sender!.Write(ProxyReplies.AuthWithoutTls);
+            return;
+        }
+
+        await SendAndDrainAsync(PendingReplyKind.Auth, line);
         var last = await SaslExchange.RelayAsync(_sender!, _remote!.Channel!, pending.LastCode, async () =>
         {
             pending.Expect(PendingReplyKind.Auth);
@@ -433,24 +454,42 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     }
 
 
-    /// <summary>Anything else (VRFY, HELP, NOOP once connected): relayed; false when the remote refused the connection.</summary>
-    private async ValueTask<bool> OtherAsync(byte[] line, PendingReplyKind kind = PendingReplyKind.Other)
+    /// <summary>Anything else (VRFY, HELP, NOOP once connected, unknown verbs): relayed, unless the remote refused the session.</summary>
+    private async ValueTask OtherAsync(byte[] line)
+    {
+        if (await MeetRemoteAsync())
+        {
+            await SendAndDrainAsync(PendingReplyKind.Other, line);
+        }
+    }
+
+    /// <summary>
+    /// Connects for a command that has no place in an early flight (VRFY, HELP, AUTH and the like), on the one
+    /// connection of the session: what waits for the remote (a MAIL acknowledged here, its RCPTs) goes first, as the
+    /// early flight, so the remote's transaction is the one the sender believes in. False, with the sender answered,
+    /// when the remote refused the session.
+    /// </summary>
+    private async ValueTask<bool> MeetRemoteAsync()
     {
         var remote = _remote!;
-        if (remote.Channel is null)
+        if (remote.Channel is null && remote.Refusal is null)
         {
-            // VRFY, HELP and the like have no place in an early flight: meet the remote the ordinary way first.
-            await DrainAsync();
-            _pending!.ForgetUnsentMail();
-            await remote.ConnectLockstepAsync();
-            if (remote.Refusal is { } refusal)
+            if (_pending!.Count > 0)
             {
-                _sender!.Write(refusal);
-                return false;
+                await _flight!.SendAsync(DrainAsync);
+            }
+            else
+            {
+                await remote.ConnectLockstepAsync();
             }
         }
 
-        await SendAndDrainAsync(kind, line);
+        if (remote.Refusal is { } refusal)
+        {
+            await LocalReplyAsync(refusal);
+            return false;
+        }
+
         return true;
     }
 

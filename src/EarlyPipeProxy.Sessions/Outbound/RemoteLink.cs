@@ -69,6 +69,12 @@ internal sealed class RemoteLink
 
     public bool TlsWanted => _options.Tls.Mode != OutboundTlsMode.None && !_tlsGaveUp;
 
+    /// <summary>
+    /// TLS was expected and did not come: the remote refused STARTTLS or the handshake failed, and an Opportunistic
+    /// policy went on in cleartext. Mail may go so; credentials may not.
+    /// </summary>
+    public bool TlsFailed { get; set; }
+
     /// <summary>The cached cleartext reply the session was answered from, when it was.</summary>
     public EhloCapabilities? CachedCleartext { get; private set; }
 
@@ -107,7 +113,14 @@ internal sealed class RemoteLink
         }
 
         CachedCleartext = cleartext.CreateCapabilities();
-        if (!TlsWanted || !CachedCleartext.Contains(SmtpKeywords.StartTls))
+        if (!CachedCleartext.Contains(SmtpKeywords.StartTls))
+        {
+            // Under a Required policy an entry without STARTTLS answers nothing: the flight it would allow is
+            // cleartext MAIL and RCPT. The session meets the remote in lockstep, which refuses before MAIL.
+            return _options.Tls.Mode == OutboundTlsMode.Required ? null : CachedCleartext;
+        }
+
+        if (!TlsWanted)
         {
             return CachedCleartext;
         }
@@ -204,6 +217,7 @@ internal sealed class RemoteLink
                 Refusal = AsRefusal(goAhead);
             }
 
+            TlsFailed = true;
             return reply;
         }
 
@@ -253,6 +267,7 @@ internal sealed class RemoteLink
             }
 
             _tlsGaveUp = true;
+            TlsFailed = true;
             return false;
         }
 

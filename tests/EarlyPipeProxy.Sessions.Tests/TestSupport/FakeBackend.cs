@@ -42,6 +42,7 @@ public sealed class FakeBackend : IAsyncDisposable
     private bool _inputEnded;
     private bool _moreAtLastReply;
     private bool _closedByUs;
+    private bool _mailGiven;
     private int _queued;
     private int _bodyScanFrom;
     private Task _run = Task.CompletedTask;
@@ -317,8 +318,15 @@ public sealed class FakeBackend : IAsyncDisposable
             return await ReplyAsync(scripted);
         }
 
+        if (verb is "EHLO" or "HELO" or "RSET")
+        {
+            _mailGiven = false;
+        }
+
         switch (verb)
         {
+            case "MAIL" when _options.TracksTransaction && _mailGiven:
+                return await ReplyAsync("503 5.5.1 Error: nested MAIL command");
             case "EHLO":
                 var lines = new List<string> { FakeBackendOptions.HostName + " Hello " + argument };
                 lines.AddRange(_options.Keywords);
@@ -334,11 +342,14 @@ public sealed class FakeBackend : IAsyncDisposable
                 CheckNothingBeforeGreeting("220 after XCLIENT");
                 return await ReplyAsync(FakeBackendOptions.FinalBannerLine);
             case "MAIL":
-                return await ReplyAsync(Rejection(argument) ?? "250 2.1.0 Ok");
+                var refusal = Rejection(argument);
+                _mailGiven = refusal is null;
+                return await ReplyAsync(refusal ?? "250 2.1.0 Ok");
             case "RCPT":
                 return await ReplyAsync(Rejection(argument) ?? "250 2.1.5 Ok");
             case "DATA":
                 CheckNothingBeforeGreeting("354 (message data before the go-ahead)");
+                _mailGiven = false;
                 return await ReplyAsync("354 End data with <CR><LF>.<CR><LF>") && await ReceiveBodyAsync();
             case "BDAT":
                 return await ReceiveChunkAsync(argument);

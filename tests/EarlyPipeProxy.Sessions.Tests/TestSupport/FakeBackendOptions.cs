@@ -49,6 +49,12 @@ public sealed class FakeBackendOptions
     public IDictionary<string, string> VerbReplies { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
+    /// Keeps the transaction as a real server does: a second MAIL before RSET, EHLO or the end of a message gets
+    /// Postfix's 503, so a transaction the session left open at the remote shows up as refused mail.
+    /// </summary>
+    public bool TracksTransaction { get; set; }
+
+    /// <summary>
     /// Input before the final greeting line is legal, as for a server that offers PIPECONNECT (draft-harris-early-pipe):
     /// it is kept in <see cref="FakeBackend.ReceivedBeforeGreeting"/> instead of being recorded as a violation.
     /// </summary>
