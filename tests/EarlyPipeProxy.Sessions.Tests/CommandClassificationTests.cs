@@ -150,7 +150,7 @@ public sealed class CommandClassificationTests
     public async Task AuthAsync_AuthSpelledWithWhitespace_RelaysTheExchange(string line)
     {
         // Arrange
-        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"));
+        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"), o => o.AllowCleartextAuth = true);
         await harness.StartAndEhloAsync();
 
         // Act: the answers are relayed as answers, never read as commands.
@@ -174,7 +174,7 @@ public sealed class CommandClassificationTests
     public async Task AuthAsync_ControlByteInAnswer_CancelsTheExchange()
     {
         // Arrange
-        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"));
+        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep("AUTH PLAIN LOGIN"), o => o.AllowCleartextAuth = true);
         await harness.StartAndEhloAsync();
 
         // Act
