@@ -44,7 +44,7 @@ public sealed class DirectedSession : IAsyncDisposable
     /// earlier one of the same direction, as a second connection to the same listener has.
     /// </summary>
     public static DirectedSession Create(string direction, FakeBackendOptions upstream, bool peerTls = false, Action<ListenerLimits>? limits = null,
-        ProxyMetrics? metrics = null, DirectedSession? sameListenerAs = null) => direction switch
+        ProxyMetrics? metrics = null, DirectedSession? sameListenerAs = null, Action<SessionTimeouts>? timeouts = null) => direction switch
     {
         Telemetry.Direction.Inbound => new DirectedSession(new SessionHarness(upstream, o =>
         {
@@ -54,6 +54,7 @@ public sealed class DirectedSession : IAsyncDisposable
             }
 
             limits?.Invoke(o.Limits);
+            timeouts?.Invoke(o.Timeouts);
         }, metrics: metrics, listener: sameListenerAs?._inbound?.Listener)),
         Telemetry.Direction.Outbound => new DirectedSession(new OutboundSessionHarness(upstream, configure: o =>
         {
@@ -63,6 +64,7 @@ public sealed class DirectedSession : IAsyncDisposable
             }
 
             limits?.Invoke(o.Limits);
+            timeouts?.Invoke(o.Timeouts);
         }, metrics: metrics, listener: sameListenerAs?._outbound?.Listener)),
         _ => throw new ArgumentOutOfRangeException(nameof(direction), direction, "inbound or outbound"),
     };
@@ -108,6 +110,9 @@ public sealed class DirectedSession : IAsyncDisposable
 
         _outbound!.RequestClose();
     }
+
+    /// <summary>The session's run; completes when it ends.</summary>
+    public Task Run => _inbound?.Run ?? _outbound!.Run;
 
     public Task WaitForEndAsync() => _inbound?.WaitForEndAsync() ?? _outbound!.WaitForEndAsync();
 
