@@ -16,6 +16,9 @@ namespace EarlyPipeProxy.Host.Hosting;
 /// </summary>
 public sealed partial class SessionConnectionRunner(ProxyMetrics metrics, ILogger<SessionConnectionRunner> logger)
 {
+    /// <summary>How long the peer has to take the session's last words once the session is over.</summary>
+    private static readonly TimeSpan LastWordsBound = TimeSpan.FromSeconds(5);
+
     /// <param name="connection">The accepted connection; refused on it when the listener is full.</param>
     /// <param name="listener">The listener's name, for logs and metrics.</param>
     /// <param name="slots">The listener's connection cap.</param>
@@ -56,6 +59,50 @@ public sealed partial class SessionConnectionRunner(ProxyMetrics metrics, ILogge
         {
             metrics.ConnectionClosed(listener, direction);
             slots.Release();
+        }
+
+        await CloseAsync(connection);
+    }
+
+    /// <summary>
+    /// Ends the connection once its session is over. Kestrel would otherwise close it gracefully, waiting for its send
+    /// loop to hand every queued octet to the kernel: a peer that stopped reading (a zero window) holds that wait, the
+    /// socket and the connection's memory for as long as it likes. So a peer not taking the last words is cut off at
+    /// once, and one whose connection has not closed within the bound after them is cut off then; a peer that reads
+    /// (a QUIT's 221, which Exim reads after half-closing) gets everything, then a graceful close.
+    /// </summary>
+    private static async Task CloseAsync(ConnectionContext connection)
+    {
+        var output = connection.Transport.Output;
+        try
+        {
+            // Nothing is written: this flush only waits while the pipe holds more than its threshold, which is while
+            // the peer does not read (the session's own flushes of its last words were already bounded).
+            var flush = output.FlushAsync();
+            if (!flush.IsCompleted)
+            {
+                connection.Abort(new ConnectionAbortedException("the peer stopped reading"));
+                await flush.AsTask().WaitAsync(LastWordsBound);
+                return;
+            }
+
+            await flush;
+            await output.CompleteAsync();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
+        {
+            // A write of the session's TLS layer still waiting for the peer (abandoned when its close timed out).
+            connection.Abort(new ConnectionAbortedException("the peer stopped reading"));
+            return;
+        }
+
+        // Completing the output lets Kestrel send what is queued, then close; the connection-closed token fires when
+        // that is done (or when the peer closed first).
+        var closed = connection.ConnectionClosed;
+        await Task.Delay(LastWordsBound, closed).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!closed.IsCancellationRequested)
+        {
+            connection.Abort(new ConnectionAbortedException("the peer did not take the session's last words"));
         }
     }
 

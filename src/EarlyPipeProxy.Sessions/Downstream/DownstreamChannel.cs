@@ -21,6 +21,9 @@ namespace EarlyPipeProxy.Sessions.Downstream;
 /// The pipelining rule lives here once: input already buffered is read at once; only when there is none does the
 /// session settle (its callback delivers every reply it owes) and the replies leave in one flush before the wait
 /// (RFC 2920 §3.1). So replies go out in as few segments as possible and neither side waits for the other.
+/// A peer that always has input buffered would never let that wait come: past
+/// <see cref="ListenerLimits.MaxUnflushedReplyBytes"/> the replies are flushed before more input is taken, and that
+/// flush waits (under the command timeout) while the peer does not read.
 /// </remarks>
 public sealed class DownstreamChannel : IAsyncDisposable
 {
@@ -34,6 +37,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     private SequencePosition _lineEnd;
     private bool _holdingLine;
     private bool _unflushed;
+    private long _unflushedBytes;
 
     /// <param name="owner">The session, settled before every wait (an interface, not a delegate: one object fewer per connection).</param>
     public DownstreamChannel(IDuplexPipe pipe, SessionDeadline deadline, SessionTimeouts timeouts, ListenerLimits limits, SessionRecord record,
@@ -83,6 +87,11 @@ public sealed class DownstreamChannel : IAsyncDisposable
     public async ValueTask<ReadResult> ReadAsync(TimeSpan timeout)
     {
         var input = _pipe.Input;
+        if (OverReplyLimit)
+        {
+            await FlushAsync();
+        }
+
         if (!input.TryRead(out var result))
         {
             await PrepareToWaitAsync();
@@ -105,6 +114,11 @@ public sealed class DownstreamChannel : IAsyncDisposable
         {
             // ReadAsync written out: an idle session waits here, and one async frame fewer is memory saved per
             // idle connection.
+            if (OverReplyLimit)
+            {
+                await FlushAsync();
+            }
+
             if (!input.TryRead(out var result))
             {
                 await PrepareToWaitAsync();
@@ -171,6 +185,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
         Count(ReplyCode.Peek(reply));
         _pipe.Output.Write(reply);
         _record.BytesToPeer += reply.Length;
+        _unflushedBytes += reply.Length;
         _unflushed = true;
     }
 
@@ -183,6 +198,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
         }
 
         _record.BytesToPeer += reply.Length;
+        _unflushedBytes += reply.Length;
         _unflushed = true;
     }
 
@@ -192,7 +208,9 @@ public sealed class DownstreamChannel : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(capabilities);
         var before = _pipe.Output.UnflushedBytes;
         capabilities.WriteTo(_pipe.Output);
-        _record.BytesToPeer += _pipe.Output.UnflushedBytes - before;
+        var written = _pipe.Output.UnflushedBytes - before;
+        _record.BytesToPeer += written;
+        _unflushedBytes += written;
         _unflushed = true;
         Count(ReplyCode.Ok);
     }
@@ -206,6 +224,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
         }
 
         _unflushed = false;
+        _unflushedBytes = 0;
         FlushResult result;
         using (var scope = _deadline.Begin(_timeouts.Command))
         {
@@ -222,6 +241,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     public ValueTask FinalFlushAsync()
     {
         _unflushed = false;
+        _unflushedBytes = 0;
         return Transport.FinalFlush.TryAsync(_pipe.Output);
     }
 
@@ -310,6 +330,12 @@ public sealed class DownstreamChannel : IAsyncDisposable
             _record.RoundTrips.Waited();
         }
     }
+
+    /// <summary>
+    /// Whether the replies written since the last flush passed <see cref="ListenerLimits.MaxUnflushedReplyBytes"/>:
+    /// counted as they are written, so the check before every read is a field, not a call into the pipe.
+    /// </summary>
+    private bool OverReplyLimit => _unflushedBytes > _limits.MaxUnflushedReplyBytes;
 
     /// <summary>A cancelled read is released at once and comes back empty, so no caller can forget to.</summary>
     private ReadResult Released(ReadResult result)

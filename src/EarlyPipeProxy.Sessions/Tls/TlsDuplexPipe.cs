@@ -12,6 +12,9 @@ public sealed class TlsDuplexPipe : IDuplexPipe, IAsyncDisposable
 {
     private const int ReadSize = 4096;
 
+    /// <summary>How long closing may wait for the peer to take the last records and the close_notify.</summary>
+    private static readonly TimeSpan CloseBound = TimeSpan.FromSeconds(2);
+
     private readonly Pipe _input = new(new PipeOptions(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false));
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _pump;
@@ -37,15 +40,22 @@ public sealed class TlsDuplexPipe : IDuplexPipe, IAsyncDisposable
             return;
         }
 
+        // Everything here is bounded: a peer that stopped reading holds every write to it, and the session must end
+        // anyway (its slot freed, the connection aborted by whoever owns it).
+        using var bound = new CancellationTokenSource(CloseBound);
         try
         {
+            // What is still buffered goes out if the peer takes it; completing the writer would flush it unbounded.
+            await Output.FlushAsync(bound.Token);
             await Output.CompleteAsync();
-            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             await Stream.ShutdownAsync().WaitAsync(bound.Token);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException
+            or NotSupportedException)
         {
-            // close_notify is a courtesy; the connection is going away either way.
+            // close_notify is a courtesy; the connection is going away either way. Completed with the failure, the
+            // writer drops what it still holds instead of writing it to a peer that does not read.
+            await Output.CompleteAsync(ex);
         }
 
         // The pump may be waiting for the peer's next record; disposing the stream does not end that read, and the
@@ -73,7 +83,9 @@ public sealed class TlsDuplexPipe : IDuplexPipe, IAsyncDisposable
                 }
 
                 writer.Advance(read);
-                var flushed = await writer.FlushAsync();
+                // Cancellable: a session that stopped reading (it waits for the peer to read its replies) leaves
+                // this flush paused at the pipe's threshold, and disposing must still end the pump.
+                var flushed = await writer.FlushAsync(_stop.Token);
                 if (flushed.IsCompleted)
                 {
                     break;

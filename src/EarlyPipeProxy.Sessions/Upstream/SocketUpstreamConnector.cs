@@ -27,6 +27,9 @@ public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
     // replay because a flight is only EHLO, MAIL and RCPT, never message data.
     private const int TcpFastOpenNoCookie = 34;
 
+    /// <summary>How long a polite close may wait for the server to take what is still queued for it.</summary>
+    private static readonly TimeSpan PoliteCloseBound = TimeSpan.FromSeconds(5);
+
     public ValueTask<UpstreamConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
         => ConnectAsync(endPoint, source: null, fastOpen: false, firstFlight: default, cancellationToken);
 
@@ -87,6 +90,21 @@ public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
             else
             {
                 await context.Transport.Output.CompleteAsync();
+                var disposed = context.DisposeAsync().AsTask();
+                try
+                {
+                    // Disposing waits for Kestrel's send loop to hand the last octets to the kernel: a server that
+                    // stopped reading (a zero window) would hold it, and the session with it, for ever.
+                    await disposed.WaitAsync(PoliteCloseBound);
+                    return;
+                }
+                catch (TimeoutException)
+                {
+                    context.Abort();
+                }
+
+                await disposed;
+                return;
             }
 
             await context.DisposeAsync();

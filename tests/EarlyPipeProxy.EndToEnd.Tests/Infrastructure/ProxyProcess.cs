@@ -37,6 +37,9 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>"Limits": { "MaxConnections" }; null leaves the proxy's default.</summary>
     public int? MaxConnections { get; init; }
+
+    /// <summary>"Timeouts": { "Command" }; null leaves the harness's one minute.</summary>
+    public TimeSpan? CommandTimeout { get; init; }
 }
 
 /// <summary>
@@ -188,7 +191,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                     TlsServerName = l.BackendTlsServerName,
                 },
                 PipeConnect = new { l.AdvertiseHosts, Keyword = "PIPECONNECT" },
-                Timeouts = new { Command = "00:01:00" },
+                Timeouts = new { Command = (l.CommandTimeout ?? TimeSpan.FromMinutes(1)).ToString("c", System.Globalization.CultureInfo.InvariantCulture) },
                 Limits = l.MaxConnections is null ? null : new { l.MaxConnections },
                 Tls = l.Tls is null ? null : new { l.Tls.CertificatePath, l.Tls.KeyPath },
                 ImplicitTls = l.ImplicitTls ? true : (bool?)null,

@@ -371,4 +371,63 @@ public sealed class DownstreamChannelTests
         Assert.Equal(Sessions.Lifetime.SessionEnd.TlsHandshakeFailed, pair.Record.End);
         Assert.Null(pair.Channel.Tls);
     }
+    [Fact]
+    public async Task Replies_held_unflushed_never_pass_the_limit_while_input_stays_buffered()
+    {
+        // Issue 11, item 2: a peer that pipelines never lets the channel wait, so the flush before the wait never came.
+        var limits = new ListenerLimits { MaxUnflushedReplyBytes = ListenerLimits.MinUnflushedReplyBytes };
+        await using var pair = new DownstreamPair(limits);
+        const int Commands = 5000;
+        await pair.SendAsync(string.Concat(Enumerable.Repeat("NOOP\r\n", Commands)));
+        var reply = Wire.Bytes("250 2.0.0 Ok\r\n");
+
+        var most = await Task.Run(async () =>
+        {
+            long most = 0;
+            for (var i = 0; i < Commands; i++)
+            {
+                var read = await pair.Channel.ReadCommandAsync();
+                Assert.Equal(CommandReadStatus.Command, read.Status);
+                pair.Channel.Consume();
+                pair.Channel.Write(reply);
+                most = Math.Max(most, pair.Channel.Output.UnflushedBytes);
+            }
+
+            return most;
+        }).WaitAsync(Wire.Patience);
+
+        Assert.InRange(most, 0, limits.MaxUnflushedReplyBytes + reply.Length);
+        Assert.Equal(0, pair.Settles);
+        Assert.NotEmpty(pair.TakeFlushed());
+    }
+
+    [Fact]
+    public async Task A_peer_that_does_not_read_stops_its_input_being_taken_and_times_out()
+    {
+        var limits = new ListenerLimits { MaxUnflushedReplyBytes = ListenerLimits.MinUnflushedReplyBytes };
+        var timeouts = new SessionTimeouts { Command = TimeSpan.FromMilliseconds(300) };
+        const int Paused = 4096;
+        await using var pair = new DownstreamPair(limits, timeouts,
+            toPeer: new System.IO.Pipelines.PipeOptions(pauseWriterThreshold: Paused, resumeWriterThreshold: Paused / 2));
+        const int Commands = 5000;
+        await pair.SendAsync(string.Concat(Enumerable.Repeat("NOOP\r\n", Commands)));
+        var reply = Wire.Bytes("250 2.0.0 Ok\r\n");
+
+        var taken = 0;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Task.Run(async () =>
+        {
+            while (true)
+            {
+                var read = await pair.Channel.ReadCommandAsync();
+                Assert.Equal(CommandReadStatus.Command, read.Status);
+                pair.Channel.Consume();
+                pair.Channel.Write(reply);
+                taken++;
+            }
+        }).WaitAsync(Wire.Patience));
+
+        // The pipe to the peer full, its commands wait behind their replies: far fewer than were sent were taken.
+        Assert.InRange(taken, 1, ((Paused + limits.MaxUnflushedReplyBytes) / reply.Length) + 2);
+        Assert.Equal(0, pair.Settles);
+    }
 }

@@ -45,7 +45,7 @@ public sealed class DirectedSession : IAsyncDisposable
     /// </summary>
     /// <param name="cleartextAuth">Inbound: AUTH offered and relayed without TLS (AllowCleartextAuth); outbound relays it anyway.</param>
     public static DirectedSession Create(string direction, FakeBackendOptions upstream, bool peerTls = false, Action<ListenerLimits>? limits = null,
-        ProxyMetrics? metrics = null, DirectedSession? sameListenerAs = null, bool cleartextAuth = false) => direction switch
+        ProxyMetrics? metrics = null, DirectedSession? sameListenerAs = null, Action<SessionTimeouts>? timeouts = null, bool cleartextAuth = false) => direction switch
     {
         Telemetry.Direction.Inbound => new DirectedSession(new SessionHarness(upstream, o =>
         {
@@ -55,6 +55,7 @@ public sealed class DirectedSession : IAsyncDisposable
             }
 
             limits?.Invoke(o.Limits);
+            timeouts?.Invoke(o.Timeouts);
             o.AllowCleartextAuth = cleartextAuth;
         }, metrics: metrics, listener: sameListenerAs?._inbound?.Listener)),
         Telemetry.Direction.Outbound => new DirectedSession(new OutboundSessionHarness(upstream, configure: o =>
@@ -65,6 +66,7 @@ public sealed class DirectedSession : IAsyncDisposable
             }
 
             limits?.Invoke(o.Limits);
+            timeouts?.Invoke(o.Timeouts);
         }, metrics: metrics, listener: sameListenerAs?._outbound?.Listener)),
         _ => throw new ArgumentOutOfRangeException(nameof(direction), direction, "inbound or outbound"),
     };
@@ -110,6 +112,9 @@ public sealed class DirectedSession : IAsyncDisposable
 
         _outbound!.RequestClose();
     }
+
+    /// <summary>The session's run; completes when it ends.</summary>
+    public Task Run => _inbound?.Run ?? _outbound!.Run;
 
     public Task WaitForEndAsync() => _inbound?.WaitForEndAsync() ?? _outbound!.WaitForEndAsync();
 

@@ -18,13 +18,15 @@ internal sealed class DownstreamPair : IAsyncDisposable, IDownstreamOwner
     public static readonly PipeOptions Unbounded = new(pauseWriterThreshold: 0, resumeWriterThreshold: 0);
 
     private readonly Pipe _toChannel = new(Unbounded);
-    private readonly Pipe _fromChannel = new(Unbounded);
+    private readonly Pipe _fromChannel;
     private readonly SemaphoreSlim _settled = new(0);
     private int _settles;
 
     public DownstreamPair(ListenerLimits? limits = null, SessionTimeouts? timeouts = null, TimeProvider? time = null,
-        string direction = Direction.Inbound, CancellationToken aborted = default)
+        string direction = Direction.Inbound, PipeOptions? toPeer = null, CancellationToken aborted = default)
     {
+        // A pipe toward the peer with a pause threshold is a peer that can stop reading: the channel's flushes wait.
+        _fromChannel = new Pipe(toPeer ?? Unbounded);
         Deadline = new SessionDeadline(aborted, time);
         Record = new SessionRecord(direction, "test", new IPEndPoint(IPAddress.Loopback, 40000), new IPEndPoint(IPAddress.Loopback, 25), Logger, null);
         Channel = new DownstreamChannel(new DuplexPipe(_toChannel.Reader, _fromChannel.Writer), Deadline, timeouts ?? new SessionTimeouts(),

@@ -30,6 +30,12 @@ public sealed class TestClient
 
     public IDuplexPipe SessionSide { get; }
 
+    /// <summary>
+    /// What the session wrote toward the client and has not flushed yet: its replies held in the proxy beyond the
+    /// pipe (which pauses the session's flushes at its threshold while the client does not read).
+    /// </summary>
+    public long SessionUnflushedBytes => _fromSession.Writer.UnflushedBytes;
+
     /// <summary>The client's TLS layer once <see cref="StartTlsAsync"/> succeeded.</summary>
     public SslStream? Tls => _tls;
 
