@@ -332,6 +332,12 @@ public sealed class DownstreamChannel : IAsyncDisposable
     }
 
     /// <summary>
+    /// Flushes when the replies written since the last flush passed the limit: for a session that relays a long run
+    /// of replies at once (a drained RFC 2920 group), so that the limit holds within the run, not only between reads.
+    /// </summary>
+    public ValueTask FlushIfOverLimitAsync() => OverReplyLimit ? FlushAsync() : ValueTask.CompletedTask;
+
+    /// <summary>
     /// Whether the replies written since the last flush passed <see cref="ListenerLimits.MaxUnflushedReplyBytes"/>:
     /// counted as they are written, so the check before every read is a field, not a call into the pipe.
     /// </summary>

@@ -97,6 +97,7 @@ internal sealed class ReplyRelay
             var code = reply.Code;
             Relay(_awaiting.Dequeue(), reply);
             backend.ReleaseReply();
+            await _client.FlushIfOverLimitAsync();
             if (code is ReplyCode.Closing or ReplyCode.ServiceNotAvailable)
             {
                 // The backend is closing the connection (RFC 5321 §3.8): what it still owes will never come, and

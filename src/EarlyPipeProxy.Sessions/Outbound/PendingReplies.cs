@@ -98,6 +98,7 @@ internal sealed class PendingReplies
         while (_queue.Count > 0)
         {
             Process(await channel.ReadReplyCopyAsync(timeout));
+            await _sender.FlushIfOverLimitAsync();
         }
 
         if (!RemoteClosing)
