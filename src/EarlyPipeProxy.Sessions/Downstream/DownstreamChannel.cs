@@ -36,7 +36,6 @@ public sealed class DownstreamChannel : IAsyncDisposable
     private TlsDuplexPipe? _tls;
     private SequencePosition _lineEnd;
     private bool _holdingLine;
-    private bool _unflushed;
     private long _unflushedBytes;
 
     /// <param name="owner">The session, settled before every wait (an interface, not a delegate: one object fewer per connection).</param>
@@ -103,8 +102,9 @@ public sealed class DownstreamChannel : IAsyncDisposable
     }
 
     /// <summary>
-    /// The next command line under the listener's limits. A peer that closes is recorded as the session's end (a longer one for AUTH with an initial response, RFC 4954 §4;
-    /// <paramref name="sasl"/> for a SASL answer, which is never a command). Over-long lines are skipped here.
+    /// The next command line under the listener's limits (a longer one for AUTH with an initial response, RFC 4954 §4;
+    /// <paramref name="sasl"/> for a SASL answer, which is never a command). Over-long lines are skipped here; a peer
+    /// that closes is recorded as the session's end.
     /// </summary>
     public async ValueTask<CommandRead> ReadCommandAsync(bool sasl = false)
     {
@@ -186,7 +186,6 @@ public sealed class DownstreamChannel : IAsyncDisposable
         _pipe.Output.Write(reply);
         _record.BytesToPeer += reply.Length;
         _unflushedBytes += reply.Length;
-        _unflushed = true;
     }
 
     public void Write(in ReadOnlySequence<byte> reply)
@@ -199,7 +198,6 @@ public sealed class DownstreamChannel : IAsyncDisposable
 
         _record.BytesToPeer += reply.Length;
         _unflushedBytes += reply.Length;
-        _unflushed = true;
     }
 
     /// <summary>An EHLO reply as the session edited it.</summary>
@@ -211,19 +209,17 @@ public sealed class DownstreamChannel : IAsyncDisposable
         var written = _pipe.Output.UnflushedBytes - before;
         _record.BytesToPeer += written;
         _unflushedBytes += written;
-        _unflushed = true;
         Count(ReplyCode.Ok);
     }
 
     /// <summary>Flushes what was written; a peer that does not read for the command timeout is gone.</summary>
     public async ValueTask FlushAsync()
     {
-        if (!_unflushed)
+        if (_unflushedBytes == 0)
         {
             return;
         }
 
-        _unflushed = false;
         _unflushedBytes = 0;
         FlushResult result;
         using (var scope = _deadline.Begin(_timeouts.Command))
@@ -240,7 +236,6 @@ public sealed class DownstreamChannel : IAsyncDisposable
     /// <summary>The session's last words: flushed best effort, bounded on their own.</summary>
     public ValueTask FinalFlushAsync()
     {
-        _unflushed = false;
         _unflushedBytes = 0;
         return Transport.FinalFlush.TryAsync(_pipe.Output);
     }

@@ -456,7 +456,6 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
             return;
         }
 
-        _record.TlsLabel = "starttls";
         relay.NeedEhlo = true;
     }
 

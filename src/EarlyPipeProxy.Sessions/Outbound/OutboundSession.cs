@@ -353,7 +353,7 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
             await DrainAsync();
         }
 
-        if (remote.Pipelining && !pending.InTransaction && remote.Refusal is null)
+        if (remote.Pipelining && !pending.InTransaction)
         {
             pending.EndTransaction();
             pending.Send(PendingReplyKind.AcknowledgedMail, line);
@@ -452,7 +452,6 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
 
         _authenticated |= last == ReplyCode.AuthSucceeded;
     }
-
 
     /// <summary>Anything else (VRFY, HELP, NOOP once connected, unknown verbs): relayed, unless the remote refused the session.</summary>
     private async ValueTask OtherAsync(byte[] line)

@@ -19,8 +19,12 @@ public interface IUpstreamConnector
     async ValueTask<UpstreamConnection> ConnectAsync(IPEndPoint endPoint, IPAddress? source, bool fastOpen, ReadOnlyMemory<byte> firstFlight, CancellationToken cancellationToken)
     {
         var connection = await ConnectAsync(endPoint, cancellationToken);
-        connection.Output.Write(firstFlight.Span);
-        await connection.FlushAsync(cancellationToken);
+        if (!firstFlight.IsEmpty)
+        {
+            connection.Output.Write(firstFlight.Span);
+            await connection.FlushAsync(cancellationToken);
+        }
+
         return connection;
     }
 }

@@ -74,9 +74,7 @@ public sealed class UpstreamChannel : IAsyncDisposable
         try
         {
             using var scope = deadline.Begin(timeouts.BackendConnect);
-            connection = source is null && !fastOpen && firstFlight.IsEmpty
-                ? await connector.ConnectAsync(endPoint, scope.Token)
-                : await connector.ConnectAsync(endPoint, source, fastOpen, firstFlight, scope.Token);
+            connection = await connector.ConnectAsync(endPoint, source, fastOpen, firstFlight, scope.Token);
         }
         catch (OperationCanceledException ex) when (deadline.IsTimeout(ex))
         {
