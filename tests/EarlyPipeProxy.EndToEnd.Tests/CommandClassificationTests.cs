@@ -62,7 +62,11 @@ public sealed partial class CommandClassificationTests(PostfixFixture postfix, I
             proxyMark,
             l => l.Contains("disconnect from", StringComparison.Ordinal) && l.Contains(" ehlo=2 ", StringComparison.Ordinal),
             "the end of the proxied session");
-        var proxyLog = postfix.Log.LinesSince(proxyMark);
+        // Only the proxied session's own lines (its smtpd process): the direct session's last line, which names
+        // 10.0.0.1 when XCLIENT ran, may be logged after the mark.
+        var smtpd = System.Text.RegularExpressions.Regex.Match(proxySession, @"smtpd\[\d+\]:").Value;
+        var proxyLog = postfix.Log.LinesSince(proxyMark).Where(l => l.Contains(smtpd, StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(smtpd);
         output.WriteLine($"Postfix direct: {direct[0]}");
         output.WriteLine($"through proxy:  {proxied[0]} | {proxySession}");
 
