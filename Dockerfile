@@ -6,8 +6,10 @@
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 
-# Restore first, from the project files only, so source changes reuse the restored layer.
-COPY Directory.Build.props ./
+# Restore first, from the project files only, so source changes reuse the restored layer. The build settings come
+# with them: global.json (the SDK the repository is tested with) and .editorconfig (the house style is enforced in
+# the build, warnings are errors, so an image built without it would not be the build CI checked).
+COPY Directory.Build.props global.json .editorconfig ./
 COPY src/EarlyPipeProxy.Protocol/EarlyPipeProxy.Protocol.csproj src/EarlyPipeProxy.Protocol/
 COPY src/EarlyPipeProxy.Sessions/EarlyPipeProxy.Sessions.csproj src/EarlyPipeProxy.Sessions/
 COPY src/EarlyPipeProxy.Host/EarlyPipeProxy.Host.csproj src/EarlyPipeProxy.Host/
