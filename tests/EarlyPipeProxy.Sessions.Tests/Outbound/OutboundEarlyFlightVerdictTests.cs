@@ -211,4 +211,42 @@ public sealed class OutboundEarlyFlightVerdictTests
         Assert.Equal(1, harness.Cache.Counters.Flushes(EhloCacheFlushReason.EarlyInputRefused));
         Assert.Contains(harness.Log.Lines, line => line.Contains("redo=\"RCPT 554\"", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task ProtocolErrorToTheEarlyStartTls_RedoneInLockstepWithTlsInsteadOfGoingOnInCleartext()
+    {
+        // Arrange: the flight is EHLO and STARTTLS; the first connection objects to the STARTTLS it got early, which
+        // an Opportunistic policy would otherwise take as "no TLS here" and carry on in cleartext.
+        var remote = FakeBackendOptions.EarlyPipelining();
+        remote.StartTlsCertificate = TestCertificate.Instance.Certificate;
+        var first = FakeBackendOptions.EarlyPipelining();
+        first.StartTlsCertificate = TestCertificate.Instance.Certificate;
+        first.VerbReplies["STARTTLS"] = "554 SMTP synchronization error";
+        await using var harness = new OutboundSessionHarness(remote, configure: options =>
+        {
+            options.Tls.Mode = OutboundTlsMode.Opportunistic;
+            options.Tls.VerifyCertificate = false;
+        });
+        harness.Connector.FirstConnectionOptions = first;
+        var cleartext = new FakeBackendOptions { Keywords = [.. remote.Keywords, "STARTTLS"] };
+        Assert.Equal(EhloLearnOutcome.Stored, harness.Cache.Learn(OutboundSessionHarness.CacheKey, 220, OutboundSessionHarness.EhloLines(cleartext)));
+
+        // Act
+        var rcpt = await harness.StartTransactionAsync(OutboundSessionHarness.LocalBanner, Recipient);
+        var final = await harness.SendMessageAsync(Body);
+        await harness.QuitAsync();
+
+        // Assert: the message went once, over TLS, on the second connection.
+        Assert.Equal([["250 2.1.5 Ok"]], rcpt);
+        Assert.Equal(["250 2.0.0 Ok: queued as 1"], final);
+        Assert.Equal(2, harness.Connector.Attempts);
+        var (objecting, redo) = (harness.Connector.Backends[0], harness.Connector.Backends[1]);
+        Assert.Equal([OutboundSessionHarness.SenderEhlo, "STARTTLS"], objecting.CommandLines);
+        Assert.Empty(objecting.Messages);
+        Assert.NotNull(redo.Tls);
+        Assert.Equal([OutboundSessionHarness.SenderEhlo, "STARTTLS", OutboundSessionHarness.SenderEhlo, Sender, Recipient, "DATA", "QUIT"], redo.CommandLines);
+        Assert.Equal([Body], redo.Messages);
+        Assert.Equal(1, harness.Cache.Counters.Flushes(EhloCacheFlushReason.EarlyInputRefused));
+        Assert.Contains(harness.Log.Lines, line => line.Contains("redo=\"STARTTLS 554\"", StringComparison.Ordinal));
+    }
 }
