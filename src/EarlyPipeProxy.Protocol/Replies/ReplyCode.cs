@@ -29,6 +29,18 @@ public static class ReplyCode
     /// <summary>421: the server is closing the connection (RFC 5321 §3.8), in answer to any command.</summary>
     public const int ServiceNotAvailable = 421;
 
+    /// <summary>500: syntax error, command unrecognised (RFC 5321 §4.2.3).</summary>
+    public const int SyntaxError = 500;
+
+    /// <summary>501: syntax error in parameters or arguments.</summary>
+    public const int ParameterSyntaxError = 501;
+
+    /// <summary>503: bad sequence of commands.</summary>
+    public const int BadSequence = 503;
+
+    /// <summary>554: transaction failed; before the greeting, "no SMTP service here" (RFC 5321 §3.1).</summary>
+    public const int TransactionFailed = 554;
+
     /// <summary>
     /// The code at the start of <paramref name="bytes"/>, or 0 when they do not start with three digits. Only the digits
     /// are looked at: what follows (SP, '-', CRLF or more digits) is the reply reader's business.

@@ -23,23 +23,29 @@ public readonly record struct SmtpReply(int Code, ReadOnlySequence<byte> Raw, in
     /// <summary>The text of the final line without code, separator and CRLF (allocates: for logs and errors only).</summary>
     public string FinalLineText()
     {
-        var text = FinalLineTextBytes();
+        var text = FinalLineTextBytes(Raw);
         return text.IsEmpty ? string.Empty : Encoding.UTF8.GetString(text);
     }
 
     /// <summary>The enhanced status code (RFC 3463) at the start of the final line's text, if there is one.</summary>
-    public bool TryGetEnhancedStatusCode(out EnhancedStatusCode code)
+    public bool TryGetEnhancedStatusCode(out EnhancedStatusCode code) => TryGetEnhancedStatusCode(Raw, out code);
+
+    /// <summary>
+    /// As <see cref="TryGetEnhancedStatusCode(out EnhancedStatusCode)"/>, for a reply's raw bytes (every line with its
+    /// CRLF) kept without its reader.
+    /// </summary>
+    public static bool TryGetEnhancedStatusCode(in ReadOnlySequence<byte> raw, out EnhancedStatusCode code)
     {
-        var text = FinalLineTextBytes();
+        var text = FinalLineTextBytes(raw);
         Span<byte> peek = stackalloc byte[EnhancedCodePeek];
         var length = (int)Math.Min(text.Length, EnhancedCodePeek);
         text.Slice(0, length).CopyTo(peek);
         return EnhancedStatusCode.TryParse(peek[..length], out code, out _);
     }
 
-    private ReadOnlySequence<byte> FinalLineTextBytes()
+    private static ReadOnlySequence<byte> FinalLineTextBytes(ReadOnlySequence<byte> raw)
     {
-        var body = Raw;
+        var body = raw;
         if (body.Length >= 2)
         {
             Span<byte> tail = stackalloc byte[2];

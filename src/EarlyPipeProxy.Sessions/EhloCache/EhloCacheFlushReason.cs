@@ -26,4 +26,10 @@ public enum EhloCacheFlushReason
 
     /// <summary>The cache was full (<see cref="EhloCacheOptions.MaxEntries"/>) and this entry was the least recently used.</summary>
     Evicted,
+
+    /// <summary>
+    /// A reply to the early flight objected to the commands themselves (500, 501, 503, 554, 5.5.x): the remote may not
+    /// take early input from us after all, and the session was redone in lockstep.
+    /// </summary>
+    EarlyInputRefused,
 }

@@ -17,7 +17,11 @@ namespace EarlyPipeProxy.Sessions.Outbound;
 /// every waiting command (MAIL, RCPT); or, when TLS will be used, EHLO and STARTTLS, and after the handshake EHLO and
 /// the waiting commands in one flight when the post-TLS reply is cached too. The flight's replies are all read before
 /// any reaches the sender: a bad banner or a connection lost on the way flushes the entry of the phase that failed and
-/// the session is redone in lockstep at once, so the sender sees nothing of it.
+/// the session is redone in lockstep at once, so the sender sees nothing of it. So is a flight whose replies answer
+/// early input the remote did not invite (the live EHLO no longer offers the keyword) or object to it (a protocol
+/// error, <see cref="ProtocolErrorReply"/>): they are the remote's word on our timing, not its verdict on the sender's
+/// commands, which the lockstep redo asks for. A flight carries no DATA, so nothing of the message can have been taken,
+/// and the redo happens at most once: it never flies early.
 /// </summary>
 internal sealed class EarlyFlight
 {
@@ -141,7 +145,7 @@ internal sealed class EarlyFlight
 
             _remote.BannerCode = banner.Code;
             var ehlo = await connection.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
-            var learnt = _remote.Learn(ehlo);
+            _remote.Learn(ehlo);
             if (ehlo.Code != ReplyCode.Ok || !EhloCapabilities.TryParse(ehlo.AsSequence(), out var capabilities))
             {
                 _record.Redo = "EHLO " + ehlo.Code.ToString(CultureInfo.InvariantCulture);
@@ -150,20 +154,33 @@ internal sealed class EarlyFlight
 
             _remote.UseCapabilities(capabilities!);
             _record.Early = EarlyPipeUse.Used;
-            if (learnt == EhloLearnOutcome.Flushed)
-            {
-                // What was sent stands; the next session is lockstep (Exim ≥ 4.97 does the same).
-                _record.Redo = "keyword withdrawn";
-            }
 
+            // The entry went when it was learnt (Learn flushes it); Exim ≥ 4.97 lets what it sent stand and stops
+            // early pipelining on the connection. Here no reply has reached the sender yet, so the flight is disowned.
+            var withdrawn = !EarlyPipeKeywords.OffersEarlyPipelining(capabilities!);
             if (!secure)
             {
-                var replies = await ReadRepliesAsync(connection, flight.Length);
+                var (replies, objection) = await ReadRepliesAsync(connection, flight);
+                if (withdrawn || objection is not null)
+                {
+                    (var disowned, connection) = (connection, null);
+                    await DisownAsync(disowned, withdrawn, objection);
+                    return null;
+                }
+
                 (_remote.Channel, connection) = (connection, null);
                 return replies;
             }
 
             var goAhead = await connection.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+            if (ProtocolErrorReply.Is(goAhead.AsSequence()) || (withdrawn && goAhead.Code != ReplyCode.ServiceReady))
+            {
+                // A STARTTLS refused as early input says nothing of whether the remote would take it in its turn.
+                (var disowned, connection) = (connection, null);
+                await DisownAsync(disowned, withdrawn, "STARTTLS " + goAhead.Code.ToString(CultureInfo.InvariantCulture));
+                return null;
+            }
+
             (_remote.Channel, connection) = (connection, null);
             if (goAhead.Code != ReplyCode.ServiceReady)
             {
@@ -181,7 +198,9 @@ internal sealed class EarlyFlight
                 return null;
             }
 
-            if (_remote.CachedAfterTls is null || !EarlyPipeKeywords.OffersEarlyPipelining(_remote.CachedAfterTls))
+            // Exim's rule (C4): early after STARTTLS only when the cleartext phase was early too, which a withdrawn
+            // keyword ends for this connection (the 220 to STARTTLS was a go-ahead all the same).
+            if (withdrawn || _remote.CachedAfterTls is null || !EarlyPipeKeywords.OffersEarlyPipelining(_remote.CachedAfterTls))
             {
                 var secured = await _remote.GreetAsync();
                 if (secured.Code != ReplyCode.Ok)
@@ -205,7 +224,16 @@ internal sealed class EarlyFlight
             }
 
             _remote.UseCapabilities(securedCapabilities!);
-            return await ReadRepliesAsync(channel, flight.Length);
+            var securedWithdrawn = !EarlyPipeKeywords.OffersEarlyPipelining(securedCapabilities!);
+            var (securedReplies, securedObjection) = await ReadRepliesAsync(channel, flight);
+            if (securedWithdrawn || securedObjection is not null)
+            {
+                _remote.Channel = null;
+                await DisownAsync(channel, securedWithdrawn, securedObjection);
+                return null;
+            }
+
+            return securedReplies;
         }
         finally
         {
@@ -216,15 +244,55 @@ internal sealed class EarlyFlight
         }
     }
 
-    private async ValueTask<UpstreamReply[]> ReadRepliesAsync(UpstreamChannel connection, int count)
+    /// <summary>
+    /// The replies to the flight's commands, in order. Reading stops at the first that objects to the commands
+    /// themselves (a remote that refuses early input may close right after it, as Exim does after its 554), and the
+    /// objection names it ("RCPT 554"); null when there is none.
+    /// </summary>
+    private async ValueTask<(UpstreamReply[] Replies, string? Objection)> ReadRepliesAsync(UpstreamChannel connection, PendingReply[] flight)
     {
-        var replies = new UpstreamReply[count];
+        var replies = new UpstreamReply[flight.Length];
         for (var i = 0; i < replies.Length; i++)
         {
             replies[i] = await connection.ReadReplyCopyAsync(_options.Timeouts.BackendReply);
+            if (ProtocolErrorReply.Is(replies[i].AsSequence()))
+            {
+                var verb = SmtpCommandParser.Parse(flight[i].Line).Verb.ToString().ToUpperInvariant();
+                return (replies, verb + " " + replies[i].Code.ToString(CultureInfo.InvariantCulture));
+            }
         }
 
-        return replies;
+        return (replies, null);
+    }
+
+    /// <summary>
+    /// Gives up a flight whose replies are not the remote's verdict, before any reaches the sender: the connection
+    /// goes, with the transaction the flight may have opened there, and the redo field says why. A remote that only
+    /// withdrew the keyword gets QUIT, which ends that transaction with the session (RFC 5321 §4.1.1.10); one that
+    /// objected to our input is reset, as it may be closing already and nothing more of ours is to be read as a
+    /// command. Either way no DATA was sent, so the remote holds nothing it could deliver. The entry of the phase is
+    /// flushed: a withdrawn keyword flushed it when the EHLO reply was learnt, an objection flushes it here.
+    /// </summary>
+    private async ValueTask DisownAsync(UpstreamChannel connection, bool withdrawn, string? objection)
+    {
+        _record.Redo = (withdrawn, objection) switch
+        {
+            (true, null) => "keyword withdrawn",
+            (true, _) => "keyword withdrawn, " + objection,
+            _ => objection,
+        };
+        if (objection is null)
+        {
+            await connection.QuitAsync(owed: 0, readReplies: false);
+            await connection.CloseAsync();
+            return;
+        }
+
+        await connection.AbortAsync();
+        if (!withdrawn)
+        {
+            _remote.Cache.Flush(_remote.Key, EhloCacheFlushReason.EarlyInputRefused);
+        }
     }
 
     private static void WriteLines(IBufferWriter<byte> output, PendingReply[] flight)
