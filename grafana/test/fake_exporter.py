@@ -74,7 +74,7 @@ def render():
 
     family("earlypipe_ehlo_cache_flushes_total", "counter", "EHLO cache entries flushed, by reason.")
     for i, reason in enumerate(["keyword_withdrawn", "bad_banner", "connection_failed", "transient_rejection",
-                                "permanent_rejection", "expired", "operator", "evicted"]):
+                                "permanent_rejection", "expired", "operator", "evicted", "early_input_refused"]):
         sample("earlypipe_ehlo_cache_flushes_total", round(t * 0.01 * (i + 1), 4), reason=reason)
 
     family("earlypipe_ehlo_cache_entries", "gauge", "Entries in the EHLO cache.")
