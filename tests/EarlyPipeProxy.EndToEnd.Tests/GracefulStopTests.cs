@@ -22,13 +22,8 @@ public sealed partial class GracefulStopTests(PostfixFixture postfix, ITestOutpu
     public async Task Sigterm_after_the_final_dot_relays_the_backends_verdict_then_421_and_delivers_once(string direction)
     {
         await postfix.EnsureStartedAsync();
-        var sections = new Dictionary<string, object> { ["ShutdownTimeout"] = ShutdownTimeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture) };
-        var slowPostfix = $"127.0.0.1:{postfix.SlowEndOfDataPort}";
-        await using var proxy = direction == "inbound"
-            ? await ProxyProcess.StartAsync(output, [new ListenerSpec("smtp", postfix.SlowEndOfDataPort)], [], ehloCachePath: null, sections)
-            : await ProxyProcess.StartAsync(output, [], [new OutboundListenerSpec("out", slowPostfix) { EarlyPipelining = false, TlsMode = "None" }],
-                ehloCachePath: null, sections);
-        var port = direction == "inbound" ? proxy["smtp"].ListenPort : proxy.Outbound("out").ListenPort;
+        await using var proxy = await StartProxyAsync(direction, ShutdownTimeout);
+        var port = Port(proxy, direction);
         var id = Ids.New("stop-" + direction);
         var mark = postfix.Log.Mark();
 
@@ -82,6 +77,122 @@ public sealed partial class GracefulStopTests(PostfixFixture postfix, ITestOutpu
             .ToList();
         Assert.Contains(queueId.Groups["id"].Value + ":", Assert.Single(deliveries), StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// The duplicate a stop used to make: the client's dot comes late in the stop (after its cut-off, half the
+    /// ShutdownTimeout), too late for Postfix's verdict to come back before the hard end. The proxy must not send it:
+    /// the client gets 421 4.3.2 at the cut-off and Postfix delivers nothing, so the client's later retry is the only
+    /// copy. Whatever happens, Postfix never delivers a message whose 250 the client did not see.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("inbound")]
+    [InlineData("outbound")]
+    public async Task Sigterm_mid_message_a_dot_after_the_cut_off_never_reaches_postfix(string direction)
+    {
+        await postfix.EnsureStartedAsync();
+        var shutdownTimeout = TimeSpan.FromSeconds(6);
+        await using var proxy = await StartProxyAsync(direction, shutdownTimeout);
+        var id = Ids.New("stoplate-" + direction);
+        var mark = postfix.Log.Mark();
+
+        await using var client = await RawSmtpClient.ConnectAsync("127.0.0.1", Port(proxy, direction));
+        var replies = new List<SmtpReply>();
+        int? exitCode;
+        try
+        {
+            await client.ExpectAsync(220);
+            await client.CommandAsync("EHLO late.client.test", 250);
+            await client.CommandAsync("MAIL FROM:<late@client.test>", 250);
+            await client.CommandAsync($"RCPT TO:<{PostfixFixture.Address(id)}>", 250);
+            await client.CommandAsync("DATA", 354);
+            await client.SendAsync($"Subject: {id}\r\nX-Marker: {id}\r\n\r\nfirst half\r\n");
+            await proxy.SignalAsync("TERM");
+
+            // The client is slow: its dot comes 4 s after the stop began, past the cut-off (3 s) and before the hard
+            // end (6 s); Postfix would answer 4 s after the dot, too late. What the proxy says meanwhile is read first.
+            try
+            {
+                replies.Add(await client.ReadReplyAsync(TimeSpan.FromSeconds(4)) ?? throw new IOException("closed without a reply"));
+            }
+            catch (TimeoutException)
+            {
+                await client.SendAsync("second half\r\n.\r\n");
+            }
+
+            replies.AddRange(await client.ReadRepliesUntilCloseAsync(shutdownTimeout + TimeSpan.FromSeconds(10)));
+            exitCode = await proxy.WaitForExitAsync(shutdownTimeout + TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            output.WriteLine(client.Transcript);
+        }
+
+        await postfix.WaitForSessionsToEndAsync(mark);
+        await postfix.SettleAsync();
+        var delivered = postfix.Maildir.MessagesContaining(id);
+        var acceptedForClient = replies.Any(r => r.Code == 250);
+        Assert.False(delivered.Count > 0 && !acceptedForClient,
+            "Postfix delivered a message whose 250 the client never saw: the client will send it again (a duplicate)");
+        Assert.Empty(delivered);
+        Assert.StartsWith("421 4.3.2 ", Assert.Single(replies).Text, StringComparison.Ordinal);
+        Assert.True(exitCode == 0, $"the proxy exits 0 (exit {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none: still running"})");
+        await proxy.WaitForOutputAsync(l => l.Contains("end=\"shutdown, message abandoned before its end\"", StringComparison.Ordinal), "the abandoned session's line");
+    }
+
+    /// <summary>
+    /// A second SIGTERM while a verdict is awaited stops the proxy at once: the client gets no reply at all (never a
+    /// 250 Postfix did not give), and the proxy's session line says that the verdict was lost, which is where a
+    /// duplicate may come from.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_second_sigterm_while_the_verdict_is_awaited_stops_at_once_without_a_reply()
+    {
+        await postfix.EnsureStartedAsync();
+        await using var proxy = await StartProxyAsync("inbound", ShutdownTimeout);
+        var id = Ids.New("stop2-inbound");
+
+        await using var client = await RawSmtpClient.ConnectAsync("127.0.0.1", Port(proxy, "inbound"));
+        IReadOnlyList<SmtpReply> replies;
+        int? exitCode;
+        TimeSpan afterSecond;
+        try
+        {
+            await client.ExpectAsync(220);
+            await client.CommandAsync("EHLO impatient.client.test", 250);
+            await client.CommandAsync("MAIL FROM:<impatient@client.test>", 250);
+            await client.CommandAsync($"RCPT TO:<{PostfixFixture.Address(id)}>", 250);
+            await client.CommandAsync("DATA", 354);
+            await client.SendAsync($"Subject: {id}\r\nX-Marker: {id}\r\n\r\nbody\r\n.\r\n");
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            await proxy.SignalAsync("TERM");
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            var clock = Stopwatch.StartNew();
+            await proxy.SignalAsync("TERM");
+            exitCode = await proxy.WaitForExitAsync(ShutdownTimeout);
+            afterSecond = clock.Elapsed;
+            replies = await client.ReadRepliesUntilCloseAsync(TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            output.WriteLine(client.Transcript);
+        }
+
+        Assert.True(exitCode == 0, $"the proxy exits 0 (exit {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none: still running"})");
+        Assert.True(afterSecond < TimeSpan.FromSeconds(2), $"the second SIGTERM stops the proxy at once, not after Postfix's verdict ({afterSecond})");
+        Assert.Empty(replies);
+        Assert.Contains(proxy.OutputLines, l => l.Contains("end=\"connection aborted awaiting the backend's verdict\"", StringComparison.Ordinal));
+    }
+
+    private Task<ProxyProcess> StartProxyAsync(string direction, TimeSpan shutdownTimeout)
+    {
+        var sections = new Dictionary<string, object> { ["ShutdownTimeout"] = shutdownTimeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture) };
+        return direction == "inbound"
+            ? ProxyProcess.StartAsync(output, [new ListenerSpec("smtp", postfix.SlowEndOfDataPort)], [], ehloCachePath: null, sections)
+            : ProxyProcess.StartAsync(output, [], [new OutboundListenerSpec("out", $"127.0.0.1:{postfix.SlowEndOfDataPort}") { EarlyPipelining = false, TlsMode = "None" }],
+                ehloCachePath: null, sections);
+    }
+
+    private static int Port(ProxyProcess proxy, string direction) => direction == "inbound" ? proxy["smtp"].ListenPort : proxy.Outbound("out").ListenPort;
 
     [GeneratedRegex(@"queued as (?<id>[0-9A-F]+)")]
     private static partial Regex QueuedAs();
