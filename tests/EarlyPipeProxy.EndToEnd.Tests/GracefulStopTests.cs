@@ -16,6 +16,10 @@ public sealed partial class GracefulStopTests(PostfixFixture postfix, ITestOutpu
 {
     private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(20);
 
+    // The sentinel of SettleAsync is no strict barrier: Postfix delivers in parallel, and a message it committed just
+    // before (the slow smtpd's) can land a moment after the sentinel. Long enough for that, and for a second copy.
+    private static readonly TimeSpan DeliveryGrace = TimeSpan.FromSeconds(3);
+
     [SkippableTheory]
     [InlineData("inbound")]
     [InlineData("outbound")]
@@ -69,7 +73,9 @@ public sealed partial class GracefulStopTests(PostfixFixture postfix, ITestOutpu
 
         // Postfix: the message delivered exactly once, under the queue id the client was given.
         await postfix.WaitForSessionsToEndAsync(mark);
+        await postfix.Maildir.WaitForMessageAsync(id);
         await postfix.SettleAsync();
+        await Task.Delay(DeliveryGrace);
         var delivered = Assert.Single(postfix.Maildir.MessagesContaining(id));
         output.WriteLine(delivered.File);
         var deliveries = postfix.Log.LinesSince(mark)
@@ -129,6 +135,7 @@ public sealed partial class GracefulStopTests(PostfixFixture postfix, ITestOutpu
 
         await postfix.WaitForSessionsToEndAsync(mark);
         await postfix.SettleAsync();
+        await Task.Delay(DeliveryGrace);
         var delivered = postfix.Maildir.MessagesContaining(id);
         var acceptedForClient = replies.Any(r => r.Code == 250);
         Assert.False(delivered.Count > 0 && !acceptedForClient,
