@@ -9,6 +9,8 @@
 #   PF_ADDR           listen address (default 127.0.0.1)
 #   PF_PORT           plain smtpd, XCLIENT allowed from PF_XCLIENT_HOSTS (default 2525)
 #   PF_PROXY_PORT     smtpd expecting a PROXY v1/v2 header (haproxy) (default 2526)
+#   PF_SLOW_PORT      optional: one more plain smtpd that sleeps PF_SLOW_SECONDS (default 4) after
+#                     each end of data before its verdict (smtpd_end_of_data_restrictions = sleep)
 #   PF_NETNS          start the instance inside this network namespace (optional)
 #   PF_MYNETWORKS     default 127.0.0.1/32
 #   PF_XCLIENT_HOSTS  default 127.0.0.1
@@ -29,12 +31,16 @@ PF_NAME=${PF_NAME:-backend}
 PF_ADDR=${PF_ADDR:-127.0.0.1}
 PF_PORT=${PF_PORT:-2525}
 PF_PROXY_PORT=${PF_PROXY_PORT:-2526}
+PF_SLOW_PORT=${PF_SLOW_PORT:-}
+PF_SLOW_SECONDS=${PF_SLOW_SECONDS:-4}
 PF_NETNS=${PF_NETNS:-}
 PF_MYNETWORKS=${PF_MYNETWORKS:-127.0.0.1/32}
 PF_XCLIENT_HOSTS=${PF_XCLIENT_HOSTS:-127.0.0.1}
 PF_DOMAIN=${PF_DOMAIN:-backend.test}
 PF_TLS=${PF_TLS:-1}
 [[ $PF_NAME =~ ^[A-Za-z0-9_-]+$ ]] || peers_die "bad PF_NAME '$PF_NAME'"
+[[ -z $PF_SLOW_PORT || $PF_SLOW_PORT =~ ^[0-9]+$ ]] || peers_die "bad PF_SLOW_PORT '$PF_SLOW_PORT'"
+[[ $PF_SLOW_SECONDS =~ ^[0-9]+$ ]] || peers_die "bad PF_SLOW_SECONDS '$PF_SLOW_SECONDS'"
 D=$PEERS_DIR/postfix-$PF_NAME
 CONF=$D/etc
 
@@ -120,7 +126,10 @@ $PF_ADDR:$PF_PORT   inet  n  -  n  -  -  smtpd
 $PF_ADDR:$PF_PROXY_PORT   inet  n  -  n  -  -  smtpd
   -o syslog_name=postfix-$PF_NAME/proxied
   -o smtpd_upstream_proxy_protocol=haproxy
-pickup     unix  n  -  n  60   1  pickup
+${PF_SLOW_PORT:+$PF_ADDR:$PF_SLOW_PORT   inet  n  -  n  -  -  smtpd
+  -o syslog_name=postfix-$PF_NAME/slow
+  -o smtpd_end_of_data_restrictions=sleep,$PF_SLOW_SECONDS,permit
+}pickup     unix  n  -  n  60   1  pickup
 cleanup    unix  n  -  n  -    0  cleanup
 qmgr       unix  n  -  n  300  1  qmgr
 rewrite    unix  -  -  n  -    -  trivial-rewrite
@@ -160,7 +169,8 @@ start() {
     || { cat "$D/start.log" >&2; peers_die "postfix check failed"; }
   in_netns "$PF_NETNS" postfix -c "$CONF" start >>"$D/start.log" 2>&1 \
     || { tail -20 "$D/start.log" >&2; peers_die "postfix start failed"; }
-  if ! wait_port "$PF_NETNS" "$PF_ADDR" "$PF_PORT" || ! wait_port "$PF_NETNS" "$PF_ADDR" "$PF_PROXY_PORT"; then
+  if ! wait_port "$PF_NETNS" "$PF_ADDR" "$PF_PORT" || ! wait_port "$PF_NETNS" "$PF_ADDR" "$PF_PROXY_PORT" \
+    || { [ -n "$PF_SLOW_PORT" ] && ! wait_port "$PF_NETNS" "$PF_ADDR" "$PF_SLOW_PORT"; }; then
     tail -20 "$D/maillog" >&2 2>/dev/null || true
     peers_die "postfix $PF_NAME did not start listening on $PF_ADDR:$PF_PORT/$PF_PROXY_PORT"
   fi

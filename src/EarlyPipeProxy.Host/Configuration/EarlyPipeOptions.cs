@@ -9,6 +9,10 @@ public sealed class EarlyPipeOptions
 
     public OutboundListenerOptions[] Outbound { get; set; } = [];
 
-    /// <summary>How long a graceful shutdown lets sessions in flight finish before they are cut.</summary>
+    /// <summary>
+    /// The whole of a graceful stop (README, Stopping): a message may still end during its first half (the cut-off is
+    /// halfway), a verdict is awaited to its end; then every session still open is cut. Twice the longest verdict the
+    /// upstream takes, and less than the supervisor's grace period.
+    /// </summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

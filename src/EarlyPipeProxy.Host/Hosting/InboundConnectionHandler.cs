@@ -10,7 +10,7 @@ namespace EarlyPipeProxy.Host.Hosting;
 
 /// <summary>Kestrel's entry point for inbound SMTP connections: runs an inbound session under the listener's connection cap.</summary>
 public sealed class InboundConnectionHandler(
-    IUpstreamConnector connector, ProxyMetrics metrics, SessionConnectionRunner runner, ILogger<InboundSession> sessionLogger)
+    IUpstreamConnector connector, ProxyMetrics metrics, SessionConnectionRunner runner, GracefulStop stop, ILogger<InboundSession> sessionLogger)
     : ConnectionHandler
 {
     // Not async: the runner's task is the connection's, and an idle connection holds one async frame fewer.
@@ -33,6 +33,6 @@ public sealed class InboundConnectionHandler(
         var session = new InboundSession(listener, connection.Transport, client, local, connector, sessionLogger, metrics, socket);
         // Not connection.ConnectionClosed: Kestrel fires it when the client half-closes, and Exim half-closes
         // right after its pipelined QUIT; the replies it is still waiting for must reach it.
-        return session.RunAsync(CancellationToken.None, closeRequested);
+        return session.RunAsync(stop.Aborted, closeRequested, stop.CutOff);
     }
 }

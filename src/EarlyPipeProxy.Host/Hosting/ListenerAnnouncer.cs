@@ -3,7 +3,7 @@ using EarlyPipeProxy.Sessions.Logging;
 
 namespace EarlyPipeProxy.Host.Hosting;
 
-/// <summary>Logs one line per listener once Kestrel has bound them all, and one when a graceful stop begins.</summary>
+/// <summary>Logs one line per listener once Kestrel has bound them all (a stop is logged by <see cref="GracefulStop"/>).</summary>
 public sealed partial class ListenerAnnouncer(
     IReadOnlyList<InboundListener> listeners, IReadOnlyList<OutboundListener> outboundListeners, IHostApplicationLifetime lifetime, ILogger<ListenerAnnouncer> logger)
     : IHostedService
@@ -35,7 +35,6 @@ public sealed partial class ListenerAnnouncer(
                     options.EarlyPipelining ? "early pipelining toward remotes that offer it" : "no early pipelining");
             }
         });
-        lifetime.ApplicationStopping.Register(() => LogStopping(logger));
         return Task.CompletedTask;
     }
 
@@ -56,7 +55,4 @@ public sealed partial class ListenerAnnouncer(
     [LoggerMessage(EventId = LogEventIds.ListenerTlsNotForwarded, Level = LogLevel.Information,
         Message = "TLS I={Listener}: the backend is not told about client TLS ({Identity} cannot carry it); it will log these sessions as cleartext, the X= field here is the record")]
     private static partial void LogTlsNotForwarded(ILogger logger, string listener, string identity);
-
-    [LoggerMessage(EventId = LogEventIds.Stopping, Level = LogLevel.Information, Message = "stopping: no new connections; sessions finish their transaction")]
-    private static partial void LogStopping(ILogger logger);
 }

@@ -16,7 +16,7 @@ namespace EarlyPipeProxy.Host.Hosting;
 /// destination) and runs an outbound session under the listener's connection cap.
 /// </summary>
 public sealed partial class OutboundConnectionHandler(
-    IUpstreamConnector connector, EhloCache cache, ProxyMetrics metrics, SessionConnectionRunner runner, OwnListeners ownListeners,
+    IUpstreamConnector connector, EhloCache cache, ProxyMetrics metrics, SessionConnectionRunner runner, GracefulStop stop, OwnListeners ownListeners,
     ILogger<OutboundSession> sessionLogger, ILogger<OutboundConnectionHandler> logger)
     : ConnectionHandler
 {
@@ -59,7 +59,7 @@ public sealed partial class OutboundConnectionHandler(
     {
         var session = new OutboundSession(listener, connection.Transport, sender, remote, connector, cache, sessionLogger, metrics);
         // Not connection.ConnectionClosed: Kestrel fires it when the sender half-closes after QUIT.
-        return session.RunAsync(CancellationToken.None, closeRequested);
+        return session.RunAsync(stop.Aborted, closeRequested, stop.CutOff);
     }
 
     [LoggerMessage(EventId = LogEventIds.SenderNotAllowed, Level = LogLevel.Warning,

@@ -43,7 +43,15 @@ public static class ProxyHost
             builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         }
 
+        if (options.ShutdownTimeout <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException($"{configPath}: ShutdownTimeout must be positive, not {options.ShutdownTimeout}.");
+        }
+
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
+        builder.Services.AddSingleton(services => new GracefulStop(
+            options.ShutdownTimeout, services.GetRequiredService<IHostApplicationLifetime>(), services.GetRequiredService<ILogger<GracefulStop>>()));
+        builder.Services.AddHostedService(services => services.GetRequiredService<GracefulStop>());
         builder.Services.AddSingleton<IUpstreamConnector, SocketUpstreamConnector>();
         builder.Services.AddSingleton<IReadOnlyList<InboundListener>>(listeners);
         builder.Services.AddSingleton<IReadOnlyList<OutboundListener>>(outboundListeners);

@@ -37,6 +37,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     private SequencePosition _lineEnd;
     private bool _holdingLine;
     private long _unflushedBytes;
+    private CancellationToken _stopCutOff;
 
     /// <param name="owner">The session, settled before every wait (an interface, not a delegate: one object fewer per connection).</param>
     public DownstreamChannel(IDuplexPipe pipe, SessionDeadline deadline, SessionTimeouts timeouts, ListenerLimits limits, SessionRecord record,
@@ -77,6 +78,22 @@ public sealed class DownstreamChannel : IAsyncDisposable
     /// </summary>
     public CancellationTokenRegistration WakeOnClose(CancellationToken closeRequested) =>
         closeRequested.Register(static state => Volatile.Read(ref ((DownstreamChannel)state!)._pipe).Input.CancelPendingRead(), this);
+
+    /// <summary>
+    /// A graceful stop's cut-off (see <see cref="SessionGuard"/>): from then on <see cref="PastStopCutOff"/> is true, and a
+    /// read waiting for the peer is woken, as for <see cref="WakeOnClose"/>.
+    /// </summary>
+    public CancellationTokenRegistration WakeAtStopCutOff(CancellationToken cutOff)
+    {
+        _stopCutOff = cutOff;
+        return WakeOnClose(cutOff);
+    }
+
+    /// <summary>
+    /// The graceful stop's cut-off has passed: a message that has not ended is abandoned rather than waited for, so that
+    /// no end of data goes upstream without time left for its verdict.
+    /// </summary>
+    public bool PastStopCutOff => _stopCutOff.IsCancellationRequested;
 
     /// <summary>
     /// Input, buffered or awaited. Before it waits, the session settles and everything owed is flushed. A cancelled

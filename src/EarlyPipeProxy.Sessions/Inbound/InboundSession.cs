@@ -70,15 +70,19 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
 
     private IDuplexPipe Pipe { get; }
 
-    /// <summary>Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions.</summary>
-    public Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
+    /// <summary>
+    /// Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions;
+    /// <paramref name="stopCutOff"/> is the stop's point after which a message not yet ended is abandoned;
+    /// <paramref name="aborted"/> cuts the session (see <see cref="SessionGuard"/>).
+    /// </summary>
+    public Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default, CancellationToken stopCutOff = default)
     {
         var deadline = new SessionDeadline(aborted, _time);
         _deadline = deadline;
         var client = new DownstreamChannel(Pipe, deadline, _options.Timeouts, _options.Limits, _record, this) { CountsRoundTrips = true };
         _client = client;
         _relay = new ReplyRelay(_listener, client, _record, _advertise);
-        return SessionGuard.RunAsync(this, _record, client, deadline, closeRequested);
+        return SessionGuard.RunAsync(this, _record, client, deadline, closeRequested, stopCutOff);
     }
 
     bool ISessionPolicy.InTransaction => _relay!.InTransaction;
@@ -159,16 +163,25 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         return !_over && !_relay.BackendClosing;
     }
 
-    async ValueTask ISessionPolicy.RunCommandsAsync(CancellationToken closeRequested)
+    async ValueTask ISessionPolicy.RunCommandsAsync(CancellationToken closeRequested, CancellationToken stopCutOff)
     {
         var client = _client!;
         var relay = _relay!;
         while (!_over && !relay.BackendClosing)
         {
-            if (closeRequested.IsCancellationRequested && !relay.InTransaction)
+            var stopping = closeRequested.IsCancellationRequested || stopCutOff.IsCancellationRequested;
+            if (stopping && !relay.InTransaction)
             {
                 await relay.LocalReplyAsync(ProxyReplies.ShuttingDown);
                 _record.Ended(SessionEnd.Shutdown);
+                return;
+            }
+
+            if (stopCutOff.IsCancellationRequested)
+            {
+                // A transaction still open at the cut-off (its message not begun, or pipelined commands not yet
+                // answered): what is owed goes first, then the backend is left without an end of data.
+                await AbandonForStopAsync();
                 return;
             }
 
@@ -306,7 +319,10 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         switch (await MessageBodyReader.ReadAsync(_client!, new UpstreamBodySink(relay.Backend), _options.Timeouts.Data, _record))
         {
             case MessageBodyOutcome.Complete:
-                await relay.SendAndDrainAsync(ReplyFor.EndOfMessage);
+                await VerdictAsync();
+                break;
+            case MessageBodyOutcome.Stopped:
+                await AbandonForStopAsync();
                 break;
             case MessageBodyOutcome.Refused:
                 await relay.LocalReplyAsync(ProxyReplies.BareLineEndingInData);
@@ -357,12 +373,37 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
 
         if (command.BdatLast)
         {
-            await relay.SendAndDrainAsync(ReplyFor.EndOfMessage);
+            await VerdictAsync();
         }
         else
         {
             await relay.SendAsync(ReplyFor.BdatChunk, SmtpVerb.Bdat);
         }
+    }
+
+    /// <summary>
+    /// The backend has the end of the message: its verdict, relayed. Marked while awaited, so that an abort in the
+    /// meantime is logged as the possible duplicate it is.
+    /// </summary>
+    private async ValueTask VerdictAsync()
+    {
+        _record.AwaitingVerdict = true;
+        await _relay!.SendAndDrainAsync(ReplyFor.EndOfMessage);
+        _record.AwaitingVerdict = false;
+    }
+
+    /// <summary>
+    /// The stop's cut-off came before the message ended: the backend is reset when the session closes, so it never
+    /// sees an end of data, and the client gets 421 4.3.2 after every reply it is owed.
+    /// </summary>
+    private async ValueTask AbandonForStopAsync()
+    {
+        var relay = _relay!;
+        relay.Backend.AbortOnClose = true;
+        await relay.LocalReplyAsync(ProxyReplies.ShuttingDown);
+        relay.InTransaction = false;
+        _record.Ended(SessionEnd.ShutdownMessageAbandoned);
+        _over = true;
     }
 
     /// <summary>Moves exactly <paramref name="size"/> octets from the client; false when the session ended mid-chunk.</summary>
@@ -374,6 +415,13 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         while (remaining > 0)
         {
             var result = await client.ReadAsync(_options.Timeouts.Data);
+            if (client.PastStopCutOff)
+            {
+                // The chunk's last octet would end a BDAT LAST message: past the cut-off none of it goes on.
+                await AbandonForStopAsync();
+                return false;
+            }
+
             if (result.IsCanceled)
             {
                 if (client.SettledOver)

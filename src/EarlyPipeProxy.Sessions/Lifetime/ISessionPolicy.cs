@@ -8,8 +8,11 @@ internal interface ISessionPolicy
     /// <summary>Everything before the first command is read (TLS-on-connect, the upstream, the banner); false when the session ends there.</summary>
     ValueTask<bool> OpenAsync();
 
-    /// <summary>The command loop, to the session's end; <paramref name="closeRequested"/> asks for an end between transactions.</summary>
-    ValueTask RunCommandsAsync(CancellationToken closeRequested);
+    /// <summary>
+    /// The command loop, to the session's end. <paramref name="closeRequested"/> asks for an end between transactions;
+    /// past <paramref name="stopCutOff"/> a transaction whose message has not ended is abandoned as well.
+    /// </summary>
+    ValueTask RunCommandsAsync(CancellationToken closeRequested, CancellationToken stopCutOff);
 
     /// <summary>Whether a message is under way, so that a broken end must reset the upstream.</summary>
     bool InTransaction { get; }

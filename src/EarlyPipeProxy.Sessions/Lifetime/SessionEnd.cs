@@ -15,6 +15,19 @@ public enum SessionEnd
     /// <summary>A graceful stop asked the session to end between transactions (421 4.3.2).</summary>
     Shutdown,
 
+    /// <summary>
+    /// A graceful stop's cut-off came before the peer's message (or its transaction) ended: the upstream never got an
+    /// end of data, so nothing was delivered, and the peer got 421 4.3.2 and sends the message again later.
+    /// </summary>
+    ShutdownMessageAbandoned,
+
+    /// <summary>
+    /// Aborted (a stop's ShutdownTimeout, or a second SIGTERM) while the upstream had the end of a message and its
+    /// verdict had not come: the upstream may have taken the message although the peer never saw it accepted, so the
+    /// peer may send it again (a possible duplicate).
+    /// </summary>
+    AbortedAwaitingVerdict,
+
     PeerClosedMidCommand,
     PeerClosedBeforeGreeting,
     PeerClosedDuringAuth,

@@ -19,6 +19,8 @@ public static class SessionEndText
             SessionEnd.Quit => "QUIT",
             SessionEnd.PeerClosed => peer + " closed",
             SessionEnd.Shutdown => "shutdown",
+            SessionEnd.ShutdownMessageAbandoned => "shutdown, message abandoned before its end",
+            SessionEnd.AbortedAwaitingVerdict => "connection aborted awaiting the " + upstream + "'s verdict",
             SessionEnd.PeerClosedMidCommand => peer + " closed mid-command",
             SessionEnd.PeerClosedBeforeGreeting => peer + " closed before greeting",
             SessionEnd.PeerClosedDuringAuth => peer + " closed during AUTH",

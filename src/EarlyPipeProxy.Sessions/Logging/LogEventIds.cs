@@ -34,12 +34,13 @@ public static class LogEventIds
     // Health (Host: UpstreamProber).
     public const int UpstreamHealthChanged = 400;
 
-    // Listeners and shutdown (Host: ListenerAnnouncer). These were 300-304, the outbound session's numbers.
+    // Listeners and shutdown (Host: ListenerAnnouncer, GracefulStop). These were 300-304, the outbound session's numbers.
     public const int ListeningInbound = 500;
     public const int Stopping = 501;
     public const int ListenerTls = 502;
     public const int ListenerTlsNotForwarded = 503;
     public const int ListeningOutbound = 504;
+    public const int StoppingHard = 505;
 
     // EHLO cache store (src/EarlyPipeProxy.Sessions/EhloCache/LiteDbEhloStore.cs), 600-605.
     public const int EhloCacheUnreadable = 600;

@@ -17,4 +17,10 @@ public enum MessageBodyOutcome
 
     /// <summary>Settling ended the session while the body was being read.</summary>
     SessionOver,
+
+    /// <summary>
+    /// A graceful stop's cut-off came before the terminator: the sink never got the end of data. The caller resets the
+    /// upstream (so it never takes the part for a whole message) and gives the peer 421 4.3.2.
+    /// </summary>
+    Stopped,
 }

@@ -9,7 +9,8 @@ namespace EarlyPipeProxy.Sessions.Messages;
 /// The DATA body from the peer up to the exact &lt;CRLF&gt;.&lt;CRLF&gt; (<see cref="DataTerminatorScanner"/>), into a
 /// sink, for both directions. A bare CR, LF or NUL is refused: another MTA might read such a line ending as the end of
 /// the message and the rest as new commands (SMTP smuggling), so the sink abandons the message and the upstream never
-/// gets an end of data for it.
+/// gets an end of data for it. Past a graceful stop's cut-off the end of data is not sent either
+/// (<see cref="MessageBodyOutcome.Stopped"/>).
 /// </summary>
 public static class MessageBodyReader
 {
@@ -23,6 +24,13 @@ public static class MessageBodyReader
         while (true)
         {
             var result = await peer.ReadAsync(timeout);
+            if (peer.PastStopCutOff)
+            {
+                // Checked on every read, whatever it brought: once the cut-off has passed, no end of data goes
+                // upstream, since its verdict might not come before the stop's hard end.
+                return MessageBodyOutcome.Stopped;
+            }
+
             if (result.IsCanceled)
             {
                 if (peer.SettledOver)
@@ -30,7 +38,7 @@ public static class MessageBodyReader
                     return MessageBodyOutcome.SessionOver;
                 }
 
-                // A graceful stop waits for the end of the message.
+                // A graceful stop waits for the end of the message, up to its cut-off.
                 continue;
             }
 

@@ -134,8 +134,18 @@ internal sealed class MessageRelay
         switch (await MessageBodyReader.ReadAsync(_sender, sink, _options.Timeouts.Data, _record))
         {
             case MessageBodyOutcome.Complete:
+                // From this flush the remote may have the end of data: an abort before its verdict is a possible duplicate.
+                _record.AwaitingVerdict = true;
                 await channel.FlushAsync();
                 return true;
+            case MessageBodyOutcome.Stopped:
+                // The stop's cut-off came first: the remote is reset, never seeing the end of data, and the sender
+                // will send the message again.
+                _sender.Write(ProxyReplies.ShuttingDown);
+                _record.Ended(SessionEnd.ShutdownMessageAbandoned);
+                channel.AbortOnClose = true;
+                _pending.EndTransaction();
+                break;
             case MessageBodyOutcome.Refused:
                 _sender.Write(ProxyReplies.BareLineEndingInData);
                 _record.Ended(SessionEnd.BareLineEndingInData);
@@ -186,6 +196,7 @@ internal sealed class MessageRelay
         }
 
         _sender.Write(final.Raw);
+        _record.AwaitingVerdict = false;
         _pending.EndTransaction();
         EndIfClosing(final);
     }
@@ -199,6 +210,7 @@ internal sealed class MessageRelay
         SessionLog.UpstreamUnavailable(_record.Logger, "remote", "U", _record.Upstream, _record.Peer.Address, _record.Peer.Port, _record.Listener,
             $"answered {command} with {reply.Code}");
         _sender.Write(ProxyReplies.RemoteOutOfSequence);
+        _record.AwaitingVerdict = false;
         _remote.Channel!.AbortOnClose = true;
         _pending.EndTransaction();
         _record.MessagesRejected++;

@@ -70,14 +70,18 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
 
     public EarlyPipeUse EarlyPipeUse => _record.Early;
 
-    /// <summary>Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions.</summary>
-    public Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default)
+    /// <summary>
+    /// Runs the session to its end. <paramref name="closeRequested"/> asks for a graceful end between transactions;
+    /// <paramref name="stopCutOff"/> is the stop's point after which a message not yet ended is abandoned;
+    /// <paramref name="aborted"/> cuts the session (see <see cref="SessionGuard"/>).
+    /// </summary>
+    public Task RunAsync(CancellationToken aborted, CancellationToken closeRequested = default, CancellationToken stopCutOff = default)
     {
         var deadline = new SessionDeadline(aborted, _time);
         _deadline = deadline;
         var sender = new DownstreamChannel(_pipe, deadline, _options.Timeouts, _options.Limits, _record, this);
         _sender = sender;
-        return SessionGuard.RunAsync(this, _record, sender, deadline, closeRequested);
+        return SessionGuard.RunAsync(this, _record, sender, deadline, closeRequested, stopCutOff);
     }
 
     bool ISessionPolicy.InTransaction => _pending?.InTransaction == true;
@@ -116,16 +120,32 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
         return !_over && !_pending!.RemoteClosing;
     }
 
-    async ValueTask ISessionPolicy.RunCommandsAsync(CancellationToken closeRequested)
+    async ValueTask ISessionPolicy.RunCommandsAsync(CancellationToken closeRequested, CancellationToken stopCutOff)
     {
         var sender = _sender!;
         var pending = _pending!;
         while (!_over && !pending.RemoteClosing)
         {
-            if (closeRequested.IsCancellationRequested && !pending.InTransaction)
+            var stopping = closeRequested.IsCancellationRequested || stopCutOff.IsCancellationRequested;
+            if (stopping && !pending.InTransaction)
             {
                 await LocalReplyAsync(ProxyReplies.ShuttingDown);
                 _record.Ended(SessionEnd.Shutdown);
+                return;
+            }
+
+            if (stopCutOff.IsCancellationRequested)
+            {
+                // A transaction still open at the cut-off, its message not begun: what is owed goes first, then the
+                // remote is left without an end of data.
+                await LocalReplyAsync(ProxyReplies.ShuttingDown);
+                if (_remote!.Channel is { } channel)
+                {
+                    channel.AbortOnClose = true;
+                }
+
+                pending.EndTransaction();
+                _record.Ended(SessionEnd.ShutdownMessageAbandoned);
                 return;
             }
 

@@ -71,6 +71,12 @@ public sealed class SessionRecord
 
     public SessionEnd End { get; private set; } = SessionEnd.PeerClosed;
 
+    /// <summary>
+    /// The upstream has the end of a message and its verdict has not been relayed yet: an abort now may leave a message
+    /// delivered that the peer never saw accepted (<see cref="SessionEnd.AbortedAwaitingVerdict"/>).
+    /// </summary>
+    public bool AwaitingVerdict { get; set; }
+
     /// <summary>The upstream's greeting code, for <see cref="SessionEnd.UpstreamGreeting"/>.</summary>
     public string? EndDetail { get; private set; }
 

@@ -36,6 +36,14 @@ public sealed partial class PostfixFixture : IAsyncLifetime, IDisposable
     /// <summary>smtpd with smtpd_upstream_proxy_protocol = haproxy (PROXY v1/v2 header required).</summary>
     public int ProxyProtocolPort { get; private set; }
 
+    /// <summary>
+    /// Plain smtpd like <see cref="SmtpPort"/>, but it sleeps <see cref="SlowEndOfDataSeconds"/> after each end of data
+    /// before its verdict (smtpd_end_of_data_restrictions = sleep): a backend whose verdict is still to come.
+    /// </summary>
+    public int SlowEndOfDataPort { get; private set; }
+
+    public const int SlowEndOfDataSeconds = 4;
+
     public LogFile Log { get; }
 
     public Maildir Maildir { get; }
@@ -45,6 +53,8 @@ public sealed partial class PostfixFixture : IAsyncLifetime, IDisposable
         ["PF_NAME"] = InstanceName,
         ["PF_PORT"] = SmtpPort.ToString(),
         ["PF_PROXY_PORT"] = ProxyProtocolPort.ToString(),
+        ["PF_SLOW_PORT"] = SlowEndOfDataPort.ToString(),
+        ["PF_SLOW_SECONDS"] = SlowEndOfDataSeconds.ToString(),
     };
 
     /// <summary>Skips (or, with CI=true, fails) when the peers are unavailable; else starts Postfix once.</summary>
@@ -61,6 +71,7 @@ public sealed partial class PostfixFixture : IAsyncLifetime, IDisposable
 
             SmtpPort = Peers.FreePort();
             ProxyProtocolPort = Peers.FreePort();
+            SlowEndOfDataPort = Peers.FreePort();
             // a leftover instance from an aborted run would still listen on its old ports
             await PeerScripts.RunCheckedAsync("postfix.sh", ["stop"], Env);
             await PeerScripts.RunCheckedAsync("postfix.sh", ["start"], Env);

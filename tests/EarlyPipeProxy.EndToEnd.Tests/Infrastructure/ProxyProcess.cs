@@ -311,6 +311,32 @@ public sealed class ProxyProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Sends <paramref name="signal"/> (e.g. "TERM") to the proxy and returns at once, without waiting for it to exit.</summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            UseShellExecute = false,
+        }) ?? throw new InvalidOperationException("cannot run kill");
+        await kill.WaitForExitAsync();
+    }
+
+    /// <summary>Waits for the proxy to exit on its own; its exit code, or null when it is still running after <paramref name="timeout"/>.</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var limit = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+
+        return _process.ExitCode;
+    }
+
     public async ValueTask DisposeAsync()
     {
         try

@@ -113,6 +113,30 @@ public sealed class DirectedSession : IAsyncDisposable
         _outbound!.RequestClose();
     }
 
+    /// <summary>A graceful stop's cut-off: a message not yet ended is abandoned.</summary>
+    public void PassStopCutOff()
+    {
+        if (_inbound is not null)
+        {
+            _inbound.PassStopCutOff();
+            return;
+        }
+
+        _outbound!.PassStopCutOff();
+    }
+
+    /// <summary>The stop's hard end: the session is aborted.</summary>
+    public void Abort()
+    {
+        if (_inbound is not null)
+        {
+            _inbound.Abort();
+            return;
+        }
+
+        _outbound!.Abort();
+    }
+
     /// <summary>The session's run; completes when it ends.</summary>
     public Task Run => _inbound?.Run ?? _outbound!.Run;
 

@@ -36,6 +36,7 @@ public sealed class FakeBackend : IAsyncDisposable
     private readonly List<string> _authAnswers = [];
     private readonly List<string> _transcript = [];
     private readonly TaskCompletionSource<bool> _sessionClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _endOfData = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private readonly object _gate = new();
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
@@ -80,6 +81,9 @@ public sealed class FakeBackend : IAsyncDisposable
 
     /// <summary>Completes with the abort flag when the session closes the connection.</summary>
     public Task<bool> SessionClosed => _sessionClosed.Task;
+
+    /// <summary>Completes when the end of a message (DATA's terminator, or BDAT LAST's last octet) has arrived.</summary>
+    public Task EndOfDataReceived => _endOfData.Task;
 
     public Task Completion => _run;
 
@@ -523,6 +527,7 @@ public sealed class FakeBackend : IAsyncDisposable
                 }
 
                 Log($"> [message of {body.Length} octets, ended by '{Wire.Visible(terminator)}']");
+                await HoldVerdictAsync();
                 return await ReplyAsync("250 2.0.0 Ok: queued as " + (++_queued).ToString(CultureInfo.InvariantCulture));
             }
 
@@ -616,9 +621,25 @@ public sealed class FakeBackend : IAsyncDisposable
         }
 
         Log($"> [chunk of {size} octets]");
+        if (parts.Length == 2)
+        {
+            await HoldVerdictAsync();
+        }
+
         return parts.Length == 2
             ? await ReplyAsync("250 2.0.0 Ok: queued as " + (++_queued).ToString(CultureInfo.InvariantCulture))
             : await ReplyAsync($"250 2.0.0 Ok: {size} octets received");
+    }
+
+    /// <summary>The end of a message came: said so, then the verdict waits as long as the options hold it.</summary>
+    private async Task HoldVerdictAsync()
+    {
+        _endOfData.TrySetResult();
+        if (_options.HoldVerdictUntil is { } hold)
+        {
+            Log("-- holding the verdict");
+            await hold.WaitAsync(_stop.Token);
+        }
     }
 
     private async Task<bool> AuthenticateAsync()

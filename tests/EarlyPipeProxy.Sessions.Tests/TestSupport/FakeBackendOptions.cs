@@ -63,6 +63,12 @@ public sealed class FakeBackendOptions
     /// <summary>With <see cref="AcceptsEarlyInput"/>: early input arrives, and the connection is closed without a greeting.</summary>
     public bool CloseOnEarlyInput { get; set; }
 
+    /// <summary>
+    /// When set, the verdict on a message (the reply to its end of data, or to BDAT LAST) waits for this task, as a
+    /// server's slow content checks make it wait; <see cref="FakeBackend.EndOfDataReceived"/> says when the end came.
+    /// </summary>
+    public Task? HoldVerdictUntil { get; set; }
+
     /// <summary>Close the connection once this many octets of a DATA body have arrived.</summary>
     public int? CloseAfterBodyBytes { get; set; }
 

@@ -30,6 +30,7 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
 
     private readonly CancellationTokenSource _aborted = new();
     private readonly CancellationTokenSource _closeRequested = new();
+    private readonly CancellationTokenSource _stopCutOff = new();
     private Task? _run;
 
     public OutboundSessionHarness(FakeBackendOptions? remote = null, EhloCacheOptions? cache = null, Action<OutboundListenerOptions>? configure = null,
@@ -116,7 +117,7 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
     {
         try
         {
-            await Session.RunAsync(_aborted.Token, _closeRequested.Token);
+            await Session.RunAsync(_aborted.Token, _closeRequested.Token, _stopCutOff.Token);
         }
         finally
         {
@@ -181,6 +182,12 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
     /// <summary>Asks for a graceful end, as the host does when it stops.</summary>
     public void RequestClose() => _closeRequested.Cancel();
 
+    /// <summary>A graceful stop's cut-off, as the host passes it halfway through its ShutdownTimeout.</summary>
+    public void PassStopCutOff() => _stopCutOff.Cancel();
+
+    /// <summary>The session's hard abort, as the host's ShutdownTimeout or a second SIGTERM gives it.</summary>
+    public void Abort() => _aborted.Cancel();
+
     /// <summary>Waits for the session to end on its own; fails if it does not.</summary>
     public async Task WaitForEndAsync()
     {
@@ -214,6 +221,7 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
         await Cache.DisposeAsync();
         _aborted.Dispose();
         _closeRequested.Dispose();
+        _stopCutOff.Dispose();
 
         // RunAsync must never throw: the host would only log it, and the sender would get no reply at all.
         if (_run is { IsFaulted: true })

@@ -19,6 +19,7 @@ public sealed class SessionHarness : IAsyncDisposable
 
     private readonly CancellationTokenSource _aborted = new();
     private readonly CancellationTokenSource _closeRequested = new();
+    private readonly CancellationTokenSource _stopCutOff = new();
     private Task? _run;
 
     public SessionHarness(FakeBackendOptions? backend = null, Action<InboundListenerOptions>? configure = null, IPEndPoint? client = null, ProxyMetrics? metrics = null,
@@ -76,7 +77,7 @@ public sealed class SessionHarness : IAsyncDisposable
     {
         try
         {
-            await Session.RunAsync(_aborted.Token, _closeRequested.Token);
+            await Session.RunAsync(_aborted.Token, _closeRequested.Token, _stopCutOff.Token);
         }
         finally
         {
@@ -108,6 +109,12 @@ public sealed class SessionHarness : IAsyncDisposable
         => "session log:\n" + string.Join("\n", Log.Lines) + "\n" + string.Join("\n", Connector.Backends.Select(b => "backend:\n" + b.Describe()));
 
     public void RequestClose() => _closeRequested.Cancel();
+
+    /// <summary>A graceful stop's cut-off, as the host passes it halfway through its ShutdownTimeout.</summary>
+    public void PassStopCutOff() => _stopCutOff.Cancel();
+
+    /// <summary>The session's hard abort, as the host's ShutdownTimeout or a second SIGTERM gives it.</summary>
+    public void Abort() => _aborted.Cancel();
 
     /// <summary>Waits for the session to end on its own; fails if it does not.</summary>
     public async Task WaitForEndAsync()
@@ -141,6 +148,7 @@ public sealed class SessionHarness : IAsyncDisposable
         await Connector.DisposeAsync();
         _aborted.Dispose();
         _closeRequested.Dispose();
+        _stopCutOff.Dispose();
 
         // RunAsync must never throw: the host would only log it, and the client would get no reply at all.
         if (_run is { IsFaulted: true })
