@@ -371,9 +371,10 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         var client = _client!;
         var backend = _relay!.Backend;
         var remaining = size;
+        client.BeginData(_options.Timeouts.Data);
         while (remaining > 0)
         {
-            var result = await client.ReadAsync(_options.Timeouts.Data);
+            var result = await client.ReadDataAsync();
             if (result.IsCanceled)
             {
                 if (client.SettledOver)

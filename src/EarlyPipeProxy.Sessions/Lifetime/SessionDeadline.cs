@@ -22,7 +22,16 @@ public sealed class SessionDeadline : IDisposable
     /// <summary>The session's own abort (listener stopping hard); never a timeout.</summary>
     public CancellationToken Aborted => _aborted;
 
-    /// <summary>Starts a wait of at most <paramref name="timeout"/>; dispose the scope when the wait is over.</summary>
+    /// <summary>The session clock's timestamp now, for <see cref="Elapsed"/>.</summary>
+    public long Now => _time.GetTimestamp();
+
+    /// <summary>The time since <paramref name="since"/>, a timestamp taken from <see cref="Now"/>.</summary>
+    public TimeSpan Elapsed(long since) => _time.GetElapsedTime(since);
+
+    /// <summary>
+    /// Starts a wait of at most <paramref name="timeout"/>; dispose the scope when the wait is over. A timeout of zero
+    /// or less has passed already (what is left of a request's time can be used up): the scope starts cancelled.
+    /// </summary>
     public Scope Begin(TimeSpan timeout)
     {
         if (_source.IsCancellationRequested && !_aborted.IsCancellationRequested)
@@ -33,7 +42,15 @@ public sealed class SessionDeadline : IDisposable
             _source = Create();
         }
 
-        _source.CancelAfter(timeout);
+        if (timeout > TimeSpan.Zero)
+        {
+            _source.CancelAfter(timeout);
+        }
+        else
+        {
+            _source.Cancel();
+        }
+
         return new Scope(this, _source.Token);
     }
 

@@ -22,6 +22,22 @@ public sealed class SessionDeadlineTests
     }
 
     [Fact]
+    public void A_scope_with_no_time_left_starts_cancelled_and_that_is_a_timeout()
+    {
+        using var deadline = new SessionDeadline(CancellationToken.None, _time);
+
+        using (var spent = deadline.Begin(TimeSpan.FromSeconds(-1)))
+        {
+            Assert.True(spent.Token.IsCancellationRequested);
+            Assert.True(deadline.IsTimeout(new OperationCanceledException(spent.Token)));
+        }
+
+        // The next wait is a fresh one.
+        using var next = deadline.Begin(TimeSpan.FromSeconds(1));
+        Assert.False(next.Token.IsCancellationRequested);
+    }
+
+    [Fact]
     public void Ending_a_scope_clears_its_timeout()
     {
         using var deadline = new SessionDeadline(CancellationToken.None, _time);
