@@ -22,7 +22,8 @@ public sealed class ExhaustionLimitTests(PostfixFixture postfix, ITestOutputHelp
     {
         await postfix.EnsureStartedAsync();
         // On a listener of 20 the tricklers alone would fill it without the per-address cap of 10.
-        await using var proxy = await ProxyProcess.StartAsync(output, new ListenerSpec("smtp", postfix.SmtpPort)
+        var metricsPort = Peers.FreePort();
+        await using var proxy = await ProxyProcess.StartAsync(output, MetricsSection(metricsPort), new ListenerSpec("smtp", postfix.SmtpPort)
         {
             MaxConnections = 20,
             MaxConnectionsPerAddress = 10,
@@ -66,6 +67,7 @@ public sealed class ExhaustionLimitTests(PostfixFixture postfix, ITestOutputHelp
             await stop.CancelAsync();
             await trickling;
             Assert.Contains(proxy.OutputLines, l => l.Contains("connection limit per address reached: refused H=[127.0.0.2]", StringComparison.Ordinal));
+            Assert.Equal(40, await RefusedAsync(metricsPort, "address_connections"));
         }
         finally
         {
@@ -80,7 +82,8 @@ public sealed class ExhaustionLimitTests(PostfixFixture postfix, ITestOutputHelp
     public async Task The_connection_past_the_rate_in_a_minute_gets_421_and_another_address_does_not()
     {
         await postfix.EnsureStartedAsync();
-        await using var proxy = await ProxyProcess.StartAsync(output, new ListenerSpec("smtp", postfix.SmtpPort)
+        var metricsPort = Peers.FreePort();
+        await using var proxy = await ProxyProcess.StartAsync(output, MetricsSection(metricsPort), new ListenerSpec("smtp", postfix.SmtpPort)
         {
             MaxConnectionsPerAddressPerMinute = 3,
             AddressLimitExceptions = NoLoopbackExemption,
@@ -110,6 +113,7 @@ public sealed class ExhaustionLimitTests(PostfixFixture postfix, ITestOutputHelp
         }
 
         Assert.Contains(proxy.OutputLines, l => l.Contains("connection rate limit reached: refused H=[127.0.0.4]", StringComparison.Ordinal));
+        Assert.Equal(1, await RefusedAsync(metricsPort, "address_rate"));
     }
 
     [SkippableFact]
@@ -174,6 +178,19 @@ public sealed class ExhaustionLimitTests(PostfixFixture postfix, ITestOutputHelp
         Assert.DoesNotContain(log, l => l.Contains($"from=<{id}@", StringComparison.Ordinal));
         Assert.DoesNotContain(log, l => l.Contains($"to=<{id}@", StringComparison.Ordinal));
         Assert.Empty(postfix.Maildir.MessagesContaining(id));
+    }
+
+    private static Dictionary<string, object> MetricsSection(int port) => new() { ["Metrics"] = new { Listen = $"127.0.0.1:{port}" } };
+
+    /// <summary>earlypipe_connections_refused_total for <paramref name="reason"/>, scraped from the proxy; 0 when absent.</summary>
+    private async Task<double> RefusedAsync(int metricsPort, string reason)
+    {
+        using var http = new HttpClient();
+        var scraped = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"));
+        var line = scraped.Split('\n').FirstOrDefault(l =>
+            l.StartsWith("earlypipe_connections_refused_total{", StringComparison.Ordinal) && l.Contains($"reason=\"{reason}\"", StringComparison.Ordinal));
+        output.WriteLine("metric: " + (line ?? "(none)"));
+        return line is null ? 0 : double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>
