@@ -7,6 +7,8 @@ namespace EarlyPipeProxy.Sessions.Lifetime;
 /// </summary>
 public sealed class SessionDeadline : IDisposable
 {
+    private static readonly TimeSpan LongestWait = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     private readonly TimeProvider _time;
     private readonly CancellationToken _aborted;
     private CancellationTokenSource _source;
@@ -44,7 +46,9 @@ public sealed class SessionDeadline : IDisposable
 
         if (timeout > TimeSpan.Zero)
         {
-            _source.CancelAfter(timeout);
+            // A big message earns a long transfer time at the minimum data rate; past CancelAfter's range (49 days)
+            // it would throw rather than wait.
+            _source.CancelAfter(timeout < LongestWait ? timeout : LongestWait);
         }
         else
         {

@@ -38,6 +38,17 @@ public sealed class SessionDeadlineTests
     }
 
     [Fact]
+    public void A_wait_longer_than_a_timer_can_hold_is_a_wait_without_end_not_an_error()
+    {
+        using var deadline = new SessionDeadline(CancellationToken.None, _time);
+
+        // Ten gigabytes at 500 octets a second.
+        using var scope = deadline.Begin(TimeSpan.FromSeconds(20_000_000));
+
+        Assert.False(scope.Token.IsCancellationRequested);
+    }
+
+    [Fact]
     public void Ending_a_scope_clears_its_timeout()
     {
         using var deadline = new SessionDeadline(CancellationToken.None, _time);
