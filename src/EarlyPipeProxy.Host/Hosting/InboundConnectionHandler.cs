@@ -22,7 +22,7 @@ public sealed class InboundConnectionHandler(
             return Task.CompletedTask;
         }
 
-        return runner.RunAsync(connection, listener.Name, listener.Connections, Direction.Inbound, client.Address,
+        return runner.RunAsync(connection, listener.Name, listener.Connections, listener.AddressLimits, Direction.Inbound, client.Address,
             (Handler: this, Listener: listener, Connection: connection, Client: client, Local: local),
             static (state, closeRequested) => state.Handler.RunSessionAsync(state.Listener, state.Connection, state.Client, state.Local, closeRequested));
     }

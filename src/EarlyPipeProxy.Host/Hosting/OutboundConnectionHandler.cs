@@ -50,7 +50,7 @@ public sealed partial class OutboundConnectionHandler(
             return connection.Transport.Output.WriteAsync(ProxyReplies.DestinationIsThisProxy.ToArray()).AsTask();
         }
 
-        return runner.RunAsync(connection, listener.Name, listener.Connections, Direction.Outbound, sender.Address,
+        return runner.RunAsync(connection, listener.Name, listener.Connections, listener.AddressLimits, Direction.Outbound, sender.Address,
             (Handler: this, Listener: listener, Connection: connection, Sender: sender, Remote: remote),
             static (state, closeRequested) => state.Handler.RunSessionAsync(state.Listener, state.Connection, state.Sender, state.Remote, closeRequested));
     }

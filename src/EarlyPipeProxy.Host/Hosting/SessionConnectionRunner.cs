@@ -10,7 +10,8 @@ namespace EarlyPipeProxy.Host.Hosting;
 
 /// <summary>
 /// What every SMTP connection handler does around its session, whichever direction: takes one of the listener's
-/// connection slots (or refuses the connection with a 421 when there is none), counts the connection in the metrics,
+/// connection slots and its client address's share (or refuses the connection with a 421 at once when the listener,
+/// or that address, has its fill open or has connected too often this minute), counts the connection in the metrics,
 /// hands the session Kestrel's close-requested token, and logs a failing session instead of letting it take the
 /// listener down.
 /// </summary>
@@ -22,6 +23,7 @@ public sealed partial class SessionConnectionRunner(ProxyMetrics metrics, ILogge
     /// <param name="connection">The accepted connection; refused on it when the listener is full.</param>
     /// <param name="listener">The listener's name, for logs and metrics.</param>
     /// <param name="slots">The listener's connection cap.</param>
+    /// <param name="addressLimits">The listener's per-client-address caps.</param>
     /// <param name="direction">The metrics' direction label (<see cref="Direction"/>).</param>
     /// <param name="peer">The connecting client's or sender's address, for logs.</param>
     /// <param name="state">What <paramref name="runSession"/> needs, passed through so that it can be a static lambda.</param>
@@ -30,16 +32,27 @@ public sealed partial class SessionConnectionRunner(ProxyMetrics metrics, ILogge
     /// Generic over the state rather than taking a closure: the state lives in this method's own frame, which an open
     /// connection holds anyway, instead of in two more objects per connection.
     /// </remarks>
-    public async Task RunAsync<TState>(ConnectionContext connection, string listener, ConnectionSlots slots, string direction, IPAddress peer,
-        TState state, Func<TState, CancellationToken, Task> runSession)
+    public async Task RunAsync<TState>(ConnectionContext connection, string listener, ConnectionSlots slots, ClientAddressLimiter addressLimits,
+        string direction, IPAddress peer, TState state, Func<TState, CancellationToken, Task> runSession)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(slots);
+        ArgumentNullException.ThrowIfNull(addressLimits);
         ArgumentNullException.ThrowIfNull(runSession);
         if (!slots.TryTake())
         {
             LogConnectionLimit(logger, peer, listener, slots.Capacity);
+            metrics.ConnectionRefused(listener, direction, ConnectionRefusal.ListenerFull);
             await connection.Transport.Output.WriteAsync(ProxyReplies.TooManyConnections.ToArray());
+            return;
+        }
+
+        // After the listener's cap: only a connection that got a slot can add an address to the table.
+        var admission = addressLimits.Admit(peer);
+        if (admission is ClientAdmission.TooManyConnections or ClientAdmission.RateExceeded)
+        {
+            slots.Release();
+            await RefuseAsync(connection, listener, addressLimits, direction, peer, admission);
             return;
         }
 
@@ -58,10 +71,36 @@ public sealed partial class SessionConnectionRunner(ProxyMetrics metrics, ILogge
         finally
         {
             metrics.ConnectionClosed(listener, direction);
+            if (admission == ClientAdmission.Admitted)
+            {
+                addressLimits.Release(peer);
+            }
+
             slots.Release();
         }
 
         await CloseAsync(connection);
+    }
+
+    /// <summary>The refusal of an address over one of its limits: a log line, the metric, and the 421, at once.</summary>
+    private async Task RefuseAsync(ConnectionContext connection, string listener, ClientAddressLimiter addressLimits, string direction, IPAddress peer,
+        ClientAdmission admission)
+    {
+        ReadOnlyMemory<byte> reply;
+        if (admission == ClientAdmission.RateExceeded)
+        {
+            LogAddressRateLimit(logger, peer, listener, addressLimits.MaxConnectionsPerAddressPerMinute);
+            metrics.ConnectionRefused(listener, direction, ConnectionRefusal.AddressRate);
+            reply = ProxyReplies.ConnectionRateExceeded.ToArray();
+        }
+        else
+        {
+            LogAddressConnectionLimit(logger, peer, listener, addressLimits.MaxConnectionsPerAddress);
+            metrics.ConnectionRefused(listener, direction, ConnectionRefusal.AddressConnections);
+            reply = ProxyReplies.TooManyConnectionsFromAddress.ToArray();
+        }
+
+        await connection.Transport.Output.WriteAsync(reply);
     }
 
     /// <summary>
@@ -109,6 +148,14 @@ public sealed partial class SessionConnectionRunner(ProxyMetrics metrics, ILogge
     [LoggerMessage(EventId = LogEventIds.ConnectionLimitReached, Level = LogLevel.Warning,
         Message = "connection limit reached: refused H=[{PeerAddress}] I={Listener} (max {Max})")]
     private static partial void LogConnectionLimit(ILogger logger, IPAddress peerAddress, string listener, int max);
+
+    [LoggerMessage(EventId = LogEventIds.AddressConnectionLimitReached, Level = LogLevel.Warning,
+        Message = "connection limit per address reached: refused H=[{PeerAddress}] I={Listener} (max {Max} open)")]
+    private static partial void LogAddressConnectionLimit(ILogger logger, IPAddress peerAddress, string listener, int max);
+
+    [LoggerMessage(EventId = LogEventIds.AddressRateLimitReached, Level = LogLevel.Warning,
+        Message = "connection rate limit reached: refused H=[{PeerAddress}] I={Listener} (max {Max} a minute)")]
+    private static partial void LogAddressRateLimit(ILogger logger, IPAddress peerAddress, string listener, int max);
 
     [LoggerMessage(EventId = LogEventIds.SessionFailed, Level = LogLevel.Error, Message = "session failed H=[{PeerAddress}] I={Listener}")]
     private static partial void LogSessionFailed(ILogger logger, Exception exception, IPAddress peerAddress, string listener);

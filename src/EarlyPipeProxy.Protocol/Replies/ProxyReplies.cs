@@ -82,6 +82,12 @@ public static class ProxyReplies
 
     public static ReadOnlySpan<byte> TooManyConnections => "421 4.7.0 Error: too many connections\r\n"u8;
 
+    // Postfix's smtpd_client_connection_count_limit says the same, with the address; the client knows its own.
+    public static ReadOnlySpan<byte> TooManyConnectionsFromAddress => "421 4.7.0 Error: too many connections from your address\r\n"u8;
+
+    // Postfix's smtpd_client_connection_rate_limit: a temporary refusal, so a well-behaved client comes back later.
+    public static ReadOnlySpan<byte> ConnectionRateExceeded => "421 4.7.0 Error: too many connections from your address; try again later\r\n"u8;
+
     public static ReadOnlySpan<byte> ShuttingDown => "421 4.3.2 Service shutting down\r\n"u8;
 
     /// <summary>The proxy's own banner, for a sender answered from the EHLO cache: "220 host ESMTP".</summary>

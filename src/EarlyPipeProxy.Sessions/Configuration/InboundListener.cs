@@ -39,6 +39,9 @@ public sealed class InboundListener
         }
 
         Connections = new ConnectionSlots(options.Limits.MaxConnections);
+        options.Limits.ValidateAddressLimits($"Inbound listener '{options.Name}'");
+        options.Timeouts.Validate($"Inbound listener '{options.Name}'");
+        AddressLimits = new ClientAddressLimiter(options.Limits);
     }
 
     public InboundListenerOptions Options { get; }
@@ -62,4 +65,7 @@ public sealed class InboundListener
 
     /// <summary>Enforces <see cref="ListenerLimits.MaxConnections"/>.</summary>
     public ConnectionSlots Connections { get; }
+
+    /// <summary>Enforces the per-client-address limits (<see cref="ListenerLimits.MaxConnectionsPerAddress"/> and its rate).</summary>
+    public ClientAddressLimiter AddressLimits { get; }
 }

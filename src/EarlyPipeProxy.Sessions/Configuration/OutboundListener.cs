@@ -51,6 +51,9 @@ public sealed class OutboundListener
         }
 
         Connections = new ConnectionSlots(options.Limits.MaxConnections);
+        options.Limits.ValidateAddressLimits(what);
+        options.Timeouts.Validate(what);
+        AddressLimits = new ClientAddressLimiter(options.Limits);
         if (options.SenderTls.IsConfigured)
         {
             SenderCertificates = new Tls.ServerCertificateProvider(options.SenderTls.CertificatePath!, options.SenderTls.KeyPath);
@@ -78,6 +81,9 @@ public sealed class OutboundListener
     public X509Certificate2Collection? TrustAnchors { get; }
 
     public ConnectionSlots Connections { get; }
+
+    /// <summary>Enforces the per-client-address limits (<see cref="ListenerLimits.MaxConnectionsPerAddress"/> and its rate).</summary>
+    public ClientAddressLimiter AddressLimits { get; }
 
     /// <summary>The certificate for senders' STARTTLS; null when the listener offers them none.</summary>
     public Tls.ServerCertificateProvider? SenderCertificates { get; }

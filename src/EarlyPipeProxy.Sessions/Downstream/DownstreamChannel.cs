@@ -24,6 +24,12 @@ namespace EarlyPipeProxy.Sessions.Downstream;
 /// A peer that always has input buffered would never let that wait come: past
 /// <see cref="ListenerLimits.MaxUnflushedReplyBytes"/> the replies are flushed before more input is taken, and that
 /// flush waits (under the command timeout) while the peer does not read.
+/// <para>
+/// A request's time is counted over the waits for it, not per wait (Postfix's smtpd_per_request_deadline): a command
+/// line has <see cref="SessionTimeouts.Command"/> in all, however it trickles in; a message body or BDAT chunk has
+/// <see cref="SessionTimeouts.Data"/> plus 1/<see cref="SessionTimeouts.MinDataRate"/> s per octet received
+/// (smtpd_min_data_rate). The proxy's own work between the waits (relaying replies) is not the peer's time.
+/// </para>
 /// </remarks>
 public sealed class DownstreamChannel : IAsyncDisposable
 {
@@ -32,12 +38,15 @@ public sealed class DownstreamChannel : IAsyncDisposable
     private readonly ListenerLimits _limits;
     private readonly SessionRecord _record;
     private readonly IDownstreamOwner _owner;
+    private readonly long _sessionStart;
     private IDuplexPipe _pipe;
     private TlsDuplexPipe? _tls;
     private SequencePosition _lineEnd;
     private bool _holdingLine;
     private long _unflushedBytes;
     private CancellationToken _stopCutOff;
+    private TimeSpan _requestLeft;
+    private long _dataOctetsCredited;
 
     /// <param name="owner">The session, settled before every wait (an interface, not a delegate: one object fewer per connection).</param>
     public DownstreamChannel(IDuplexPipe pipe, SessionDeadline deadline, SessionTimeouts timeouts, ListenerLimits limits, SessionRecord record,
@@ -49,6 +58,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
         _limits = limits;
         _record = record;
         _owner = owner;
+        _sessionStart = deadline.Now;
     }
 
     /// <summary>
@@ -100,22 +110,34 @@ public sealed class DownstreamChannel : IAsyncDisposable
     /// read (a close request, or settling ended the session) comes back already released, with
     /// <see cref="ReadResult.IsCanceled"/> set and an empty buffer.
     /// </summary>
-    public async ValueTask<ReadResult> ReadAsync(TimeSpan timeout)
+    public ValueTask<ReadResult> ReadAsync(TimeSpan timeout)
     {
-        var input = _pipe.Input;
-        if (OverReplyLimit)
-        {
-            await FlushAsync();
-        }
+        _requestLeft = timeout;
+        return ReadWithinRequestAsync();
+    }
 
-        if (!input.TryRead(out var result))
-        {
-            await PrepareToWaitAsync();
-            using var scope = _deadline.Begin(timeout);
-            result = await input.ReadAsync(scope.Token);
-        }
+    /// <summary>
+    /// Starts the transfer of a message body or a BDAT chunk, read with <see cref="ReadDataAsync"/>: the peer has
+    /// <paramref name="timeout"/> (<see cref="SessionTimeouts.Data"/>) for it, plus what every octet it sends earns at
+    /// <see cref="SessionTimeouts.MinDataRate"/>.
+    /// </summary>
+    public void BeginData(TimeSpan timeout)
+    {
+        _requestLeft = timeout;
+        _dataOctetsCredited = _record.BytesFromPeer;
+    }
 
-        return Released(result);
+    /// <summary>
+    /// <see cref="ReadAsync"/> within the transfer <see cref="BeginData"/> started. The octets credited are those the
+    /// caller counted in <see cref="SessionRecord.BytesFromPeer"/> since, the count every reader of data keeps anyway.
+    /// A transfer slower than the minimum rate runs out of time: the read is cancelled as a timeout.
+    /// </summary>
+    public ValueTask<ReadResult> ReadDataAsync()
+    {
+        var octets = _record.BytesFromPeer - _dataOctetsCredited;
+        _dataOctetsCredited = _record.BytesFromPeer;
+        _requestLeft += TimeSpan.FromTicks(octets * TimeSpan.TicksPerSecond / _timeouts.MinDataRate);
+        return ReadWithinRequestAsync();
     }
 
     /// <summary>
@@ -127,6 +149,9 @@ public sealed class DownstreamChannel : IAsyncDisposable
     {
         var maxLength = sasl ? _limits.MaxAuthLineLength : _limits.MaxLineLength;
         var input = _pipe.Input;
+        // Past the session's life the next wait is cut too (Timeouts:Session), however quick the commands.
+        var sessionLeft = _timeouts.Session - _deadline.Elapsed(_sessionStart);
+        _requestLeft = sessionLeft < _timeouts.Command ? sessionLeft : _timeouts.Command;
         while (true)
         {
             // ReadAsync written out: an idle session waits here, and one async frame fewer is memory saved per
@@ -139,8 +164,13 @@ public sealed class DownstreamChannel : IAsyncDisposable
             if (!input.TryRead(out var result))
             {
                 await PrepareToWaitAsync();
-                using var scope = _deadline.Begin(_timeouts.Command);
-                result = await input.ReadAsync(scope.Token);
+                var waitStart = _deadline.Now;
+                using (var scope = _deadline.Begin(_requestLeft))
+                {
+                    result = await input.ReadAsync(scope.Token);
+                }
+
+                _requestLeft -= _deadline.Elapsed(waitStart);
             }
 
             result = Released(result);
@@ -355,6 +385,30 @@ public sealed class DownstreamChannel : IAsyncDisposable
     /// </summary>
     private bool OverReplyLimit => _unflushedBytes > _limits.MaxUnflushedReplyBytes;
 
+    /// <summary>Input, buffered or awaited within what is left of the request's time; each wait spends from it.</summary>
+    private async ValueTask<ReadResult> ReadWithinRequestAsync()
+    {
+        var input = _pipe.Input;
+        if (OverReplyLimit)
+        {
+            await FlushAsync();
+        }
+
+        if (!input.TryRead(out var result))
+        {
+            await PrepareToWaitAsync();
+            var waitStart = _deadline.Now;
+            using (var scope = _deadline.Begin(_requestLeft))
+            {
+                result = await input.ReadAsync(scope.Token);
+            }
+
+            _requestLeft -= _deadline.Elapsed(waitStart);
+        }
+
+        return Released(result);
+    }
+
     /// <summary>A cancelled read is released at once and comes back empty, so no caller can forget to.</summary>
     private ReadResult Released(ReadResult result)
     {
@@ -381,7 +435,8 @@ public sealed class DownstreamChannel : IAsyncDisposable
     {
         while (true)
         {
-            var result = await ReadAsync(_timeouts.Command);
+            // The rest of the over-long line is still the same request, on the same time.
+            var result = await ReadWithinRequestAsync();
             if (result.IsCanceled)
             {
                 return new CommandRead(CommandReadStatus.Woken);

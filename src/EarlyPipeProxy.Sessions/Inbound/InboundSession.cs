@@ -412,9 +412,10 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         var client = _client!;
         var backend = _relay!.Backend;
         var remaining = size;
+        client.BeginData(_options.Timeouts.Data);
         while (remaining > 0)
         {
-            var result = await client.ReadAsync(_options.Timeouts.Data);
+            var result = await client.ReadDataAsync();
             if (client.PastStopCutOff)
             {
                 // The chunk's last octet would end a BDAT LAST message: past the cut-off none of it goes on.

@@ -7,6 +7,8 @@ namespace EarlyPipeProxy.Sessions.Lifetime;
 /// </summary>
 public sealed class SessionDeadline : IDisposable
 {
+    private static readonly TimeSpan LongestWait = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     private readonly TimeProvider _time;
     private readonly CancellationToken _aborted;
     private CancellationTokenSource _source;
@@ -22,7 +24,16 @@ public sealed class SessionDeadline : IDisposable
     /// <summary>The session's own abort (listener stopping hard); never a timeout.</summary>
     public CancellationToken Aborted => _aborted;
 
-    /// <summary>Starts a wait of at most <paramref name="timeout"/>; dispose the scope when the wait is over.</summary>
+    /// <summary>The session clock's timestamp now, for <see cref="Elapsed"/>.</summary>
+    public long Now => _time.GetTimestamp();
+
+    /// <summary>The time since <paramref name="since"/>, a timestamp taken from <see cref="Now"/>.</summary>
+    public TimeSpan Elapsed(long since) => _time.GetElapsedTime(since);
+
+    /// <summary>
+    /// Starts a wait of at most <paramref name="timeout"/>; dispose the scope when the wait is over. A timeout of zero
+    /// or less has passed already (what is left of a request's time can be used up): the scope starts cancelled.
+    /// </summary>
     public Scope Begin(TimeSpan timeout)
     {
         if (_source.IsCancellationRequested && !_aborted.IsCancellationRequested)
@@ -33,7 +44,17 @@ public sealed class SessionDeadline : IDisposable
             _source = Create();
         }
 
-        _source.CancelAfter(timeout);
+        if (timeout > TimeSpan.Zero)
+        {
+            // A big message earns a long transfer time at the minimum data rate; past CancelAfter's range (49 days)
+            // it would throw rather than wait.
+            _source.CancelAfter(timeout < LongestWait ? timeout : LongestWait);
+        }
+        else
+        {
+            _source.Cancel();
+        }
+
         return new Scope(this, _source.Token);
     }
 

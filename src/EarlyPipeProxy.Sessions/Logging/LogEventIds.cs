@@ -23,6 +23,8 @@ public static class LogEventIds
     public const int NoOriginalDestination = 212;
     public const int SenderNotAllowed = 213;
     public const int OriginalDestinationIsThisProxy = 214;
+    public const int AddressConnectionLimitReached = 220;
+    public const int AddressRateLimitReached = 221;
 
     // Outbound policy (SessionLog). 301-304 were the outbound copies of 100-106 and are retired.
     public const int EarlyFlightRedone = 300;

@@ -9,11 +9,13 @@ namespace EarlyPipeProxy.Sessions.Messages;
 /// The DATA body from the peer up to the exact &lt;CRLF&gt;.&lt;CRLF&gt; (<see cref="DataTerminatorScanner"/>), into a
 /// sink, for both directions. A bare CR, LF or NUL is refused: another MTA might read such a line ending as the end of
 /// the message and the rest as new commands (SMTP smuggling), so the sink abandons the message and the upstream never
-/// gets an end of data for it. Past a graceful stop's cut-off the end of data is not sent either
-/// (<see cref="MessageBodyOutcome.Stopped"/>).
+/// gets an end of data for it. The transfer is timed as a whole (<see cref="DownstreamChannel.BeginData"/>): a body
+/// that trickles in below the minimum data rate is cut by a timeout, before any end of data. Past a graceful stop's
+/// cut-off the end of data is not sent either (<see cref="MessageBodyOutcome.Stopped"/>).
 /// </summary>
 public static class MessageBodyReader
 {
+    /// <param name="timeout">The transfer's time beyond what the minimum data rate earns it (<see cref="Configuration.SessionTimeouts.Data"/>).</param>
     public static async ValueTask<MessageBodyOutcome> ReadAsync(DownstreamChannel peer, IMessageBodySink sink, TimeSpan timeout, SessionRecord record)
     {
         ArgumentNullException.ThrowIfNull(peer);
@@ -21,9 +23,10 @@ public static class MessageBodyReader
         ArgumentNullException.ThrowIfNull(record);
         var scanner = DataTerminatorScanner.Create();
         var refused = false;
+        peer.BeginData(timeout);
         while (true)
         {
-            var result = await peer.ReadAsync(timeout);
+            var result = await peer.ReadDataAsync();
             if (peer.PastStopCutOff)
             {
                 // Checked on every read, whatever it brought: once the cut-off has passed, no end of data goes

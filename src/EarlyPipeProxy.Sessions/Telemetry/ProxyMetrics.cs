@@ -22,6 +22,7 @@ public sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _bytes;
     private readonly Counter<long> _tlsHandshakes;
     private readonly UpDownCounter<long> _activeConnections;
+    private readonly Counter<long> _connectionsRefused;
     private readonly Histogram<double> _upstreamConnect;
     private readonly Histogram<double> _upstreamReply;
 
@@ -39,6 +40,8 @@ public sealed class ProxyMetrics : IDisposable
         _bytes = _meter.CreateCounter<long>("earlypipe.bytes", unit: "By", description: "Octets from and to clients.");
         _tlsHandshakes = _meter.CreateCounter<long>("earlypipe.tls_handshakes", description: "TLS handshakes completed, by side and resumption.");
         _activeConnections = _meter.CreateUpDownCounter<long>("earlypipe.active_connections", description: "Client connections open now.");
+        _connectionsRefused = _meter.CreateCounter<long>("earlypipe.connections_refused",
+            description: "Connections refused with 421 before a session began, by limit (ConnectionRefusal).");
         _upstreamConnect = _meter.CreateHistogram<double>("earlypipe.upstream.connect", unit: "s",
             description: "Time to connect to the backend (inbound) or remote (outbound).",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
@@ -107,6 +110,10 @@ public sealed class ProxyMetrics : IDisposable
 
     public void ConnectionClosed(string listener, string direction) =>
         _activeConnections.Add(-1, new TagList { { "listener", listener }, { "direction", direction } });
+
+    /// <param name="reason">One of <see cref="ConnectionRefusal"/>'s labels.</param>
+    public void ConnectionRefused(string listener, string direction, string reason) =>
+        _connectionsRefused.Add(1, new TagList { { "listener", listener }, { "direction", direction }, { "reason", reason } });
 
     public void UpstreamConnected(string listener, string direction, TimeSpan elapsed) =>
         _upstreamConnect.Record(elapsed.TotalSeconds, new TagList { { "listener", listener }, { "direction", direction } });

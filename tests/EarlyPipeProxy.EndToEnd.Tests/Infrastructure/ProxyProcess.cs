@@ -40,6 +40,18 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>"Timeouts": { "Command" }; null leaves the harness's one minute.</summary>
     public TimeSpan? CommandTimeout { get; init; }
+
+    /// <summary>"Timeouts": { "Data" }; null leaves the proxy's default.</summary>
+    public TimeSpan? DataTimeout { get; init; }
+
+    /// <summary>"Limits": { "MaxConnectionsPerAddress" }; null leaves the proxy's default.</summary>
+    public int? MaxConnectionsPerAddress { get; init; }
+
+    /// <summary>"Limits": { "MaxConnectionsPerAddressPerMinute" }; null leaves the proxy's default.</summary>
+    public int? MaxConnectionsPerAddressPerMinute { get; init; }
+
+    /// <summary>"Limits": { "AddressLimitExceptions" }; null leaves the proxy's default (loopback, which every test client is).</summary>
+    public IReadOnlyList<string>? AddressLimitExceptions { get; init; }
 }
 
 /// <summary>
@@ -191,8 +203,15 @@ public sealed class ProxyProcess : IAsyncDisposable
                     TlsServerName = l.BackendTlsServerName,
                 },
                 PipeConnect = new { l.AdvertiseHosts, Keyword = "PIPECONNECT" },
-                Timeouts = new { Command = (l.CommandTimeout ?? TimeSpan.FromMinutes(1)).ToString("c", System.Globalization.CultureInfo.InvariantCulture) },
-                Limits = l.MaxConnections is null ? null : new { l.MaxConnections },
+                Timeouts = new
+                {
+                    Command = (l.CommandTimeout ?? TimeSpan.FromMinutes(1)).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+                    Data = l.DataTimeout?.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+                },
+                Limits = l.MaxConnections is null && l.MaxConnectionsPerAddress is null && l.MaxConnectionsPerAddressPerMinute is null
+                    && l.AddressLimitExceptions is null
+                    ? null
+                    : new { l.MaxConnections, l.MaxConnectionsPerAddress, l.MaxConnectionsPerAddressPerMinute, l.AddressLimitExceptions },
                 Tls = l.Tls is null ? null : new { l.Tls.CertificatePath, l.Tls.KeyPath },
                 ImplicitTls = l.ImplicitTls ? true : (bool?)null,
             }).ToArray();

@@ -22,6 +22,33 @@ public sealed class SessionDeadlineTests
     }
 
     [Fact]
+    public void A_scope_with_no_time_left_starts_cancelled_and_that_is_a_timeout()
+    {
+        using var deadline = new SessionDeadline(CancellationToken.None, _time);
+
+        using (var spent = deadline.Begin(TimeSpan.FromSeconds(-1)))
+        {
+            Assert.True(spent.Token.IsCancellationRequested);
+            Assert.True(deadline.IsTimeout(new OperationCanceledException(spent.Token)));
+        }
+
+        // The next wait is a fresh one.
+        using var next = deadline.Begin(TimeSpan.FromSeconds(1));
+        Assert.False(next.Token.IsCancellationRequested);
+    }
+
+    [Fact]
+    public void A_wait_longer_than_a_timer_can_hold_is_a_wait_without_end_not_an_error()
+    {
+        using var deadline = new SessionDeadline(CancellationToken.None, _time);
+
+        // Ten gigabytes at 500 octets a second.
+        using var scope = deadline.Begin(TimeSpan.FromSeconds(20_000_000));
+
+        Assert.False(scope.Token.IsCancellationRequested);
+    }
+
+    [Fact]
     public void Ending_a_scope_clears_its_timeout()
     {
         using var deadline = new SessionDeadline(CancellationToken.None, _time);
