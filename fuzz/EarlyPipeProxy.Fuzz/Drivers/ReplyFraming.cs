@@ -6,7 +6,8 @@ namespace EarlyPipeProxy.Fuzz.Drivers;
 /// <summary>
 /// Reads replies from arriving input the way the upstream connection does: Incomplete waits for more, Malformed and
 /// TooLong end the connection. Checks the bounds on the way: a reply never holds more than maxLines lines of at most
-/// maxLineLength octets, and Incomplete never leaves more buffered than one such reply.
+/// maxLineLength octets, and Incomplete never leaves more buffered than one such reply. A 250 reply also goes through
+/// EhloCapabilities (<see cref="EhloParsing"/>).
 /// </summary>
 internal static class ReplyFraming
 {
@@ -76,7 +77,8 @@ internal static class ReplyFraming
         }
 
         var enhanced = reply.TryGetEnhancedStatusCode(out var status) ? status.ToString() : "-";
-        return $"{reply.Code} lines={reply.LineCount} {Shown.Bytes(raw)} final={reply.FinalLineText().Length} enhanced={enhanced}";
+        var ehlo = reply.Code == 250 ? " " + EhloParsing.Describe(reply.Raw) : "";
+        return $"{reply.Code} lines={reply.LineCount} {Shown.Bytes(raw)} final={reply.FinalLineText().Length} enhanced={enhanced}{ehlo}";
     }
 
     /// <summary>The CRLF-ended lines of a raw reply, as Latin-1 strings without CRLF; throws when it is not all such lines.</summary>
