@@ -9,6 +9,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$build/EarlyPipeProxy.Fuzz.dll" ] || { echo "instrument: no EarlyPipeProxy.Fuzz.dll in $build" >&2; exit 2; }
 mkdir -p "$dest"
 cp -r "$build"/. "$dest"/
-# The tool manifest (.config/dotnet-tools.json) is found from the repository root.
-(cd "$root" && dotnet tool run sharpfuzz "$dest/EarlyPipeProxy.Protocol.dll") >"$dest/instrument.log" 2>&1 \
+# The tool manifest (.config/dotnet-tools.json) is found from the repository root; restoring is a no-op once done.
+(cd "$root" && dotnet tool restore >/dev/null && dotnet tool run sharpfuzz "$dest/EarlyPipeProxy.Protocol.dll") >"$dest/instrument.log" 2>&1 \
   || { cat "$dest/instrument.log" >&2; exit 2; }
