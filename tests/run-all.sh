@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the solution. As root it first installs the real peers the end-to-end tests need
-# (Postfix, Exim 4.96 unpacked beside it, tcpdump, iproute2, iptables) -- idempotently, only what is missing.
-# Not root: the end-to-end and latency tests skip with their reason (under CI=true they must run).
+# (Postfix, Exim 4.96 unpacked beside it, tcpdump, iproute2, iptables) and Debian's afl++ for the fuzzing smoke
+# (tests/fuzz/install.sh) -- idempotently, only what is missing.
+# Not root: the end-to-end, latency and AFL++ tests skip with their reason (under CI=true they must run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -eq 0 ]; then
   bash tests/peers/install.sh
+  bash tests/fuzz/install.sh
 else
   echo "run-all: not root; tests that need the real MTAs or network namespaces will skip" >&2
 fi
@@ -14,8 +16,17 @@ fi
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 status=0
-dotnet test EarlyPipeProxy.sln -c Release --logger "trx" --logger "console;verbosity=normal" \
-  --results-directory "$results" "$@" || status=$?
+if [ "$#" -eq 0 ]; then
+  # The AFL++ smoke keeps a core busy for about a minute: it runs after the rest, alone, so that it takes no core
+  # from the timing-sensitive end-to-end tests. With arguments (a filter, say) everything runs as one dotnet test.
+  dotnet test EarlyPipeProxy.sln -c Release --logger "trx" --logger "console;verbosity=normal" \
+    --results-directory "$results" --filter "FullyQualifiedName!~AflSmokeTests" || status=$?
+  dotnet test tests/EarlyPipeProxy.Protocol.Tests -c Release --no-build --logger "trx;LogFileName=afl-smoke.trx" \
+    --logger "console;verbosity=normal" --results-directory "$results" --filter "FullyQualifiedName~AflSmokeTests" || status=$?
+else
+  dotnet test EarlyPipeProxy.sln -c Release --logger "trx" --logger "console;verbosity=normal" \
+    --results-directory "$results" "$@" || status=$?
+fi
 
 # One closing line over all test projects: "N passed, N failed, N skipped".
 python3 - "$results" <<'PY'
