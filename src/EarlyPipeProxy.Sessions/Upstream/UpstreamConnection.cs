@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
-using System.Runtime.CompilerServices;
 using EarlyPipeProxy.Protocol.Replies;
 
 namespace EarlyPipeProxy.Sessions.Upstream;
@@ -18,22 +17,14 @@ namespace EarlyPipeProxy.Sessions.Upstream;
 /// </remarks>
 public sealed class UpstreamConnection : IAsyncDisposable
 {
-    // The watch's states: none; watching (its first input wakes the peer's read); it woke it; being ended (it wakes
-    // nobody any more).
-    private const int WatchIdle = 0;
-    private const int Watching = 1;
-    private const int WatchWoke = 2;
-    private const int WatchEnding = 3;
-
     private IDuplexPipe _transport;
     private Tls.TlsDuplexPipe? _tls;
     private readonly Func<bool, ValueTask> _close;
     private SequencePosition _replyEnd;
     private bool _holdingReply;
     private bool _closed;
-    private ValueTask<bool> _watch;
-    private PipeReader? _watchWakes;
-    private int _watchState;
+    private UpstreamWatch? _watch;
+    private bool _watching;
 
     /// <param name="transport">The connection's pipes.</param>
     /// <param name="remoteEndPoint">For logs.</param>
@@ -99,7 +90,7 @@ public sealed class UpstreamConnection : IAsyncDisposable
     /// <summary>Reads the next whole reply (multi-line replies included). Call <see cref="ReleaseReply"/> when done with it.</summary>
     public async ValueTask<SmtpReply> ReadReplyAsync(int maxLineLength, CancellationToken cancellationToken)
     {
-        if (_watchState != WatchIdle)
+        if (_watching)
         {
             throw new InvalidOperationException("the upstream's input is being watched");
         }
@@ -166,91 +157,29 @@ public sealed class UpstreamConnection : IAsyncDisposable
     /// </summary>
     public void Watch(PipeReader wake)
     {
-        if (_closed || _holdingReply || _watchState != WatchIdle)
+        if (_closed || _holdingReply || _watching)
         {
             return;
         }
 
-        _watchWakes = wake;
-        _watchState = Watching;
-#pragma warning disable CA2012 // Kept so that the watch can be ended from the wait it runs beside; EndWatchAsync awaits it exactly once.
-        _watch = WatchAsync(_transport.Input);
-#pragma warning restore CA2012
+        _watch ??= new UpstreamWatch();
+        _watching = true;
+        _watch.Start(_transport.Input, wake);
     }
 
     /// <summary>
     /// Ends the watch and gives the input back, consuming nothing. True when the server spoke or closed while it was
     /// watched (or is found to have done so now): it owed nothing, so that is the session's end.
     /// </summary>
-    public async ValueTask<bool> EndWatchAsync()
+    public ValueTask<bool> EndWatchAsync()
     {
-        if (_watchState == WatchIdle)
+        if (!_watching)
         {
-            return false;
+            return ValueTask.FromResult(false);
         }
 
-        // From here the watch wakes nobody: a reply arriving now is still seen below, but never cancels a later read
-        // of the peer.
-        Volatile.Write(ref _watchState, WatchEnding);
-        var input = _transport.Input;
-        var cancelled = !_watch.IsCompleted;
-        if (cancelled)
-        {
-            input.CancelPendingRead();
-        }
-
-        var spoke = await _watch;
-        _watch = default;
-        _watchWakes = null;
-        _watchState = WatchIdle;
-        if (cancelled)
-        {
-            // The watch's read may have completed on its own just before the cancel, which then waits for the next
-            // read: take it now (and with it anything that came since), so the session's next read is a real one.
-            try
-            {
-                if (input.TryRead(out var late))
-                {
-                    spoke |= !late.Buffer.IsEmpty || late.IsCompleted;
-                    input.AdvanceTo(late.Buffer.Start);
-                }
-            }
-            catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
-            {
-                spoke = true;
-            }
-        }
-
-        return spoke;
-    }
-
-    /// <summary>
-    /// The watch's read. Pooled, so that the box an idle session waits in is reused rather than allocated per wait;
-    /// it hands the input back (nothing consumed) before it completes, so ending it leaves a reader with no read
-    /// under way.
-    /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> WatchAsync(PipeReader input)
-    {
-        bool spoke;
-        try
-        {
-            var result = await input.ReadAsync();
-            spoke = !result.Buffer.IsEmpty || result.IsCompleted;
-            input.AdvanceTo(result.Buffer.Start);
-        }
-        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
-        {
-            // A reset: the reply read that follows meets it again and reports it.
-            spoke = true;
-        }
-
-        if (spoke && Interlocked.CompareExchange(ref _watchState, WatchWoke, Watching) == Watching)
-        {
-            _watchWakes!.CancelPendingRead();
-        }
-
-        return spoke;
+        _watching = false;
+        return _watch!.EndAsync();
     }
 
     /// <summary>Consumes the reply last returned; the next read returns at once when more replies are already buffered.</summary>
