@@ -50,6 +50,38 @@ public sealed class UpstreamWatchTests
 
     [Theory]
     [MemberData(nameof(Schedulers))]
+    public async Task A_session_resumed_by_the_wake_itself_ends_the_watch_and_reads_the_reply(bool inline)
+    {
+        // Kestrel's inline scheduling: the wake resumes the session on the thread that delivered the reply, inside
+        // the watch's own completion, and the session ends the watch before the watch has finished. The cancel that
+        // ending sends then finds no read under way and would wait for the session's next one: a reply still
+        // incomplete would be taken for a closed connection.
+        var (connection, server, peer) = Connect(inline);
+        connection.Watch(peer.Reader);
+        var session = ResumeAndReadAsync(connection, peer.Reader);
+
+        // Half a reply first: the read that follows must wait for the rest, not come back cancelled.
+        await server.WriteAsync(Wire.Bytes("421 4.3.2 Service"));
+        await Task.Delay(50);
+        await server.WriteAsync(Wire.Bytes(" shutting down\r\n"));
+        var (woken, spoke, reply) = await session.WaitAsync(Wire.Patience);
+
+        Assert.True(woken);
+        Assert.True(spoke);
+        Assert.Equal("421 4.3.2 Service shutting down\r\n", reply);
+    }
+
+    private static async Task<(bool Woken, bool Spoke, string Reply)> ResumeAndReadAsync(UpstreamConnection connection, PipeReader peer)
+    {
+        var woken = await peer.ReadAsync();
+        peer.AdvanceTo(woken.Buffer.Start);
+        var spoke = await connection.EndWatchAsync();
+        var reply = await connection.ReadReplyAsync(MaxLine, CancellationToken.None);
+        return (woken.IsCanceled, spoke, Wire.Text(reply.Raw.ToArray()));
+    }
+
+    [Theory]
+    [MemberData(nameof(Schedulers))]
     public async Task A_close_while_watched_wakes_the_peers_read(bool inline)
     {
         var (connection, server, peer) = Connect(inline);
