@@ -215,7 +215,9 @@ public sealed class UpstreamChannel : IAsyncDisposable
         }
 
         var closing = reply.Code == ReplyCode.ServiceNotAvailable;
-        var said = Logging.Printable.Of(reply.Raw, 200);
+        // For the log: the code and the final line's text, as printable and bounded as any peer input we quote.
+        var text = reply.FinalLineText();
+        var said = reply.Code + " " + Logging.Printable.Of(text.Length > 200 ? text[..200] : text);
         var lastWord = closing ? reply.Raw.ToArray() : null;
         _connection.ReleaseReply();
         return closing
