@@ -22,6 +22,8 @@
 #   EXIM_REJECT_SENDER_PREFIX
 #                       MAIL FROM is denied (550 5.7.1) for senders whose local part starts with it
 #                       (acl_smtp_mail; default empty: no MAIL ACL, every sender is accepted)
+#   EXIM_RECEIVE_TIMEOUT smtp_receive_timeout, e.g. 3s (default: Exim's own, 5m): a client idle this
+#                       long gets Exim's 421 ("SMTP command timeout") and is disconnected
 #   EXIM_NETNS          run the daemon inside this network namespace (optional)
 #   EXIM_TLS            1: offer STARTTLS (tls_advertise_hosts = *) with the certificate of tls.sh
 #                       (default 0)
@@ -116,6 +118,7 @@ server() {
         echo "exim server $NAME already running (pid $pid) on $ADDR:$PORT"; return 0
       fi
       local proxy=${EXIM_HOSTS_PROXY:-}
+      [[ -z ${EXIM_RECEIVE_TIMEOUT:-} || $EXIM_RECEIVE_TIMEOUT =~ ^[0-9]+[smh]?$ ]] || peers_die "bad EXIM_RECEIVE_TIMEOUT '$EXIM_RECEIVE_TIMEOUT'"
       # Exim relaxes its command-sync checks until DATA for every host in
       # pipelining_connect_advertise_hosts, even when PIPELINING is not offered:
       # a strict lockstep server therefore needs both switched off.
@@ -144,6 +147,7 @@ pipelining_advertise_hosts = $([ "${EXIM_PIPELINING:-1}" = 1 ] && echo '*' || ec
 pipelining_connect_advertise_hosts = $([ "$pipe_connect" = 1 ] && echo '*' || echo ':')
 chunking_advertise_hosts = $([ "${EXIM_CHUNKING:-1}" = 1 ] && echo '*' || echo ':')
 $([ -n "$proxy" ] && echo "hosts_proxy = <; $proxy")
+$([ -n "${EXIM_RECEIVE_TIMEOUT:-}" ] && echo "smtp_receive_timeout = $EXIM_RECEIVE_TIMEOUT")
 smtp_banner = \$smtp_active_hostname ESMTP Exim \$version_number peers-server $NAME
 $([ -n "${EXIM_REJECT_SENDER_PREFIX:-}" ] && echo "acl_smtp_mail = acl_mail")
 acl_smtp_rcpt = acl_rcpt

@@ -18,6 +18,8 @@
 #   PF_TLS            1|0 offer STARTTLS on both smtpd ports (default 1): smtpd_tls_security_level
 #                     = may with the test certificate of tls.sh ($PEERS_DIR/tls/server-chain.pem,
 #                     server.key; created if missing). Clients that do not use it see no change.
+#   PF_SMTPD_TIMEOUT  smtpd_timeout, e.g. 3s (default: Postfix's own, 300s): a client idle this long
+#                     gets "421 4.4.2 <myhostname> Error: timeout exceeded" and is disconnected
 #
 # Any local part @$PF_DOMAIN is delivered into the maildir .../postfix-$PF_NAME/mail/
 # (new mail appears in mail/new). Other domains are relayed only for $PF_MYNETWORKS,
@@ -38,9 +40,11 @@ PF_MYNETWORKS=${PF_MYNETWORKS:-127.0.0.1/32}
 PF_XCLIENT_HOSTS=${PF_XCLIENT_HOSTS:-127.0.0.1}
 PF_DOMAIN=${PF_DOMAIN:-backend.test}
 PF_TLS=${PF_TLS:-1}
+PF_SMTPD_TIMEOUT=${PF_SMTPD_TIMEOUT:-}
 [[ $PF_NAME =~ ^[A-Za-z0-9_-]+$ ]] || peers_die "bad PF_NAME '$PF_NAME'"
 [[ -z $PF_SLOW_PORT || $PF_SLOW_PORT =~ ^[0-9]+$ ]] || peers_die "bad PF_SLOW_PORT '$PF_SLOW_PORT'"
 [[ $PF_SLOW_SECONDS =~ ^[0-9]+$ ]] || peers_die "bad PF_SLOW_SECONDS '$PF_SLOW_SECONDS'"
+[[ -z $PF_SMTPD_TIMEOUT || $PF_SMTPD_TIMEOUT =~ ^[0-9]+[smh]?$ ]] || peers_die "bad PF_SMTPD_TIMEOUT '$PF_SMTPD_TIMEOUT'"
 D=$PEERS_DIR/postfix-$PF_NAME
 CONF=$D/etc
 
@@ -115,6 +119,7 @@ smtpd_peername_lookup = no
 # quick test bed
 smtpd_error_sleep_time = 0
 in_flow_delay = 0
+$([ -n "$PF_SMTPD_TIMEOUT" ] && echo "smtpd_timeout = $PF_SMTPD_TIMEOUT")
 queue_run_delay = 10s
 minimal_backoff_time = 10s
 maximal_backoff_time = 30s

@@ -164,13 +164,33 @@ public sealed class DownstreamChannel : IAsyncDisposable
             if (!input.TryRead(out var result))
             {
                 await PrepareToWaitAsync();
+
+                // Nobody reads an upstream that owes nothing; while the peer is waited for, it is watched, so that
+                // what it says then (its own 421, a close, a reply out of step) ends the session at once rather than
+                // at the peer's next command. The watch is over before anything is sent upstream.
+                var idle = SettledOver ? null : _owner.IdleUpstream;
+                idle?.Watch(input);
+                var upstreamSpoke = false;
                 var waitStart = _deadline.Now;
-                using (var scope = _deadline.Begin(_requestLeft))
+                try
                 {
+                    using var scope = _deadline.Begin(_requestLeft);
                     result = await input.ReadAsync(scope.Token);
+                }
+                finally
+                {
+                    if (idle is not null)
+                    {
+                        upstreamSpoke = await idle.EndWatchAsync();
+                    }
                 }
 
                 _requestLeft -= _deadline.Elapsed(waitStart);
+                if (upstreamSpoke)
+                {
+                    input.AdvanceTo(result.Buffer.Start);
+                    throw await idle!.ReadUnsolicitedAsync();
+                }
             }
 
             result = Released(result);

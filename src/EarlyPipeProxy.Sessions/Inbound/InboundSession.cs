@@ -163,6 +163,10 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         return !_over && !_relay.BackendClosing;
     }
 
+    /// <summary>The backend once every reply it owed was relayed (settling saw to that), while it is not closing.</summary>
+    UpstreamChannel? IDownstreamOwner.IdleUpstream =>
+        !_over && _relay is { HasBackend: true, Awaiting: 0, BackendClosing: false } relay && !relay.Backend.IsClosed ? relay.Backend : null;
+
     async ValueTask ISessionPolicy.RunCommandsAsync(CancellationToken closeRequested, CancellationToken stopCutOff)
     {
         var client = _client!;
@@ -508,9 +512,21 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         relay.NeedEhlo = true;
     }
 
-    /// <summary>The backend failed: every reply it owed the client becomes 421 (RFC 5321 §3.8).</summary>
+    /// <summary>
+    /// The backend failed: every reply it owed the client becomes 421 (RFC 5321 §3.8). A backend that closed the idle
+    /// session with its own 421 (its timeout, a stop) has that relayed instead, as it would reach a direct client.
+    /// </summary>
     void ISessionPolicy.AnswerUpstreamFailure(UpstreamUnavailableException ex)
     {
+        if (ex.LastWord is { } lastWord)
+        {
+            SessionLog.UpstreamClosedIdleSession(_record.Logger, "backend", "B", _listener.BackendEndPoint, _clientEndPoint.Address, _clientEndPoint.Port,
+                _listener.Name, ex.Message);
+            _record.Ended(SessionEnd.UpstreamClosedWith421);
+            _client!.Write(lastWord);
+            return;
+        }
+
         SessionLog.UpstreamUnavailable(_record.Logger, "backend", "B", _listener.BackendEndPoint, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, ex.Message);
         _record.EndedUnavailable(ex.Failure);
         _relay!.FailAwaiting();

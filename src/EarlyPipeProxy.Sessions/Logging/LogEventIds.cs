@@ -15,6 +15,7 @@ public static class LogEventIds
     public const int InputAfterStartTls = 104;
     public const int PeerTlsHandshakeFailed = 105;
     public const int UpstreamTlsHandshakeFailed = 106;
+    public const int UpstreamClosedIdleSession = 107;
 
     // Connection handling, both directions (Host: SessionConnectionRunner, OutboundConnectionHandler).
     // 210 and 211 were the outbound copies of 200 and 201; one message has one number now, so they are retired.

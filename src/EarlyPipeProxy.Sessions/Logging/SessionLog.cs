@@ -25,6 +25,11 @@ public static partial class SessionLog
     public static partial void UpstreamUnavailable(ILogger logger, string upstreamRole, string upstreamKey, IPEndPoint upstream, IPAddress peerAddress, int peerPort,
         string listener, string reason);
 
+    [LoggerMessage(EventId = LogEventIds.UpstreamClosedIdleSession, Level = LogLevel.Information,
+        Message = "{UpstreamRole} {UpstreamKey}={Upstream} {Reason}; relayed to H=[{PeerAddress}]:{PeerPort} I={Listener}")]
+    public static partial void UpstreamClosedIdleSession(ILogger logger, string upstreamRole, string upstreamKey, IPEndPoint upstream, IPAddress peerAddress,
+        int peerPort, string listener, string reason);
+
     [LoggerMessage(EventId = LogEventIds.BareLineEndingInData, Level = LogLevel.Warning,
         Message = "message refused from H=[{PeerAddress}]:{PeerPort} I={Listener}: bare {What} in message data (SMTP smuggling protection); {UpstreamRole} connection dropped")]
     public static partial void BareLineEndingInData(ILogger logger, IPAddress peerAddress, int peerPort, string listener, string what, string upstreamRole);

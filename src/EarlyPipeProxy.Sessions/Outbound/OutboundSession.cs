@@ -120,6 +120,14 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
         return !_over && !_pending!.RemoteClosing;
     }
 
+    /// <summary>
+    /// The remote once it owes the sender nothing (settling collected every reply due), while it is not closing. A MAIL
+    /// acknowledged here may wait in its output then, but unflushed: every flush is followed by the replies it asks for.
+    /// Before the lazy connect there is nothing to watch.
+    /// </summary>
+    UpstreamChannel? IDownstreamOwner.IdleUpstream =>
+        !_over && _pending is { Owed: 0, RemoteClosing: false } && _remote?.Channel is { IsClosed: false } channel ? channel : null;
+
     async ValueTask ISessionPolicy.RunCommandsAsync(CancellationToken closeRequested, CancellationToken stopCutOff)
     {
         var sender = _sender!;
@@ -579,6 +587,16 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     /// <summary>The remote failed: every answer the sender waits for is a 421, and the session ends (RFC 5321 §3.8).</summary>
     void ISessionPolicy.AnswerUpstreamFailure(UpstreamUnavailableException ex)
     {
+        if (ex.LastWord is { } lastWord)
+        {
+            // The remote closed the idle session with its own 421 (its timeout, a stop): the sender gets its words.
+            SessionLog.UpstreamClosedIdleSession(_record.Logger, "remote", "U", _remoteEndPoint, _record.Peer.Address, _record.Peer.Port, _listener.Name,
+                ex.Message);
+            _record.Ended(SessionEnd.UpstreamClosedWith421);
+            _sender!.Write(lastWord);
+            return;
+        }
+
         SessionLog.UpstreamUnavailable(_record.Logger, "remote", "U", _remoteEndPoint, _record.Peer.Address, _record.Peer.Port, _listener.Name, ex.Message);
         _record.EndedUnavailable(ex.Failure);
         if (_pending is { } pending)

@@ -20,6 +20,9 @@ public sealed class UpstreamChannel : IAsyncDisposable
     // A polite end is worth a short wait, never a long one: the peer already has its answer.
     private static readonly TimeSpan QuitBound = TimeSpan.FromSeconds(5);
 
+    // The rest of a reply the upstream began while it owed nothing: a server that closes with 421 writes it whole.
+    private static readonly TimeSpan UnsolicitedBound = TimeSpan.FromSeconds(5);
+
     private readonly UpstreamConnection _connection;
     private readonly SessionDeadline _deadline;
     private readonly SessionTimeouts _timeouts;
@@ -171,6 +174,55 @@ public sealed class UpstreamChannel : IAsyncDisposable
         {
             throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, "sent a reply nothing was waiting for (out of step)");
         }
+    }
+
+    /// <summary>
+    /// Watches the upstream while the session waits for its peer and the upstream owes nothing: its first byte or its
+    /// close wakes the wait on <paramref name="peerInput"/>. See <see cref="UpstreamConnection.Watch"/>.
+    /// </summary>
+    public void Watch(PipeReader peerInput) => _connection.Watch(peerInput);
+
+    /// <summary>Ends the watch before anything is sent; true when the upstream spoke or closed while it owed nothing.</summary>
+    public ValueTask<bool> EndWatchAsync() => _connection.EndWatchAsync();
+
+    /// <summary>
+    /// What an upstream that owed nothing said (<see cref="EndWatchAsync"/> was true), as the failure that ends the
+    /// session. Its own 421 (a server may close with 421 at any time, RFC 5321 §3.8; Postfix does on its timeout and
+    /// when it stops) is kept to be relayed as the peer's answer; a close is a lost upstream; any other reply was asked
+    /// for by no command: the two sides no longer agree which reply answers which command, and the upstream is given
+    /// up rather than its reply taken for the answer to the peer's next command. A line left unfinished counts as such
+    /// a reply once a short wait has not completed it.
+    /// </summary>
+    public async ValueTask<UpstreamUnavailableException> ReadUnsolicitedAsync()
+    {
+        SmtpReply reply;
+        try
+        {
+            using var scope = _deadline.Begin(UnsolicitedBound);
+            reply = await _connection.ReadReplyAsync(_maxReplyLineLength, scope.Token);
+        }
+        catch (OperationCanceledException ex) when (_deadline.IsTimeout(ex))
+        {
+            return new UpstreamUnavailableException(UpstreamFailure.MalformedReply, "sent an unfinished line while nothing was owed (out of step)", ex);
+        }
+        catch (UpstreamUnavailableException ex) when (ex.Failure == UpstreamFailure.Closed)
+        {
+            return new UpstreamUnavailableException(UpstreamFailure.Closed, "closed the connection while nothing was owed", ex);
+        }
+        catch (UpstreamUnavailableException ex)
+        {
+            return ex;
+        }
+
+        var closing = reply.Code == ReplyCode.ServiceNotAvailable;
+        // For the log: the code and the final line's text, as printable and bounded as any peer input we quote.
+        var text = reply.FinalLineText();
+        var said = reply.Code + " " + Logging.Printable.Of(text.Length > 200 ? text[..200] : text);
+        var lastWord = closing ? reply.Raw.ToArray() : null;
+        _connection.ReleaseReply();
+        return closing
+            ? new UpstreamUnavailableException(UpstreamFailure.Closed, "closed the session while nothing was owed: " + said) { LastWord = lastWord }
+            : new UpstreamUnavailableException(UpstreamFailure.MalformedReply, "sent a reply while nothing was owed (out of step): " + said);
     }
 
     /// <summary>Consumes the reply last returned by <see cref="ReadReplyAsync"/>.</summary>

@@ -10,6 +10,11 @@ namespace EarlyPipeProxy.Sessions.Upstream;
 /// <see cref="ReadReplyAsync"/> points into the input buffer and stays valid until <see cref="ReleaseReply"/>,
 /// so relaying it to the client costs one copy.
 /// </summary>
+/// <remarks>
+/// The input has one reader at a time. While the session waits for its peer with nothing owed, that reader is the
+/// watch (<see cref="Watch"/>); <see cref="EndWatchAsync"/> gives it back before anything is sent, so whatever the
+/// watch saw was said before the next command left, and no reply to it can be taken for unsolicited or be lost.
+/// </remarks>
 public sealed class UpstreamConnection : IAsyncDisposable
 {
     private IDuplexPipe _transport;
@@ -18,6 +23,8 @@ public sealed class UpstreamConnection : IAsyncDisposable
     private SequencePosition _replyEnd;
     private bool _holdingReply;
     private bool _closed;
+    private UpstreamWatch? _watch;
+    private bool _watching;
 
     /// <param name="transport">The connection's pipes.</param>
     /// <param name="remoteEndPoint">For logs.</param>
@@ -83,6 +90,11 @@ public sealed class UpstreamConnection : IAsyncDisposable
     /// <summary>Reads the next whole reply (multi-line replies included). Call <see cref="ReleaseReply"/> when done with it.</summary>
     public async ValueTask<SmtpReply> ReadReplyAsync(int maxLineLength, CancellationToken cancellationToken)
     {
+        if (_watching)
+        {
+            throw new InvalidOperationException("the upstream's input is being watched");
+        }
+
         var input = _transport.Input;
         while (true)
         {
@@ -135,6 +147,39 @@ public sealed class UpstreamConnection : IAsyncDisposable
         var unread = !result.Buffer.IsEmpty;
         input.AdvanceTo(result.Buffer.Start);
         return unread;
+    }
+
+    /// <summary>
+    /// Starts watching the input while the server owes nothing: the first byte it sends, or its close, cancels the
+    /// pending read of <paramref name="wake"/> (the peer's input the session waits on), so the session hears it at
+    /// once instead of at the peer's next command. Nothing is consumed. Call <see cref="EndWatchAsync"/> before the
+    /// next write or read.
+    /// </summary>
+    public void Watch(PipeReader wake)
+    {
+        if (_closed || _holdingReply || _watching)
+        {
+            return;
+        }
+
+        _watch ??= new UpstreamWatch();
+        _watching = true;
+        _watch.Start(_transport.Input, wake);
+    }
+
+    /// <summary>
+    /// Ends the watch and gives the input back, consuming nothing. True when the server spoke or closed while it was
+    /// watched (or is found to have done so now): it owed nothing, so that is the session's end.
+    /// </summary>
+    public ValueTask<bool> EndWatchAsync()
+    {
+        if (!_watching)
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        _watching = false;
+        return _watch!.EndAsync();
     }
 
     /// <summary>Consumes the reply last returned; the next read returns at once when more replies are already buffered.</summary>

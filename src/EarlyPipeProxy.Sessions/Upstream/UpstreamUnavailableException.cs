@@ -25,4 +25,10 @@ public sealed class UpstreamUnavailableException : Exception
     }
 
     public UpstreamFailure Failure { get; }
+
+    /// <summary>
+    /// The upstream's own 421 when it closed the session on its own (its timeout, a stop) while nothing was owed: the
+    /// peer gets these words instead of the proxy's, so it learns why.
+    /// </summary>
+    public byte[]? LastWord { get; init; }
 }

@@ -5,6 +5,7 @@ using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Downstream;
 using EarlyPipeProxy.Sessions.Lifetime;
 using EarlyPipeProxy.Sessions.Telemetry;
+using EarlyPipeProxy.Sessions.Upstream;
 
 namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 
@@ -45,6 +46,9 @@ internal sealed class DownstreamPair : IAsyncDisposable, IDownstreamOwner
 
     /// <summary>What settling returns: false says the session is over.</summary>
     public bool SettleResult { get; set; } = true;
+
+    /// <summary>The upstream the channel watches while it waits for a command (none unless a test sets one).</summary>
+    public UpstreamChannel? IdleUpstream { get; set; }
 
     /// <summary>Runs inside every settle: the session delivering what it owes.</summary>
     public Action<DownstreamChannel>? OnSettle { get; set; }

@@ -44,6 +44,7 @@ public sealed class FakeBackend : IAsyncDisposable
     private bool _moreAtLastReply;
     private bool _closedByUs;
     private bool _mailGiven;
+    private bool _idleActed;
     private int _queued;
     private int _bodyScanFrom;
     private Task _run = Task.CompletedTask;
@@ -267,6 +268,24 @@ public sealed class FakeBackend : IAsyncDisposable
         while (!_closedByUs)
         {
             var arrivedWithPrevious = _moreAtLastReply;
+            if (await IdleTimedOutAsync())
+            {
+                _idleActed = true;
+                Log("-- idle timeout");
+                if (_options.IdleReply is { } said && !await WriteAsync(said + "\r\n"))
+                {
+                    return;
+                }
+
+                if (_options.IdleCloses)
+                {
+                    await CloseAsync();
+                    return;
+                }
+
+                continue;
+            }
+
             var line = await ReadLineAsync();
             if (line is null)
             {
@@ -759,6 +778,31 @@ public sealed class FakeBackend : IAsyncDisposable
             {
                 return null;
             }
+        }
+    }
+
+    /// <summary>With <see cref="FakeBackendOptions.IdleTimeout"/>: true when no whole command line came within it.</summary>
+    private async Task<bool> IdleTimedOutAsync()
+    {
+        if (_options.IdleTimeout is not { } idle || _idleActed)
+        {
+            return false;
+        }
+
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        timer.CancelAfter(idle);
+        try
+        {
+            while (_unread.IndexOf((byte)'\n') < 0 && !_inputEnded)
+            {
+                Append(await _input.ReadAsync(timer.Token));
+            }
+
+            return false;
+        }
+        catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
+        {
+            return true;
         }
     }
 

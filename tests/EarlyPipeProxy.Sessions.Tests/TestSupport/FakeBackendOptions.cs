@@ -39,6 +39,21 @@ public sealed class FakeBackendOptions
     /// <summary>On receiving this verb: close the connection without replying.</summary>
     public string? CloseOn { get; set; }
 
+    /// <summary>
+    /// Postfix's smtpd_timeout: no command for this long after a reply, and the backend says <see cref="IdleReply"/>
+    /// and, with <see cref="IdleCloses"/>, closes the connection. Once per connection.
+    /// </summary>
+    public TimeSpan? IdleTimeout { get; set; }
+
+    /// <summary>What <see cref="IdleTimeout"/> makes the backend say (Postfix's own words by default); null: nothing.</summary>
+    public string? IdleReply { get; set; } = IdleTimeoutReply;
+
+    /// <summary>Whether the backend closes after <see cref="IdleTimeout"/>; false for one that says something and stays.</summary>
+    public bool IdleCloses { get; set; } = true;
+
+    /// <summary>Postfix's reply when smtpd_timeout passes (smtpd.c), with the fake's name.</summary>
+    public const string IdleTimeoutReply = "421 4.4.2 " + HostName + " Error: timeout exceeded";
+
     /// <summary>On receiving this verb: reply 451 instead.</summary>
     public string? Fail451On { get; set; }
 
