@@ -9,6 +9,9 @@ public sealed class EarlyPipeOptions
 
     public OutboundListenerOptions[] Outbound { get; set; } = [];
 
+    /// <summary>Bounds of the client-name lookups for XCLIENT, shared by all inbound listeners.</summary>
+    public ClientNameLookupOptions ClientNameLookup { get; set; } = new();
+
     /// <summary>How long a graceful shutdown lets sessions in flight finish before they are cut.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
