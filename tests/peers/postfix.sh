@@ -16,6 +16,8 @@
 #   PF_TLS            1|0 offer STARTTLS on both smtpd ports (default 1): smtpd_tls_security_level
 #                     = may with the test certificate of tls.sh ($PEERS_DIR/tls/server-chain.pem,
 #                     server.key; created if missing). Clients that do not use it see no change.
+#   PF_MAIN_EXTRA     more main.cf lines, appended last (so they override the settings above)
+#   PF_MASTER_EXTRA   more master.cf lines, appended last (more services)
 #
 # Any local part @$PF_DOMAIN is delivered into the maildir .../postfix-$PF_NAME/mail/
 # (new mail appears in mail/new). Other domains are relayed only for $PF_MYNETWORKS,
@@ -112,6 +114,7 @@ in_flow_delay = 0
 queue_run_delay = 10s
 minimal_backoff_time = 10s
 maximal_backoff_time = 30s
+${PF_MAIN_EXTRA:-}
 CF
   cat >"$CONF/master.cf.new" <<CF
 # Written by tests/peers/postfix.sh for instance $PF_NAME (no chroot anywhere).
@@ -143,6 +146,7 @@ anvil      unix  -  -  n  -    1  anvil
 scache     unix  -  -  n  -    1  scache
 postlog    unix-dgram n - n -  1  postlogd
 tlsmgr     unix  -  -  n  1000? 1  tlsmgr
+${PF_MASTER_EXTRA:-}
 CF
   mv -f "$CONF/main.cf.new" "$CONF/main.cf"
   mv -f "$CONF/master.cf.new" "$CONF/master.cf"
