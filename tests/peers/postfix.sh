@@ -20,6 +20,8 @@
 #                     server.key; created if missing). Clients that do not use it see no change.
 #   PF_SMTPD_TIMEOUT  smtpd_timeout, e.g. 3s (default: Postfix's own, 300s): a client idle this long
 #                     gets "421 4.4.2 <myhostname> Error: timeout exceeded" and is disconnected
+#   PF_MAIN_EXTRA     more main.cf lines, appended last (so they override the settings above)
+#   PF_MASTER_EXTRA   more master.cf lines, appended last (more services)
 #
 # Any local part @$PF_DOMAIN is delivered into the maildir .../postfix-$PF_NAME/mail/
 # (new mail appears in mail/new). Other domains are relayed only for $PF_MYNETWORKS,
@@ -123,6 +125,7 @@ $([ -n "$PF_SMTPD_TIMEOUT" ] && echo "smtpd_timeout = $PF_SMTPD_TIMEOUT")
 queue_run_delay = 10s
 minimal_backoff_time = 10s
 maximal_backoff_time = 30s
+${PF_MAIN_EXTRA:-}
 CF
   cat >"$CONF/master.cf.new" <<CF
 # Written by tests/peers/postfix.sh for instance $PF_NAME (no chroot anywhere).
@@ -157,6 +160,7 @@ anvil      unix  -  -  n  -    1  anvil
 scache     unix  -  -  n  -    1  scache
 postlog    unix-dgram n - n -  1  postlogd
 tlsmgr     unix  -  -  n  1000? 1  tlsmgr
+${PF_MASTER_EXTRA:-}
 CF
   mv -f "$CONF/main.cf.new" "$CONF/main.cf"
   mv -f "$CONF/master.cf.new" "$CONF/master.cf"

@@ -9,6 +9,9 @@ public sealed class EarlyPipeOptions
 
     public OutboundListenerOptions[] Outbound { get; set; } = [];
 
+    /// <summary>Bounds of the client-name lookups for XCLIENT, shared by all inbound listeners.</summary>
+    public ClientNameLookupOptions ClientNameLookup { get; set; } = new();
+
     /// <summary>
     /// The whole of a graceful stop (README, Stopping): a message may still end during its first half (the cut-off is
     /// halfway), a verdict is awaited to its end; then every session still open is cut. Twice the longest verdict the

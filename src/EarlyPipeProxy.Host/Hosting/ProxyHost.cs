@@ -3,6 +3,7 @@ using EarlyPipeProxy.Host.Configuration;
 using EarlyPipeProxy.Host.Control;
 using EarlyPipeProxy.Host.Logging;
 using EarlyPipeProxy.Host.Telemetry;
+using EarlyPipeProxy.Sessions.Inbound;
 using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
 using Microsoft.AspNetCore.Connections;
@@ -26,7 +27,8 @@ public static class ProxyHost
             .AddCommandLine(overrides);
 
         var options = builder.Configuration.Get<EarlyPipeOptions>() ?? new EarlyPipeOptions();
-        var listeners = options.Inbound.Select(o => new InboundListener(o)).ToArray();
+        var clientNames = new ClientNameResolver(options.ClientNameLookup);
+        var listeners = options.Inbound.Select(o => new InboundListener(o, clientNames)).ToArray();
         var outboundListeners = options.Outbound.Select(o => new OutboundListener(o)).ToArray();
         if (listeners.Length + outboundListeners.Length == 0)
         {

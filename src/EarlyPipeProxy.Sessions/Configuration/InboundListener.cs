@@ -8,10 +8,12 @@ namespace EarlyPipeProxy.Sessions.Configuration;
 /// </summary>
 public sealed class InboundListener
 {
-    public InboundListener(InboundListenerOptions options)
+    /// <param name="clientNames">The process's client-name lookups; <see cref="Inbound.ClientNameResolver.Shared"/> when not given.</param>
+    public InboundListener(InboundListenerOptions options, Inbound.ClientNameResolver? clientNames = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         Options = options;
+        ClientNames = clientNames ?? Inbound.ClientNameResolver.Shared;
         ListenEndPoint = EndPointParser.Parse(options.Listen, $"Inbound listener '{options.Name}' Listen");
         BackendEndPoint = EndPointParser.Parse(options.Backend.Address, $"Inbound listener '{options.Name}' Backend.Address");
         AdvertiseHosts = AddressList.Parse(options.PipeConnect.AdvertiseHosts ?? ["*"]);
@@ -62,6 +64,9 @@ public sealed class InboundListener
 
     /// <summary>The certificate for STARTTLS and TLS-on-connect; null when the listener offers no TLS.</summary>
     public Tls.ServerCertificateProvider? Certificates { get; }
+
+    /// <summary>Where XCLIENT's client names are looked up (shared by the process's listeners).</summary>
+    public Inbound.ClientNameResolver ClientNames { get; }
 
     /// <summary>Enforces <see cref="ListenerLimits.MaxConnections"/>.</summary>
     public ConnectionSlots Connections { get; }

@@ -26,8 +26,8 @@ internal sealed class BackendOpening
     private readonly SessionDeadline _deadline;
     private readonly SessionRecord _record;
 
-    // XCLIENT's NAME=: looked up while the backend connection is made.
-    private readonly Task<string>? _clientName;
+    // XCLIENT's NAME= and REVERSE_NAME=: looked up while the backend connection is made.
+    private readonly Task<ClientHostNames>? _clientNames;
 
     public BackendOpening(InboundListener listener, IPEndPoint client, IPEndPoint local, SessionDeadline deadline, SessionRecord record)
     {
@@ -39,9 +39,9 @@ internal sealed class BackendOpening
         _record = record;
         if (_options.Backend.ClientIdentity == ClientIdentityMode.Xclient)
         {
-            _clientName = _options.Backend.LookupClientName
-                ? ClientNameResolver.ResolveAsync(client.Address, _options.Timeouts.ClientNameLookup, deadline.Aborted)
-                : Task.FromResult(ClientNameResolver.Unavailable);
+            _clientNames = _options.Backend.LookupClientName
+                ? listener.ClientNames.ResolveAsync(client.Address, _options.Timeouts.ClientNameLookup, deadline.Aborted)
+                : Task.FromResult(ClientHostNames.None);
         }
     }
 
@@ -101,24 +101,34 @@ internal sealed class BackendOpening
         return bannerBytes;
     }
 
-    /// <summary>EHLO as the proxy, then XCLIENT with the client's address; the backend greets again with 220.</summary>
+    /// <summary>
+    /// EHLO as the proxy, then XCLIENT with what the backend's restrictions use of the client, as far as its EHLO
+    /// offers the attributes; the backend greets again with 220 after each XCLIENT (one, or two for long names).
+    /// </summary>
     private async ValueTask IntroduceClientAsync(UpstreamChannel backend)
     {
-        if (!await OffersAsync(backend, SmtpKeywords.Xclient))
-        {
-            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply,
+        var offer = await EhloOfferAsync(backend, SmtpKeywords.Xclient)
+            ?? throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply,
                 "backend does not offer XCLIENT to the proxy (Postfix: add the proxy to smtpd_authorized_xclient_hosts)");
+        var offered = XclientCommand.ParseOffer(offer);
+        if ((offered & XclientAttributes.Addr) == 0)
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend's XCLIENT does not take ADDR (it offers \"{offer}\")");
         }
 
-        XclientCommand.Write(backend.Output, _client, await _clientName!, helo: null);
-        await backend.FlushAsync();
-        var greeting = await backend.ReadReplyAsync(_options.Timeouts.BackendReply);
-        var code = greeting.Code;
-        var text = code == ReplyCode.ServiceReady ? null : greeting.FinalLineText();
-        backend.ReleaseReply();
-        if (code != ReplyCode.ServiceReady)
+        var client = new ProxiedClient(_client, _local, await _clientNames!);
+        foreach (var line in XclientCommand.Build(client, offered))
         {
-            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend refused XCLIENT: {code} {text}");
+            backend.Write(line);
+            await backend.FlushAsync();
+            var greeting = await backend.ReadReplyAsync(_options.Timeouts.BackendReply);
+            var code = greeting.Code;
+            var text = code == ReplyCode.ServiceReady ? null : greeting.FinalLineText();
+            backend.ReleaseReply();
+            if (code != ReplyCode.ServiceReady)
+            {
+                throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend refused XCLIENT: {code} {text}");
+            }
         }
     }
 
@@ -148,13 +158,16 @@ internal sealed class BackendOpening
     }
 
     /// <summary>Our own EHLO to the backend, before XCLIENT or STARTTLS: does its reply offer <paramref name="keyword"/>?</summary>
-    private async ValueTask<bool> OffersAsync(UpstreamChannel backend, string keyword)
+    private async ValueTask<bool> OffersAsync(UpstreamChannel backend, string keyword) => await EhloOfferAsync(backend, keyword) is not null;
+
+    /// <summary>Our own EHLO to the backend: the parameters of <paramref name="keyword"/> in its reply ("" for none), null when not offered.</summary>
+    private async ValueTask<string?> EhloOfferAsync(UpstreamChannel backend, string keyword)
     {
         SmtpCommandWriter.WriteEhlo(backend.Output, _options.HostName);
         await backend.FlushAsync();
         var ehlo = await backend.ReadReplyAsync(_options.Timeouts.BackendReply);
-        var offers = ehlo.Code == ReplyCode.Ok && EhloCapabilities.TryParse(ehlo.Raw, out var capabilities) && capabilities!.Contains(keyword);
+        var parameters = ehlo.Code == ReplyCode.Ok && EhloCapabilities.TryParse(ehlo.Raw, out var capabilities) ? capabilities!.GetParameters(keyword) : null;
         backend.ReleaseReply();
-        return offers;
+        return parameters;
     }
 }

@@ -52,6 +52,15 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>"Limits": { "AddressLimitExceptions" }; null leaves the proxy's default (loopback, which every test client is).</summary>
     public IReadOnlyList<string>? AddressLimitExceptions { get; init; }
+
+    /// <summary>The address part of "Listen".</summary>
+    public string ListenHost { get; init; } = "127.0.0.1";
+
+    /// <summary>Backend "LookupClientName" (XCLIENT NAME=/REVERSE_NAME=); off in the harness unless a test is about names.</summary>
+    public bool LookupClientName { get; init; }
+
+    /// <summary>"Timeouts": { "ClientNameLookup" }; null leaves the proxy's default.</summary>
+    public TimeSpan? ClientNameLookupTimeout { get; init; }
 }
 
 /// <summary>
@@ -134,12 +143,14 @@ public sealed class ProxyProcess : IAsyncDisposable
 
     /// <param name="ehloCachePath">The EHLO cache's LiteDB file; null = ehlo-cache.db in this proxy's temp dir. Only written with outbound listeners.</param>
     /// <param name="sections">More top-level sections, serialized as given; the listener specs' sections win.</param>
+    /// <param name="netns">Run the proxy inside this network namespace (with its /etc/netns files); its listeners are checked there.</param>
     public static async Task<ProxyProcess> StartAsync(
         ITestOutputHelper output,
         IReadOnlyList<ListenerSpec> listeners,
         IReadOnlyList<OutboundListenerSpec> outbound,
         string? ehloCachePath,
-        IReadOnlyDictionary<string, object>? sections = null)
+        IReadOnlyDictionary<string, object>? sections = null,
+        NetworkNamespace? netns = null)
     {
         sections ??= new Dictionary<string, object>();
         var dll = Path.Combine(AppContext.BaseDirectory, "earlypipe.dll");
@@ -191,12 +202,12 @@ public sealed class ProxyProcess : IAsyncDisposable
             config["Inbound"] = listeners.Select(l => new
             {
                 l.Name,
-                Listen = $"127.0.0.1:{l.ListenPort}",
+                Listen = $"{l.ListenHost}:{l.ListenPort}",
                 Backend = new
                 {
                     Address = $"{l.BackendHost}:{l.BackendPort}",
                     l.ClientIdentity,
-                    LookupClientName = false,
+                    l.LookupClientName,
                     Tls = l.BackendTls,
                     VerifyCertificate = l.BackendVerifyCertificate ?? (l.BackendTls is null ? (bool?)null : false),
                     TrustedCaPath = l.BackendTrustedCaPath,
@@ -207,6 +218,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                 {
                     Command = (l.CommandTimeout ?? TimeSpan.FromMinutes(1)).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
                     Data = l.DataTimeout?.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+                    ClientNameLookup = l.ClientNameLookupTimeout?.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
                 },
                 Limits = l.MaxConnections is null && l.MaxConnectionsPerAddress is null && l.MaxConnectionsPerAddressPerMinute is null
                     && l.AddressLimitExceptions is null
@@ -221,13 +233,22 @@ public sealed class ProxyProcess : IAsyncDisposable
         var json = JsonSerializer.Serialize(config, JsonOptions);
         await File.WriteAllTextAsync(configFile, json);
 
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(netns is null ? "dotnet" : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = tempDir,
         };
+        if (netns is not null)
+        {
+            // ip execs the command in place, so the process (and its pid) is the proxy's own.
+            foreach (var arg in (string[])["netns", "exec", netns.Name, "dotnet"])
+            {
+                psi.ArgumentList.Add(arg);
+            }
+        }
+
         // The proxy reads EARLYPIPE__* overrides from its environment; the test's config file must be all it sees.
         foreach (var inherited in psi.Environment.Keys.Where(k => k.StartsWith("EARLYPIPE__", StringComparison.Ordinal)).ToList())
         {
@@ -248,6 +269,12 @@ public sealed class ProxyProcess : IAsyncDisposable
 
         try
         {
+            if (netns is not null)
+            {
+                await WaitForListenersInNamespaceAsync(netns, proxy, listeners);
+                return proxy;
+            }
+
             await Poll.UntilAsync(
                 () => process.HasExited
                     ? throw new InvalidOperationException($"the proxy exited with {process.ExitCode}:\n{string.Join('\n', proxy._lines)}")
@@ -262,6 +289,34 @@ public sealed class ProxyProcess : IAsyncDisposable
         }
 
         return proxy;
+    }
+
+    private static async Task WaitForListenersInNamespaceAsync(NetworkNamespace netns, ProxyProcess proxy, IReadOnlyList<ListenerSpec> listeners)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        foreach (var l in listeners)
+        {
+            while (true)
+            {
+                if (proxy.HasExited)
+                {
+                    throw new InvalidOperationException($"the proxy exited:\n{string.Join('\n', proxy._lines)}");
+                }
+
+                var probe = await netns.ExecAsync(["bash", "-c", $"exec 3<>/dev/tcp/{l.ListenHost}/{l.ListenPort}"]);
+                if (probe.ExitCode == 0)
+                {
+                    break;
+                }
+
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"the proxy did not listen on {l.ListenHost}:{l.ListenPort} in namespace {netns.Name}");
+                }
+
+                await Task.Delay(100);
+            }
+        }
     }
 
     public ListenerSpec this[string name] => Listeners.Single(l => l.Name == name);

@@ -23,7 +23,7 @@ public sealed class SessionHarness : IAsyncDisposable
     private Task? _run;
 
     public SessionHarness(FakeBackendOptions? backend = null, Action<InboundListenerOptions>? configure = null, IPEndPoint? client = null, ProxyMetrics? metrics = null,
-        InboundListener? listener = null)
+        InboundListener? listener = null, ClientNameResolver? clientNames = null)
     {
         // A listener passed in is shared with an earlier session (its certificate context, for TLS resumption); its
         // options stand as they are.
@@ -51,7 +51,7 @@ public sealed class SessionHarness : IAsyncDisposable
             configure?.Invoke(Options);
         }
 
-        Listener = listener ?? new InboundListener(Options);
+        Listener = listener ?? new InboundListener(Options, clientNames);
         Connector = new FakeBackendConnector(backend ?? FakeBackendOptions.Lockstep());
         Client = new TestClient();
         Client.Diagnostics = Describe;
