@@ -22,7 +22,8 @@
 #   SOAK_SEED [1]               the message plan (modes, sizes, aborts) is a function of the seed
 #   BASE_PORT [27125]           Postfix, Postfix (PROXY port, unused), Exim, proxy inbound, proxy outbound:
 #                               BASE_PORT..BASE_PORT+4, all on 127.0.0.1
-#   PEERS_DIR [/var/tmp/epp-soak-peers]   peers' state; the instances soak-backend / soak-remote are wiped first
+#   PEERS_DIR [/var/tmp/epp-soak-peers]   peers' state; the instances soak-backend-BASE_PORT and soak-remote-BASE_PORT
+#                               are wiped first (runs with different BASE_PORTs can share a PEERS_DIR)
 #   NO_BUILD=1, PROXY_DLL=…/earlypipe.dll (default: the Release build, built unless NO_BUILD=1)
 #   KEEP=1                      keep the work directory (records, probes, RSS samples, proxy log)
 #   RESULTS                     where to copy the summary [bench/soak/results/latest.md]
@@ -36,8 +37,8 @@ PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 
 export PEERS_DIR=${PEERS_DIR:-/var/tmp/epp-soak-peers}
 BASE_PORT=${BASE_PORT:-27125}
-export PF_NAME=soak-backend PF_ADDR=127.0.0.1 PF_PORT=$BASE_PORT PF_PROXY_PORT=$((BASE_PORT + 1)) PF_TLS=0
-export EXIM_NAME=soak-remote EXIM_ADDR=127.0.0.1 EXIM_PORT=$((BASE_PORT + 2)) EXIM_TLS=1 EXIM_PIPE_CONNECT=1
+export PF_NAME=soak-backend-$BASE_PORT PF_ADDR=127.0.0.1 PF_PORT=$BASE_PORT PF_PROXY_PORT=$((BASE_PORT + 1)) PF_TLS=0
+export EXIM_NAME=soak-remote-$BASE_PORT EXIM_ADDR=127.0.0.1 EXIM_PORT=$((BASE_PORT + 2)) EXIM_TLS=1 EXIM_PIPE_CONNECT=1
 IN_PORT=$((BASE_PORT + 3)) OUT_PORT=$((BASE_PORT + 4))
 export SOAK_DOWN_SECONDS=${SOAK_DOWN_SECONDS:-2} SOAK_STALL_SECONDS=${SOAK_STALL_SECONDS:-4}
 MESSAGES=${SOAK_MESSAGES:-20000}
