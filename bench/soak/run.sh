@@ -11,7 +11,7 @@
 # Environment (defaults in brackets):
 #   SOAK_MESSAGES [20000]       messages, half inbound, half outbound
 #   SOAK_IN_CONCURRENCY [12]    inbound senders at once (half of the connections early-pipelined)
-#   SOAK_OUT_CONCURRENCY [8]    outbound (lockstep) senders at once
+#   SOAK_OUT_CONCURRENCY [24]   outbound (lockstep) senders at once (Exim, a process per connection, is the slow side)
 #   SOAK_FAULTS                 NAME:FRACTION,... (faults.sh commands; default: postfix-kill 0.15, exim-stall 0.3,
 #                               postfix-restart 0.45, exim-stall 0.6, postfix-kill 0.75, exim-stall 0.88)
 #   SOAK_DOWN_SECONDS [2]       how long Postfix stays down per fault
@@ -136,7 +136,7 @@ load_rc=0
 "$PY" "$HERE/soak.py" load --inbound 127.0.0.1:$IN_PORT --outbound 127.0.0.1:$OUT_PORT --proxy-pid "$PROXY_PID" \
   --work "$WORK" --run-id "$RUN_ID" --messages "$MESSAGES" \
   --backend-probe 127.0.0.1:$PF_PORT --remote-probe 127.0.0.1:$EXIM_PORT \
-  --in-concurrency "${SOAK_IN_CONCURRENCY:-12}" --out-concurrency "${SOAK_OUT_CONCURRENCY:-8}" \
+  --in-concurrency "${SOAK_IN_CONCURRENCY:-12}" --out-concurrency "${SOAK_OUT_CONCURRENCY:-24}" \
   --abort-every "${SOAK_ABORT_EVERY:-40}" --tls-every "${SOAK_TLS_EVERY:-4}" --seed "${SOAK_SEED:-1}" \
   ${SOAK_FAULTS:+--faults "$SOAK_FAULTS"} &
 LOAD_PID=$!

@@ -153,7 +153,7 @@ def make_plans(args, direction, count, prefix, rng):
     """A list of connections; each a dict with its mode and its messages."""
     conns, made, ci = [], 0, 0
     while made < count:
-        k = min(rng.randint(1, 3), count - made)
+        k = min(rng.randint(1, args.in_per_conn if direction == "in" else args.out_per_conn), count - made)
         mode = "early" if direction == "in" and ci % 2 == 0 else "lockstep"
         # every tls_every-th connection, as often early as lockstep (modes alternate with ci's parity)
         tls = ci % (2 * args.tls_every) in (1, args.tls_every if args.tls_every % 2 == 0 else args.tls_every + 1)
@@ -193,6 +193,9 @@ class Soak:
         self.fault_plan = []       # [(threshold_messages, name)]
         self.faults_started = 0
         self.gate_waiters = 0      # senders held back until the next fault has started
+        self.records_file = None
+        self.handed_dir = {"in": 0, "out": 0}
+        self.total_dir = {"in": 1, "out": 1}
         self.learned_pipeconnect = threading.Event()
         self.ehlo_lacks_keyword = 0
         self.protocol_errors = []
@@ -209,6 +212,14 @@ class Soak:
                     return None
                 c = queue[0]   # read again after every wait: another sender may have taken it
                 nxt = self.faults_started
+                d, other = c["dir"], "out" if c["dir"] == "in" else "in"
+                if (self.handed_dir[other] < self.total_dir[other]
+                        and self.handed_dir[d] / self.total_dir[d] > self.handed_dir[other] / self.total_dir[other] + 0.01):
+                    # both directions advance together, so every fault meets inbound and outbound load
+                    self.lock.wait(0.5)
+                    if self.stop.is_set():
+                        return None
+                    continue
                 if nxt < len(self.fault_plan) and self.handed + len(c["msgs"]) > self.fault_plan[nxt][0]:
                     self.gate_waiters += 1
                     self.lock.notify_all()
@@ -220,12 +231,17 @@ class Soak:
                 break
             queue.pop(0)
             self.handed += len(c["msgs"])
+            self.handed_dir[c["dir"]] += len(c["msgs"])
             self.lock.notify_all()
             return c
 
     def record(self, rec):
         with self.lock:
             self.records.append(rec)
+            if self.records_file is not None:
+                # written as they come: a run stopped half-way still leaves what it saw
+                self.records_file.write(json.dumps(rec) + "\n")
+                self.records_file.flush()
 
     # --- one connection
     def run_conn(self, c):
@@ -646,6 +662,7 @@ def cmd_load(args):
     q_in = make_plans(args, "in", n_in, prefix, rng)
     q_out = make_plans(args, "out", args.messages - n_in, prefix, rng)
     soak.total = args.messages
+    soak.total_dir = {"in": max(1, n_in), "out": max(1, args.messages - n_in)}
     for item in args.faults.split(","):
         item = item.strip()
         if not item:
@@ -655,6 +672,7 @@ def cmd_load(args):
     soak.fault_plan.sort()
     probes, rss = [], []
     w = args.work
+    soak.records_file = open(os.path.join(w, "records.jsonl"), "w")
     aux = [
         threading.Thread(target=soak.probe_thread, args=("inbound", args.inbound, probes), daemon=True),
         threading.Thread(target=soak.probe_thread, args=("outbound", args.outbound, probes), daemon=True),
@@ -692,9 +710,7 @@ def cmd_load(args):
     for t in aux:
         t.join(5)
     end_sample = sample_proc(args.proxy_pid)
-    with open(os.path.join(w, "records.jsonl"), "w") as f:
-        for r in soak.records:
-            f.write(json.dumps(r) + "\n")
+    soak.records_file.close()
     with open(os.path.join(w, "probes.jsonl"), "w") as f:
         for p in probes:
             f.write(json.dumps(p) + "\n")
@@ -867,6 +883,12 @@ def cmd_verify(args):
     else:
         second = last_q = None
 
+    load_rss = [(x["t"], x["rss_kib"]) for x in rss if x["rss_kib"] is not None and x["t"] <= load["load_end"]]
+    trajectory = []
+    for q in (0.25, 0.5, 0.75, 1.0):
+        pts = [v for t, v in load_rss if t <= load["start"] + q * (load["load_end"] - load["start"])]
+        trajectory.append(f"{pts[-1] / 1024:.0f}" if pts else "-")
+
     fault_names = {}
     for f in faults:
         fault_names[f["fault"]] = fault_names.get(f["fault"], 0) + 1
@@ -931,7 +953,8 @@ def cmd_verify(args):
     out.append(f"| proxy RSS (limit {args.rss_limit_mib} MiB) | max {max_rss / 1024 if max_rss else 0:.0f} MiB, "
                f"end {end['rss_kib'] / 1024 if end['rss_kib'] else 0:.0f} MiB; 2nd-quarter max "
                f"{second / 1024 if second else 0:.0f} MiB, last-quarter max {last_q / 1024 if last_q else 0:.0f} MiB; "
-               f"threads end {end['threads']}, fds end {end['fds']} |")
+               f"threads end {end['threads']}, fds end {end['fds']}; at 25/50/75/100 % of the load's time "
+               f"{' / '.join(trajectory)} MiB |")
     out.append(f"| faults | {', '.join(f'{k} x{v}' for k, v in sorted(fault_names.items()))} |")
     out.append(f"| proxy alive at the end | {'yes' if alive else 'NO'} |")
     out.append("")
@@ -990,7 +1013,9 @@ def main():
     lp.add_argument("--remote-probe", type=hostport, help="Exim itself, probed like the outbound listener")
     lp.add_argument("--messages", type=int, default=20000)
     lp.add_argument("--in-concurrency", type=int, default=12)
-    lp.add_argument("--out-concurrency", type=int, default=8)
+    lp.add_argument("--out-concurrency", type=int, default=24)
+    lp.add_argument("--in-per-conn", type=int, default=3, help="inbound connections carry 1..n messages")
+    lp.add_argument("--out-per-conn", type=int, default=5, help="outbound connections carry 1..n messages")
     lp.add_argument("--tls-every", type=int, default=4, help="every n-th connection uses STARTTLS")
     lp.add_argument("--abort-every", type=int, default=40, help="2 of every n connections end in an abort")
     lp.add_argument("--big-fraction", type=float, default=0.03, help="share of messages of about 150-250 KB")
