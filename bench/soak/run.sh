@@ -18,6 +18,8 @@
 #   SOAK_STALL_SECONDS [4]      how long Exim stays stopped per stall
 #   SOAK_ABORT_EVERY [40]       every n-th connection ends in an abort mid-DATA or mid-BDAT
 #   SOAK_TLS_EVERY [4]          every n-th connection uses STARTTLS
+#   SOAK_MAX_SECONDS [0]        stop starting connections after this long (0: never); `kill -USR1` on the
+#                               soak.py process does the same at once. The check then covers the messages sent.
 #   SOAK_RSS_LIMIT_MIB [512]    bound on the proxy's VmRSS (sampled every second)
 #   SOAK_SEED [1]               the message plan (modes, sizes, aborts) is a function of the seed
 #   BASE_PORT [27125]           Postfix, Postfix (PROXY port, unused), Exim, proxy inbound, proxy outbound:
@@ -137,7 +139,7 @@ load_rc=0
   --work "$WORK" --run-id "$RUN_ID" --messages "$MESSAGES" \
   --backend-probe 127.0.0.1:$PF_PORT --remote-probe 127.0.0.1:$EXIM_PORT \
   --in-concurrency "${SOAK_IN_CONCURRENCY:-12}" --out-concurrency "${SOAK_OUT_CONCURRENCY:-24}" \
-  --abort-every "${SOAK_ABORT_EVERY:-40}" --tls-every "${SOAK_TLS_EVERY:-4}" --seed "${SOAK_SEED:-1}" \
+  --abort-every "${SOAK_ABORT_EVERY:-40}" --tls-every "${SOAK_TLS_EVERY:-4}" --seed "${SOAK_SEED:-1}" --max-seconds "${SOAK_MAX_SECONDS:-0}" \
   ${SOAK_FAULTS:+--faults "$SOAK_FAULTS"} &
 LOAD_PID=$!
 wait $LOAD_PID || load_rc=$?   # (wait, not a foreground child: a TERM reaches the trap at once)

@@ -38,6 +38,7 @@ import os
 import random
 import re
 import socket
+import signal
 import ssl
 import struct
 import subprocess
@@ -194,12 +195,15 @@ class Soak:
         self.faults_started = 0
         self.gate_waiters = 0      # senders held back until the next fault has started
         self.records_file = None
+        self.fault_at_seconds = None   # with --max-seconds: faults at fractions of the duration, senders never held
+        self.start = time.time()
         self.handed_dir = {"in": 0, "out": 0}
         self.total_dir = {"in": 1, "out": 1}
         self.learned_pipeconnect = threading.Event()
         self.ehlo_lacks_keyword = 0
         self.protocol_errors = []
         self.stop = threading.Event()
+        self.draining = threading.Event()   # SIGUSR1 or --max-seconds: no new connections, the load ends early
         self.ctx = ssl.create_default_context()
         self.ctx.check_hostname = False
         self.ctx.verify_mode = ssl.CERT_NONE
@@ -208,7 +212,7 @@ class Soak:
     def take(self, queue):
         with self.lock:
             while True:
-                if not queue:
+                if not queue or self.draining.is_set():
                     return None
                 c = queue[0]   # read again after every wait: another sender may have taken it
                 nxt = self.faults_started
@@ -559,7 +563,9 @@ class Soak:
         with open(fault_file, "w") as f:
             for i, (threshold, name) in enumerate(self.fault_plan):
                 with self.lock:
-                    while self.handed < threshold and not self.gate_waiters and not self.stop.is_set() and not self.all_handed():
+                    while (not self.stop.is_set() and not self.all_handed() and not self.draining.is_set()
+                           and (time.time() < self.start + self.fault_at_seconds[i] if self.fault_at_seconds
+                                else self.handed < threshold and not self.gate_waiters)):
                         self.lock.wait(0.2)
                     if self.stop.is_set():
                         return
@@ -670,6 +676,10 @@ def cmd_load(args):
         name, frac = item.split(":")
         soak.fault_plan.append((int(float(frac) * args.messages), name))
     soak.fault_plan.sort()
+    if args.max_seconds:
+        fracs = sorted(float(item.split(":")[1]) for item in args.faults.split(",") if item.strip())
+        soak.fault_at_seconds = [f * args.max_seconds for f in fracs]
+        soak.fault_plan = [(10 ** 12, name) for _, name in soak.fault_plan]   # no hand-out gate
     probes, rss = [], []
     w = args.work
     soak.records_file = open(os.path.join(w, "records.jsonl"), "w")
@@ -686,15 +696,19 @@ def cmd_load(args):
     for t in aux:
         t.start()
     ft = threading.Thread(target=soak.fault_thread, args=(os.path.join(w, "faults.jsonl"),), daemon=True)
-    start = time.time()
+    start = soak.start = time.time()
     ft.start()
     workers = [threading.Thread(target=soak.worker, args=(q_in,), daemon=True) for _ in range(args.in_concurrency)]
     workers += [threading.Thread(target=soak.worker, args=(q_out,), daemon=True) for _ in range(args.out_concurrency)]
     for t in workers:
         t.start()
+    signal.signal(signal.SIGUSR1, lambda *_: soak.draining.set())
     last = 0
     while any(t.is_alive() for t in workers):
         time.sleep(1)
+        if args.max_seconds and time.time() - start > args.max_seconds and not soak.draining.is_set():
+            print(f"[soak] --max-seconds {args.max_seconds} reached: no new connections", file=sys.stderr)
+            soak.draining.set()
         if time.time() - last >= 10:
             last = time.time()
             with soak.lock:
@@ -718,7 +732,8 @@ def cmd_load(args):
         for s in rss:
             f.write(json.dumps(s) + "\n")
     with open(os.path.join(w, "load.json"), "w") as f:
-        json.dump({"start": start, "load_end": load_end, "messages": args.messages, "end_sample": end_sample,
+        json.dump({"start": start, "load_end": load_end, "messages": soak.handed, "planned": args.messages,
+                   "ended_early": soak.draining.is_set(), "faults_started": soak.faults_started, "end_sample": end_sample,
                    "ehlo_lacks_keyword": soak.ehlo_lacks_keyword, "generator_errors": soak.protocol_errors,
                    "in_concurrency": args.in_concurrency, "out_concurrency": args.out_concurrency,
                    "faults_planned": len(soak.fault_plan), "run_id": args.run_id}, f)
@@ -894,7 +909,7 @@ def cmd_verify(args):
         fault_names[f["fault"]] = fault_names.get(f["fault"], 0) + 1
         if f["rc"] != 0:
             violations.append(f"fault {f['fault']} failed (rc {f['rc']}): {f['out'][-300:]}")
-    if len(faults) < load["faults_planned"]:
+    if len(faults) < load["faults_planned"] and not load.get("ended_early"):
         violations.append(f"only {len(faults)} of {load['faults_planned']} faults ran")
     aborts = {"data": 0, "bdat": 0}
     for r in records:
@@ -916,6 +931,8 @@ def cmd_verify(args):
     out = []
     out.append(f"## Soak summary (run {run_id})")
     out.append("")
+    if load.get("ended_early"):
+        out.append(f"Ended early (SIGUSR1 or --max-seconds): {load['messages']} of {load['planned']} planned messages were sent.")
     out.append(f"{load['messages']} messages in {dur:.0f} s ({load['messages'] / dur:.0f} msgs/s offered; "
                f"{ok_total / dur:.0f} accepted/s), {load['in_concurrency']} inbound + {load['out_concurrency']} outbound "
                f"senders at once")
@@ -1020,6 +1037,7 @@ def main():
     lp.add_argument("--abort-every", type=int, default=40, help="2 of every n connections end in an abort")
     lp.add_argument("--big-fraction", type=float, default=0.03, help="share of messages of about 150-250 KB")
     lp.add_argument("--faults", default="postfix-kill:0.15,exim-stall:0.3,postfix-restart:0.45,exim-stall:0.6,postfix-kill:0.75,exim-stall:0.88")
+    lp.add_argument("--max-seconds", type=float, default=0, help="stop handing out connections after this long (0: never)")
     lp.add_argument("--timeout", type=float, default=120.0)
     lp.add_argument("--settle", type=float, default=5.0)
     lp.add_argument("--seed", type=int, default=1)
