@@ -22,8 +22,8 @@
 #                               soak.py process does the same at once. The check then covers the messages sent.
 #   SOAK_RSS_LIMIT_MIB [512]    bound on the proxy's VmRSS (sampled every second)
 #   SOAK_SEED [1]               the message plan (modes, sizes, aborts) is a function of the seed
-#   BASE_PORT [27125]           Postfix, Postfix (PROXY port, unused), Exim, proxy inbound, proxy outbound, proxy
-#                               /metrics (managed heap sampled every 5 s): BASE_PORT..BASE_PORT+5, all on 127.0.0.1
+#   BASE_PORT [27125]           Postfix, Postfix (PROXY port, unused), Exim, proxy inbound, proxy outbound:
+#                               BASE_PORT..BASE_PORT+4, all on 127.0.0.1
 #   PEERS_DIR [/var/tmp/epp-soak-peers]   peers' state; the instances soak-backend-BASE_PORT and soak-remote-BASE_PORT
 #                               are wiped first (runs with different BASE_PORTs can share a PEERS_DIR)
 #   NO_BUILD=1, PROXY_DLL=…/earlypipe.dll (default: the Release build, built unless NO_BUILD=1)
@@ -41,7 +41,7 @@ export PEERS_DIR=${PEERS_DIR:-/var/tmp/epp-soak-peers}
 BASE_PORT=${BASE_PORT:-27125}
 export PF_NAME=soak-backend-$BASE_PORT PF_ADDR=127.0.0.1 PF_PORT=$BASE_PORT PF_PROXY_PORT=$((BASE_PORT + 1)) PF_TLS=0
 export EXIM_NAME=soak-remote-$BASE_PORT EXIM_ADDR=127.0.0.1 EXIM_PORT=$((BASE_PORT + 2)) EXIM_TLS=1 EXIM_PIPE_CONNECT=1
-IN_PORT=$((BASE_PORT + 3)) OUT_PORT=$((BASE_PORT + 4)) METRICS_PORT=$((BASE_PORT + 5))
+IN_PORT=$((BASE_PORT + 3)) OUT_PORT=$((BASE_PORT + 4))
 export SOAK_DOWN_SECONDS=${SOAK_DOWN_SECONDS:-2} SOAK_STALL_SECONDS=${SOAK_STALL_SECONDS:-4}
 MESSAGES=${SOAK_MESSAGES:-20000}
 RSS_LIMIT=${SOAK_RSS_LIMIT_MIB:-512}
@@ -82,7 +82,7 @@ if [ "${NO_BUILD:-0}" != 1 ] && [ -z "${PROXY_DLL:-}" ]; then
   dotnet build -c Release -nologo -v q "$ROOT/src/EarlyPipeProxy.Host" >&2 || die "build failed"
 fi
 [ -f "$DLL" ] || die "$DLL missing"
-for p in $PF_PORT $PF_PROXY_PORT $EXIM_PORT $IN_PORT $OUT_PORT $METRICS_PORT; do
+for p in $PF_PORT $PF_PROXY_PORT $EXIM_PORT $IN_PORT $OUT_PORT; do
   [ -z "$(ss -ltnH "sport = :$p")" ] || die "port $p is in use (set BASE_PORT)"
 done
 ulimit -n 65536 2>/dev/null || true
@@ -118,7 +118,6 @@ cat >"$WORK/earlypipe.json" <<EOF
     "Limits": { "MaxConnections": 2000 },
     "Timeouts": { "Command": "00:02:00" }
   } ],
-  "Metrics": { "Listen": "127.0.0.1:$METRICS_PORT" },
   "Logging": { "LogLevel": { "Default": "Information" } }
 }
 EOF
@@ -138,7 +137,7 @@ RUN_ID=soak$(date +%s)$$
 load_rc=0
 "$PY" "$HERE/soak.py" load --inbound 127.0.0.1:$IN_PORT --outbound 127.0.0.1:$OUT_PORT --proxy-pid "$PROXY_PID" \
   --work "$WORK" --run-id "$RUN_ID" --messages "$MESSAGES" \
-  --backend-probe 127.0.0.1:$PF_PORT --remote-probe 127.0.0.1:$EXIM_PORT --metrics http://127.0.0.1:$METRICS_PORT/metrics \
+  --backend-probe 127.0.0.1:$PF_PORT --remote-probe 127.0.0.1:$EXIM_PORT \
   --in-concurrency "${SOAK_IN_CONCURRENCY:-12}" --out-concurrency "${SOAK_OUT_CONCURRENCY:-24}" \
   --abort-every "${SOAK_ABORT_EVERY:-40}" --tls-every "${SOAK_TLS_EVERY:-4}" --seed "${SOAK_SEED:-1}" --max-seconds "${SOAK_MAX_SECONDS:-0}" \
   ${SOAK_FAULTS:+--faults "$SOAK_FAULTS"} &

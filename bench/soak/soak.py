@@ -634,14 +634,9 @@ class Soak:
                 out.append({"probe": name, "t": t0, "latency": lat, "code": code, "error": err})
             self.stop.wait(max(0.0, 1.0 - (time.time() - t0)))
 
-    def rss_thread(self, pid, out, metrics_url):
-        n = 0
+    def rss_thread(self, pid, out):
         while not self.stop.is_set():
-            sample = sample_proc(pid)
-            if metrics_url and n % 5 == 0:
-                sample.update(scrape_metrics(metrics_url))
-            out.append(sample)
-            n += 1
+            out.append(sample_proc(pid))
             self.stop.wait(1.0)
 
 
@@ -658,22 +653,6 @@ def sample_proc(pid):
     except OSError:
         pass
     return s
-
-
-def scrape_metrics(url):
-    """The managed heap and open connections from the proxy's /metrics (prometheus-net's default .NET metrics)."""
-    import urllib.request
-    found = {}
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith("dotnet_total_memory_bytes "):
-                    found["managed_kib"] = int(float(line.split()[1]) / 1024)
-                elif line.startswith("earlypipe_active_connections"):
-                    found["active_connections"] = found.get("active_connections", 0) + int(float(line.split()[-1]))
-    except (OSError, ValueError):
-        pass
-    return found
 
 
 def hostport(s):
@@ -707,7 +686,7 @@ def cmd_load(args):
     aux = [
         threading.Thread(target=soak.probe_thread, args=("inbound", args.inbound, probes), daemon=True),
         threading.Thread(target=soak.probe_thread, args=("outbound", args.outbound, probes), daemon=True),
-        threading.Thread(target=soak.rss_thread, args=(args.proxy_pid, rss, args.metrics), daemon=True),
+        threading.Thread(target=soak.rss_thread, args=(args.proxy_pid, rss), daemon=True),
     ]
     # the same probe straight to the MTAs, to tell a slow proxy from a slow MTA behind it
     if args.backend_probe:
@@ -745,8 +724,6 @@ def cmd_load(args):
     for t in aux:
         t.join(5)
     end_sample = sample_proc(args.proxy_pid)
-    if args.metrics:
-        end_sample.update(scrape_metrics(args.metrics))
     soak.records_file.close()
     with open(os.path.join(w, "probes.jsonl"), "w") as f:
         for p in probes:
@@ -922,14 +899,10 @@ def cmd_verify(args):
         second = last_q = None
 
     load_rss = [(x["t"], x["rss_kib"]) for x in rss if x["rss_kib"] is not None and x["t"] <= load["load_end"]]
-    load_heap = [(x["t"], x["managed_kib"]) for x in rss if x.get("managed_kib") is not None and x["t"] <= load["load_end"]]
-    trajectory, heap_trajectory = [], []
+    trajectory = []
     for q in (0.25, 0.5, 0.75, 1.0):
-        cut = load["start"] + q * (load["load_end"] - load["start"])
-        pts = [v for t, v in load_rss if t <= cut]
+        pts = [v for t, v in load_rss if t <= load["start"] + q * (load["load_end"] - load["start"])]
         trajectory.append(f"{pts[-1] / 1024:.0f}" if pts else "-")
-        pts = [v for t, v in load_heap if t <= cut]
-        heap_trajectory.append(f"{pts[-1] / 1024:.0f}" if pts else "-")
 
     fault_names = {}
     for f in faults:
@@ -999,9 +972,6 @@ def cmd_verify(args):
                f"{second / 1024 if second else 0:.0f} MiB, last-quarter max {last_q / 1024 if last_q else 0:.0f} MiB; "
                f"threads end {end['threads']}, fds end {end['fds']}; at 25/50/75/100 % of the load's time "
                f"{' / '.join(trajectory)} MiB |")
-    if load_heap:
-        out.append(f"| proxy managed heap (GC, from /metrics) | at 25/50/75/100 % of the load's time {' / '.join(heap_trajectory)} MiB, "
-                   f"end {end.get('managed_kib', 0) / 1024:.0f} MiB; open connections at the end {end.get('active_connections', '-')} |")
     out.append(f"| faults | {', '.join(f'{k} x{v}' for k, v in sorted(fault_names.items()))} |")
     out.append(f"| proxy alive at the end | {'yes' if alive else 'NO'} |")
     out.append("")
@@ -1027,7 +997,7 @@ def cmd_verify(args):
         "inbound": sum(v for k, v in modes.items() if k[0] == "in"),
         "outbound": sum(v for k, v in modes.items() if k[0] == "out"),
         "rss_max_kib": max_rss, "rss_end_kib": end["rss_kib"], "rss_limit_kib": args.rss_limit_mib * 1024,
-        "fds_end": end["fds"], "threads_end": end["threads"], "managed_end_kib": end.get("managed_kib", -1),
+        "fds_end": end["fds"], "threads_end": end["threads"],
         "faults": len(faults), "fault_postfix_kill": fault_names.get("postfix-kill", 0),
         "fault_postfix_restart": fault_names.get("postfix-restart", 0), "fault_exim_stall": fault_names.get("exim-stall", 0),
         "proxy_alive": int(alive), "generator_errors": len(gen_errors), "violations": len(violations),
@@ -1067,7 +1037,6 @@ def main():
     lp.add_argument("--abort-every", type=int, default=40, help="2 of every n connections end in an abort")
     lp.add_argument("--big-fraction", type=float, default=0.03, help="share of messages of about 150-250 KB")
     lp.add_argument("--faults", default="postfix-kill:0.15,exim-stall:0.3,postfix-restart:0.45,exim-stall:0.6,postfix-kill:0.75,exim-stall:0.88")
-    lp.add_argument("--metrics", help="the proxy's /metrics URL: managed heap size sampled every 5 s")
     lp.add_argument("--max-seconds", type=float, default=0, help="stop handing out connections after this long (0: never)")
     lp.add_argument("--timeout", type=float, default=120.0)
     lp.add_argument("--settle", type=float, default=5.0)

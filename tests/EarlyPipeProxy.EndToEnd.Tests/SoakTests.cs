@@ -45,7 +45,7 @@ public sealed class SoakTests(ITestOutputHelper output)
             ["SOAK_FAULTS"] = "postfix-kill:0.2,exim-stall:0.4,postfix-restart:0.6,exim-stall:0.8",
             ["SOAK_STALL_SECONDS"] = "3",
             ["SOAK_DOWN_SECONDS"] = "2",
-            ["BASE_PORT"] = FreePortRange(6).ToString(CultureInfo.InvariantCulture),
+            ["BASE_PORT"] = FreePortRange(5).ToString(CultureInfo.InvariantCulture),
             ["NO_BUILD"] = "1",
             ["PROXY_DLL"] = dll,
             ["PEERS_DIR"] = Peers.StateDir,
