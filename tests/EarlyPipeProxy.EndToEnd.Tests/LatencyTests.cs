@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Xunit.Abstractions;
 using EarlyPipeProxy.EndToEnd.Tests.Infrastructure;
 
@@ -46,7 +45,7 @@ public sealed class LatencyTests(ITestOutputHelper output)
             "earlypipe.dll is not in the test output directory " + AppContext.BaseDirectory);
 
         var results = Path.Combine(Path.GetTempPath(), $"earlypipe-rtt-{Environment.ProcessId}-{Guid.NewGuid():N}.txt");
-        var run = await RunAsync(
+        var run = await BenchScript.RunAsync(
             script,
             new Dictionary<string, string>
             {
@@ -56,7 +55,10 @@ public sealed class LatencyTests(ITestOutputHelper output)
                 ["PROXY"] = "1",
                 ["PROXY_DIR"] = AppContext.BaseDirectory,
                 ["RESULTS"] = results,
-            });
+            },
+            MeasureTimeout,
+            TimeSpan.FromSeconds(20),
+            output);
         try
         {
             output.WriteLine(run.Stdout);
@@ -109,13 +111,13 @@ public sealed class LatencyTests(ITestOutputHelper output)
         RequireNetworkNamespaces();
         var script = Path.Combine(RepositoryRoot.Find(), "bench", "rtt", "outbound.sh");
         var results = Path.Combine(Path.GetTempPath(), $"earlypipe-outbound-rtt-{Environment.ProcessId}-{Guid.NewGuid():N}.txt");
-        var run = await RunAsync(script, new Dictionary<string, string>
+        var run = await BenchScript.RunAsync(script, new Dictionary<string, string>
         {
             ["N"] = "5",
             ["DELAY_MS"] = "25",
             ["PROXY_DIR"] = AppContext.BaseDirectory,
             ["RESULTS"] = results,
-        });
+        }, MeasureTimeout, TimeSpan.FromSeconds(20), output);
         try
         {
             output.WriteLine(run.Stdout);
@@ -140,8 +142,6 @@ public sealed class LatencyTests(ITestOutputHelper output)
     }
 
     private sealed record ResultRow(string Mode, string Path, int Count, double MedianRtt, int Early);
-
-    private sealed record RunResult(int ExitCode, string Stdout, string Stderr);
 
     private static ResultRow Row(IReadOnlyList<ResultRow> rows, string mode, string path) =>
         rows.SingleOrDefault(r => r.Mode == mode && r.Path == path)
@@ -236,77 +236,5 @@ public sealed class LatencyTests(ITestOutputHelper output)
         }
 
         return null;
-    }
-
-    /// <summary>
-    /// Runs the script; on timeout it gets SIGTERM first so that its exit trap stops the proxy and Postfix and
-    /// removes the namespaces, and is only killed outright if it does not end within 20 s after that.
-    /// </summary>
-    private async Task<RunResult> RunAsync(string script, Dictionary<string, string> environment)
-    {
-        var psi = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(script)!,
-        };
-        psi.ArgumentList.Add(script);
-        foreach (var (key, value) in environment)
-        {
-            psi.Environment[key] = value;
-        }
-
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        using var process = new Process { StartInfo = psi };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.AppendLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.AppendLine(e.Data); } } };
-        var started = Stopwatch.StartNew();
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        using (var timeout = new CancellationTokenSource(MeasureTimeout))
-        {
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                output.WriteLine($"measure.sh still running after {MeasureTimeout}; sending SIGTERM to pid {process.Id}");
-                using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
-                {
-                    await kill.WaitForExitAsync();
-                }
-
-                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-                try
-                {
-                    await process.WaitForExitAsync(grace.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    process.Kill(entireProcessTree: true);
-                    await process.WaitForExitAsync();
-                }
-
-                lock (stderr)
-                {
-                    stderr.AppendLine($"(measure.sh timed out after {MeasureTimeout})");
-                }
-            }
-        }
-
-        process.WaitForExit(); // flushes the asynchronous output readers
-        output.WriteLine($"measure.sh took {started.Elapsed.TotalSeconds:F1} s");
-        lock (stdout)
-        {
-            lock (stderr)
-            {
-                return new RunResult(process.ExitCode, stdout.ToString(), stderr.ToString());
-            }
-        }
     }
 }

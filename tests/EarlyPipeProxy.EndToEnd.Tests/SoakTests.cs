@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Xunit.Abstractions;
 using EarlyPipeProxy.EndToEnd.Tests.Infrastructure;
 
@@ -38,7 +36,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         Assert.True(File.Exists(dll), "earlypipe.dll is not in the test output directory " + AppContext.BaseDirectory);
 
         var results = Path.Combine(Path.GetTempPath(), $"earlypipe-soak-{Environment.ProcessId}-{Guid.NewGuid():N}.md");
-        var run = await RunAsync(script, new Dictionary<string, string>
+        var run = await BenchScript.RunAsync(script, new Dictionary<string, string>
         {
             ["SOAK_MESSAGES"] = "600",
             ["SOAK_ABORT_EVERY"] = "10",
@@ -50,7 +48,7 @@ public sealed class SoakTests(ITestOutputHelper output)
             ["PROXY_DLL"] = dll,
             ["PEERS_DIR"] = Peers.StateDir,
             ["RESULTS"] = results,
-        });
+        }, RunTimeout, TimeSpan.FromSeconds(30), output);
         try
         {
             output.WriteLine(run.Stdout);
@@ -127,67 +125,4 @@ public sealed class SoakTests(ITestOutputHelper output)
     }
 
     private sealed record RunResult(int ExitCode, string Stdout, string Stderr);
-
-    /// <summary>Runs the script; on timeout SIGTERM first, so that its exit trap stops the proxy, Postfix and Exim.</summary>
-    private async Task<RunResult> RunAsync(string script, Dictionary<string, string> environment)
-    {
-        var psi = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(script)!,
-        };
-        psi.ArgumentList.Add(script);
-        foreach (var (key, value) in environment)
-        {
-            psi.Environment[key] = value;
-        }
-
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        using var process = new Process { StartInfo = psi };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.AppendLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.AppendLine(e.Data); } } };
-        var started = Stopwatch.StartNew();
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        using (var timeout = new CancellationTokenSource(RunTimeout))
-        {
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                output.WriteLine($"run.sh still running after {RunTimeout}; sending SIGTERM to pid {process.Id}");
-                using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
-                {
-                    await kill.WaitForExitAsync();
-                }
-
-                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                try
-                {
-                    await process.WaitForExitAsync(grace.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    process.Kill(entireProcessTree: true);
-                    await process.WaitForExitAsync();
-                }
-            }
-        }
-
-        process.WaitForExit(); // flushes the asynchronous output readers
-        output.WriteLine($"run.sh took {started.Elapsed.TotalSeconds:F1} s");
-        lock (stdout)
-        {
-            lock (stderr)
-            {
-                return new RunResult(process.ExitCode, stdout.ToString(), stderr.ToString());
-            }
-        }
-    }
 }
