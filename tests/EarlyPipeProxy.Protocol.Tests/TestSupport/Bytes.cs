@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using EarlyPipeProxy.Fuzz.Drivers;
 
 namespace EarlyPipeProxy.Protocol.Tests.TestSupport;
 
@@ -22,14 +23,14 @@ internal static class Bytes
     public static ReadOnlySequence<byte> Segments(params string[] parts)
     {
         ArgumentOutOfRangeException.ThrowIfZero(parts.Length);
-        TestSegment? first = null;
-        TestSegment? last = null;
+        SequenceSegment? first = null;
+        SequenceSegment? last = null;
         foreach (var part in parts)
         {
             var memory = Guarded(Of(part));
             if (first is null)
             {
-                first = last = new TestSegment(memory, 0);
+                first = last = new SequenceSegment(memory, 0);
             }
             else
             {
@@ -67,21 +68,5 @@ internal static class Bytes
         content.CopyTo(array, guard.Length);
         guard.CopyTo(array.AsSpan(guard.Length + content.Length));
         return array.AsMemory(guard.Length, content.Length);
-    }
-
-    private sealed class TestSegment : ReadOnlySequenceSegment<byte>
-    {
-        public TestSegment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public TestSegment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new TestSegment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 }
