@@ -45,6 +45,7 @@ internal sealed class EarlyFlight
     {
         var flight = _pending.TakeFlight();
         UpstreamReply[]? replies = null;
+        string? failure = null;
         try
         {
             replies = await FlyAsync(flight);
@@ -54,6 +55,9 @@ internal sealed class EarlyFlight
             // After the handshake the post-TLS entry was the one relied on; before it, the cleartext one.
             _remote.Cache.Flush(_remote.Key, EhloCacheFlushReason.ConnectionFailed);
             _record.Redo = "early flight failed: " + ex.Failure.ToString().ToLowerInvariant();
+            // The session line keeps the short word; the redo's own line says what the socket said, so that an
+            // operator can tell a refused connection from a timeout.
+            failure = _record.Redo + " (" + ex.Message + ")";
             await _remote.DropAsync();
         }
 
@@ -68,7 +72,7 @@ internal sealed class EarlyFlight
 
         if (_remote.Channel is null)
         {
-            SessionLog.EarlyFlightRedone(_record.Logger, _record.Peer.Address, _record.Peer.Port, _record.Listener, _record.Upstream, _record.Redo!);
+            SessionLog.EarlyFlightRedone(_record.Logger, _record.Peer.Address, _record.Peer.Port, _record.Listener, _record.Upstream, failure ?? _record.Redo!);
 
             // Until the redo sends them again, the flight's commands are still owed: a remote that cannot be reached
             // now owes each of them its 421.

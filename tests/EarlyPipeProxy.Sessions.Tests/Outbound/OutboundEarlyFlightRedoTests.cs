@@ -82,5 +82,9 @@ public sealed class OutboundEarlyFlightRedoTests
         Assert.Equal([Body], redo.Messages);
         Assert.Equal(1, harness.Cache.Counters.Flushes(EhloCacheFlushReason.ConnectionFailed));
         Assert.Equal(1, harness.Cache.Counters.TotalFlushes);
+
+        // The session line keeps the short reason; the redo's own line adds what the connection said.
+        Assert.Contains(harness.Log.Lines, line => line.Contains("redo=\"early flight failed: closed\"", StringComparison.Ordinal));
+        Assert.Contains(harness.Log.Lines, line => line.Contains("redone in lockstep: early flight failed: closed (", StringComparison.Ordinal));
     }
 }
