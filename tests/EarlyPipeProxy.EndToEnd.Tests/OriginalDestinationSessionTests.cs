@@ -109,6 +109,88 @@ public sealed class OriginalDestinationSessionTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A loop: the sender meant another of the proxy's own listeners (127.0.0.7), and the REDIRECT brought it to the
+    /// wrapping listener. Relaying it to its original destination would have the proxy connect to itself; it is
+    /// refused at once with 554 5.4.6, and the other listener never sees a connection.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_connection_whose_original_destination_is_another_of_the_proxy_listeners_is_refused_as_a_loop()
+    {
+        Peers.Require();
+        OriginalDestinationTests.Require();
+        Skip.IfNot(OperatingSystem.IsLinux(), "network namespaces and iptables are Linux only");
+        await using var ns = await NetworkNamespace.CreateAsync("epp-odloop");
+        const string OtherListenerAddress = "127.0.0.7";
+        var proxyPort = Peers.FreePort();
+        var otherPort = Peers.FreePort();
+        var rule = new[]
+        {
+            "iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", OtherListenerAddress, "--dport", otherPort.ToString(CultureInfo.InvariantCulture),
+            "-m", "owner", "--uid-owner", Nobody.ToString(CultureInfo.InvariantCulture),
+            "-j", "REDIRECT", "--to-ports", proxyPort.ToString(CultureInfo.InvariantCulture),
+        };
+        var added = await ns.ExecAsync(rule);
+        Assert.True(added.ExitCode == 0, "iptables: " + added);
+
+        var dir = Directory.CreateTempSubdirectory("earlypipe-odloop-").FullName;
+        var config = Path.Combine(dir, "earlypipe.json");
+        await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new
+        {
+            Outbound = new object[]
+            {
+                new { Name = "wrapped", Listen = $"127.0.0.1:{proxyPort}", UseOriginalDestination = true, Tls = new { Mode = "None" } },
+                new { Name = "other", Listen = $"{OtherListenerAddress}:{otherPort}", Upstream = $"{EximAddress}:25", Tls = new { Mode = "None" } },
+            },
+        }));
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        using var proxy = ns.Start([dotnet, Path.Combine(AppContext.BaseDirectory, "earlypipe.dll"), "run", "--config", config]);
+        var proxyOutput = new StringBuilder();
+        var reading = Task.WhenAll(Pump(proxy.StandardOutput, proxyOutput), Pump(proxy.StandardError, proxyOutput));
+        try
+        {
+            await Poll.UntilAsync(() => Listening(ns, proxyPort), "the proxy to listen in the namespace", TimeSpan.FromSeconds(30));
+
+            // The sender, as user nobody, connects to the other listener's address and reads what it is told first.
+            var greeting = await ns.ExecAsync(
+            [
+                "setpriv", $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "/usr/bin/python3", "-c",
+                "import socket,sys; s=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10); "
+                    + "print(s.recv(512).decode('ascii', 'replace').strip())",
+                OtherListenerAddress, otherPort.ToString(CultureInfo.InvariantCulture),
+            ]);
+            output.WriteLine(greeting.ToString());
+            Assert.True(greeting.ExitCode == 0, "the sender failed:\n" + greeting);
+            Assert.StartsWith("554 5.4.6 ", greeting.Stdout.Trim(), StringComparison.Ordinal);
+
+            // The proxy says why, and nothing reached the other listener: no line of it but its start-up line.
+            await Poll.UntilAsync(
+                () => { lock (proxyOutput) { return proxyOutput.ToString().Contains($"mail loop refused: the original destination of H=[127.0.0.1] I=wrapped is this proxy's own listener {OtherListenerAddress}:{otherPort}", StringComparison.Ordinal); } },
+                "the proxy to log the refused loop");
+            lock (proxyOutput)
+            {
+                var otherLines = proxyOutput.ToString().Split('\n').Where(l => l.Contains("I=other", StringComparison.Ordinal)).ToArray();
+                Assert.True(otherLines.All(l => l.Contains("listening I=other", StringComparison.Ordinal)), string.Join('\n', otherLines));
+            }
+        }
+        finally
+        {
+            if (!proxy.HasExited)
+            {
+                proxy.Kill(entireProcessTree: true);
+            }
+
+            await proxy.WaitForExitAsync();
+            await reading;
+            lock (proxyOutput)
+            {
+                output.WriteLine("--- proxy output\n" + proxyOutput);
+            }
+
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static async Task Pump(StreamReader reader, StringBuilder sink)
     {
         while (await reader.ReadLineAsync() is { } line)

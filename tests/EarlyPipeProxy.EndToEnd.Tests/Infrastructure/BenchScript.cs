@@ -5,9 +5,6 @@ using Xunit.Abstractions;
 
 namespace EarlyPipeProxy.EndToEnd.Tests.Infrastructure;
 
-/// <summary>What a bench script said and how it ended.</summary>
-public sealed record BenchScriptResult(int ExitCode, string Stdout, string Stderr);
-
 /// <summary>
 /// Runs one of bench/'s scripts for a test: the same script an operator runs, so that the test and the figures in
 /// bench/README.md cannot measure different things.
@@ -19,7 +16,7 @@ public static class BenchScript
     /// first, so that its exit trap stops what it started (proxy, Postfix, Exim, namespaces), and is killed outright
     /// only when it has not ended within <paramref name="grace"/> after that; the timeout is noted in its stderr.
     /// </summary>
-    public static async Task<BenchScriptResult> RunAsync(string script, IReadOnlyDictionary<string, string> environment, TimeSpan timeout,
+    public static async Task<ScriptResult> RunAsync(string script, IReadOnlyDictionary<string, string> environment, TimeSpan timeout,
         TimeSpan grace, ITestOutputHelper output)
     {
         var name = Path.GetFileName(script);
@@ -80,7 +77,7 @@ public static class BenchScript
         {
             lock (stderr)
             {
-                return new BenchScriptResult(process.ExitCode, stdout.ToString(), stderr.ToString());
+                return new ScriptResult(process.ExitCode, stdout.ToString(), stderr.ToString());
             }
         }
     }
