@@ -277,12 +277,15 @@ internal sealed class RemoteLink
         return true;
     }
 
-    /// <summary>Learns the first EHLO reply of a TLS phase into the cache; null when the session does not learn.</summary>
-    public EhloLearnOutcome? Learn(UpstreamReply ehlo)
+    /// <summary>
+    /// Learns the first EHLO reply of a TLS phase into the cache (a reply that no longer offers the keyword flushes the
+    /// entry); the session line's L field says what the remote offers.
+    /// </summary>
+    public void Learn(UpstreamReply ehlo)
     {
         if (_learnt || !_options.EarlyPipelining)
         {
-            return null;
+            return;
         }
 
         _learnt = true;
@@ -291,8 +294,6 @@ internal sealed class RemoteLink
         {
             _record.Early = EarlyPipeUse.Advertised;
         }
-
-        return outcome;
     }
 
     /// <summary>Aborts the connection and forgets it: the session will connect anew.</summary>
