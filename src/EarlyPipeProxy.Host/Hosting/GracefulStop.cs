@@ -69,6 +69,9 @@ public sealed partial class GracefulStop(TimeSpan shutdownTimeout, IHostApplicat
         context.Cancel = true;
         if (Interlocked.Increment(ref _signals) < 2)
         {
+            // The console lifetime stops the host at SIGTERM and SIGINT, systemd's lifetime (AddSystemd) at SIGTERM only:
+            // without this, SIGINT under systemd would be swallowed here and never stop the proxy. Stopping twice is a no-op.
+            lifetime.StopApplication();
             return;
         }
 

@@ -35,15 +35,10 @@ public static class ProxyHost
             throw new InvalidOperationException($"{configPath}: no Inbound or Outbound listeners configured.");
         }
 
-        builder.Logging.ClearProviders();
-        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
-        builder.Logging.AddConsole(console => console.FormatterName = SessionLineFormatter.FormatterName)
-            .AddConsoleFormatter<SessionLineFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
-        if (builder.Configuration.GetSection("Logging:LogLevel:Microsoft.Hosting.Lifetime").Value is null)
-        {
-            // Kestrel would announce our SMTP listeners as "http://"; ListenerAnnouncer says what they are.
-            builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
-        }
+        builder.AddProxyLogging(configPath);
+        // Under systemd (parent process systemd): Type=notify's READY=1 once listening, STOPPING=1 at a stop, and SIGTERM
+        // through SystemdLifetime; elsewhere it does nothing (deploy/systemd/earlypipe.service).
+        builder.Services.AddSystemd();
 
         if (options.ShutdownTimeout <= TimeSpan.Zero)
         {

@@ -20,7 +20,16 @@ public sealed class SessionLineFormatter() : ConsoleFormatter(FormatterName)
         }
 
         textWriter.Write(DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss.fff ", System.Globalization.CultureInfo.InvariantCulture));
-        var level = logEntry.LogLevel switch
+        WriteLevelAndMessage(logEntry.LogLevel, message, logEntry.Exception, textWriter);
+    }
+
+    /// <summary>
+    /// The line after its timestamp: the level word (none for information), the message, an exception on the same
+    /// line, the line end. Shared with <see cref="JournalLineFormatter"/>, so both formats grep alike.
+    /// </summary>
+    internal static void WriteLevelAndMessage(LogLevel logLevel, string? message, Exception? exception, TextWriter textWriter)
+    {
+        var level = logLevel switch
         {
             LogLevel.Information => null,
             LogLevel.Warning => "warning: ",
@@ -31,7 +40,7 @@ public sealed class SessionLineFormatter() : ConsoleFormatter(FormatterName)
         };
         textWriter.Write(level);
         textWriter.Write(message);
-        if (logEntry.Exception is { } exception)
+        if (exception is not null)
         {
             textWriter.Write(' ');
             textWriter.Write(exception.ToString().ReplaceLineEndings(" | "));
