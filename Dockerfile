@@ -31,6 +31,12 @@ RUN mkdir -p /etc/earlypipe /var/lib/earlypipe \
     && chown "$APP_UID" /var/lib/earlypipe
 COPY config/earlypipe.json /etc/earlypipe/earlypipe.json
 
+# `earlypipe` on PATH as on a host, e.g. `docker compose exec earlypipe earlypipe cache list --config
+# /etc/earlypipe/earlypipe.json` (the image's EARLYPIPE__ variables point the command at the running proxy's socket).
+# exec: the command is the process itself, for signals and the exit status.
+RUN printf '#!/bin/sh\nexec dotnet /app/earlypipe.dll "$@"\n' > /usr/local/bin/earlypipe \
+    && chmod 0755 /usr/local/bin/earlypipe
+
 ENV EARLYPIPE__EhloCache__DatabasePath=/var/lib/earlypipe/ehlo-cache.db
 # The control socket of `earlypipe cache ...` (via docker exec), beside the cache where the app user may write.
 ENV EARLYPIPE__Control__SocketPath=/var/lib/earlypipe/control.sock
