@@ -58,6 +58,11 @@ dotnet=$(command -v "${DOTNET:-dotnet}") || { echo "install.sh: no dotnet SDK on
 # The directory holding the runtime: the installed command points the application there (DOTNET_ROOT), so it runs
 # under systemd, whose PATH and environment know nothing of where the SDK was.
 dotnet_root=$(dirname "$(readlink -f "$dotnet")")
+case $dotnet_root in
+    /home/* | /root/* | /run/user/*)
+        echo "install.sh: warning: the runtime is in $dotnet_root, which the unit's ProtectHome=yes hides from the" \
+            "service; install .NET system-wide (e.g. /usr/share/dotnet) and set DOTNET" >&2 ;;
+esac
 
 staging=$(mktemp -d "${TMPDIR:-/tmp}/earlypipe-install.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
