@@ -76,9 +76,6 @@ public sealed class SessionRecord
 
     public SessionEnd End { get; private set; } = SessionEnd.PeerClosed;
 
-    /// <summary>The queue ids the upstream named for the messages it accepted, in order (see <see cref="MessageQueued"/>).</summary>
-    public IReadOnlyList<string> QueueIds => _queueIds ?? (IReadOnlyList<string>)[];
-
     /// <summary>
     /// This session's trace when the peer's address is one the listener traces (Trace:Clients); null, and no cost,
     /// otherwise. The channels write every command and reply through it.
