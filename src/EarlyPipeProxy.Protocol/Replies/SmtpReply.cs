@@ -27,6 +27,19 @@ public readonly record struct SmtpReply(int Code, ReadOnlySequence<byte> Raw, in
         return text.IsEmpty ? string.Empty : Encoding.UTF8.GetString(text);
     }
 
+    /// <summary>
+    /// The queue id a positive reply to the end of data names (<see cref="QueueIdParser"/>); false for any other code
+    /// or wording.
+    /// </summary>
+    public bool TryGetQueueId(out string queueId) => TryGetQueueId(Code, Raw, out queueId);
+
+    /// <summary>As <see cref="TryGetQueueId(out string)"/>, for a reply's code and raw bytes kept without its reader.</summary>
+    public static bool TryGetQueueId(int code, in ReadOnlySequence<byte> raw, out string queueId)
+    {
+        queueId = string.Empty;
+        return ReplyCode.IsPositiveCompletion(code) && QueueIdParser.TryParse(raw, out queueId);
+    }
+
     /// <summary>The enhanced status code (RFC 3463) at the start of the final line's text, if there is one.</summary>
     public bool TryGetEnhancedStatusCode(out EnhancedStatusCode code) => TryGetEnhancedStatusCode(Raw, out code);
 

@@ -43,6 +43,7 @@ public sealed class InboundListener
         Connections = new ConnectionSlots(options.Limits.MaxConnections);
         options.Limits.ValidateAddressLimits($"Inbound listener '{options.Name}'");
         options.Timeouts.Validate($"Inbound listener '{options.Name}'");
+        options.Trace.Validate($"Inbound listener '{options.Name}'");
         AddressLimits = new ClientAddressLimiter(options.Limits);
     }
 

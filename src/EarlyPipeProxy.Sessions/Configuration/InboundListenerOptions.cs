@@ -32,4 +32,7 @@ public sealed class InboundListenerOptions
     public ListenerLimits Limits { get; set; } = new();
 
     public SessionTimeouts Timeouts { get; set; } = new();
+
+    /// <summary>Peers whose sessions are traced command by command (read at each session's start).</summary>
+    public TraceOptions Trace { get; set; } = new();
 }

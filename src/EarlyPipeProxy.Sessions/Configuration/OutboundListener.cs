@@ -53,6 +53,7 @@ public sealed class OutboundListener
         Connections = new ConnectionSlots(options.Limits.MaxConnections);
         options.Limits.ValidateAddressLimits(what);
         options.Timeouts.Validate(what);
+        options.Trace.Validate(what);
         AddressLimits = new ClientAddressLimiter(options.Limits);
         if (options.SenderTls.IsConfigured)
         {

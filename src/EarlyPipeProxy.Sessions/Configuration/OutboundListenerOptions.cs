@@ -52,4 +52,7 @@ public sealed class OutboundListenerOptions
     public ListenerLimits Limits { get; set; } = new();
 
     public SessionTimeouts Timeouts { get; set; } = new();
+
+    /// <summary>Peers whose sessions are traced command by command (read at each session's start).</summary>
+    public TraceOptions Trace { get; set; } = new();
 }

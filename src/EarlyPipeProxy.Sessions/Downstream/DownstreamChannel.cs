@@ -40,6 +40,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     private readonly IDownstreamOwner _owner;
     private readonly long _sessionStart;
     private IDuplexPipe _pipe;
+    private PipeWriter _output;
     private TlsDuplexPipe? _tls;
     private SequencePosition _lineEnd;
     private bool _holdingLine;
@@ -59,6 +60,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
         _record = record;
         _owner = owner;
         _sessionStart = deadline.Now;
+        _output = Traced(pipe.Output);
     }
 
     /// <summary>
@@ -72,7 +74,8 @@ public sealed class DownstreamChannel : IAsyncDisposable
 
     public PipeReader Input => _pipe.Input;
 
-    public PipeWriter Output => _pipe.Output;
+    /// <summary>The current pipes' output, through the session's trace when it has one.</summary>
+    public PipeWriter Output => _output;
 
     /// <summary>The TLS layer once a handshake succeeded; null in cleartext.</summary>
     public TlsDuplexPipe? Tls => _tls;
@@ -226,6 +229,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
             _lineEnd = reader.Position;
             _holdingLine = true;
             _record.Commands += sasl ? 0 : 1;
+            _record.Trace?.FromPeer(buffer.Slice(line.Start, reader.Position), sasl);
             _record.BytesFromPeer += buffer.Slice(line.Start, reader.Position).Length;
             return new CommandRead(CommandReadStatus.Command, line, buffer.Slice(line.Start, reader.Position), moreBuffered: !reader.End);
         }
@@ -250,7 +254,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     public void Write(ReadOnlySpan<byte> reply)
     {
         Count(ReplyCode.Peek(reply));
-        _pipe.Output.Write(reply);
+        _output.Write(reply);
         _record.BytesToPeer += reply.Length;
         _unflushedBytes += reply.Length;
     }
@@ -260,7 +264,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
         Count(ReplyCode.Peek(reply));
         foreach (var segment in reply)
         {
-            _pipe.Output.Write(segment.Span);
+            _output.Write(segment.Span);
         }
 
         _record.BytesToPeer += reply.Length;
@@ -271,9 +275,9 @@ public sealed class DownstreamChannel : IAsyncDisposable
     public void Write(EhloCapabilities capabilities)
     {
         ArgumentNullException.ThrowIfNull(capabilities);
-        var before = _pipe.Output.UnflushedBytes;
-        capabilities.WriteTo(_pipe.Output);
-        var written = _pipe.Output.UnflushedBytes - before;
+        var before = _output.UnflushedBytes;
+        capabilities.WriteTo(_output);
+        var written = _output.UnflushedBytes - before;
         _record.BytesToPeer += written;
         _unflushedBytes += written;
         Count(ReplyCode.Ok);
@@ -291,7 +295,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
         FlushResult result;
         using (var scope = _deadline.Begin(_timeouts.Command))
         {
-            result = await _pipe.Output.FlushAsync(scope.Token);
+            result = await _output.FlushAsync(scope.Token);
         }
 
         if (result.IsCompleted)
@@ -304,7 +308,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     public ValueTask FinalFlushAsync()
     {
         _unflushedBytes = 0;
-        return Transport.FinalFlush.TryAsync(_pipe.Output);
+        return Transport.FinalFlush.TryAsync(_output);
     }
 
     /// <summary>
@@ -361,6 +365,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
 
         _tls = secured;
         Volatile.Write(ref _pipe, secured);
+        _output = Traced(secured.Output);
         _record.PeerTlsEstablished(TlsDescription.Describe(secured.Stream), resumed, kind);
         return true;
     }
@@ -428,6 +433,8 @@ public sealed class DownstreamChannel : IAsyncDisposable
 
         return Released(result);
     }
+
+    private PipeWriter Traced(PipeWriter output) => _record.Trace is { } trace ? trace.ToPeer(output) : output;
 
     /// <summary>A cancelled read is released at once and comes back empty, so no caller can forget to.</summary>
     private ReadResult Released(ReadResult result)

@@ -63,6 +63,7 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         {
             TlsLabel = _options.ImplicitTls ? "implicit" : "none",
         };
+        _record.Trace = Tracing.SessionTrace.Start(_options.Trace, _record);
         Pipe = client;
     }
 

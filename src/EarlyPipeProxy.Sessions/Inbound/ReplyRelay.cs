@@ -186,6 +186,10 @@ internal sealed class ReplyRelay
                 if (positive)
                 {
                     _record.MessagesAccepted++;
+                    if (reply.TryGetQueueId(out var queueId))
+                    {
+                        _record.MessageQueued(queueId);
+                    }
                 }
                 else
                 {

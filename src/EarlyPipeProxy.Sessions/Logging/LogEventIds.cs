@@ -3,7 +3,7 @@ namespace EarlyPipeProxy.Sessions.Logging;
 /// <summary>
 /// Every log EventId the proxy uses, one constant each, named after what it logs: a new message takes a free number
 /// here, so no two messages share one. The hundreds group them: 1xx sessions, 2xx connection handling,
-/// 3xx outbound policy and certificate reloads, 4xx health, 5xx listeners and shutdown, 6xx EHLO cache, 7xx control socket.
+/// 3xx outbound policy and certificate reloads, 4xx health, 5xx listeners and shutdown, 6xx EHLO cache, 7xx control socket, 8xx the per-client trace.
 /// </summary>
 public static class LogEventIds
 {
@@ -73,4 +73,7 @@ public static class LogEventIds
     public const int ControlRequestFailed = 705;
     public const int ControlAcceptFailed = 706;
     public const int ControlSocketRemoveFailed = 707;
+
+    // Per-client trace (src/EarlyPipeProxy.Sessions/Tracing/SessionTrace.cs, TraceLog): one command or reply line.
+    public const int SessionTrace = 800;
 }

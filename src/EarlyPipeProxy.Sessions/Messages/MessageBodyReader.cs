@@ -22,6 +22,7 @@ public static class MessageBodyReader
         ArgumentNullException.ThrowIfNull(sink);
         ArgumentNullException.ThrowIfNull(record);
         var scanner = DataTerminatorScanner.Create();
+        var octetsBefore = record.BytesFromPeer;
         var refused = false;
         peer.BeginData(timeout);
         while (true)
@@ -52,6 +53,7 @@ public static class MessageBodyReader
             switch (status)
             {
                 case DataScanStatus.EndOfData:
+                    record.Trace?.PeerData(record.BytesFromPeer - octetsBefore);
                     if (!refused)
                     {
                         await sink.EndAsync(piece);

@@ -189,6 +189,10 @@ internal sealed class MessageRelay
         if (final.IsPositiveCompletion)
         {
             _record.MessagesAccepted++;
+            if (SmtpReply.TryGetQueueId(final.Code, final.AsSequence(), out var queueId))
+            {
+                _record.MessageQueued(queueId);
+            }
         }
         else
         {

@@ -66,6 +66,7 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
         _connector = connector;
         _cache = cache;
         _record = new SessionRecord(Direction.Outbound, listener.Name, senderEndPoint, remoteEndPoint, logger, metrics);
+        _record.Trace = Tracing.SessionTrace.Start(_options.Trace, _record);
     }
 
     public EarlyPipeUse EarlyPipeUse => _record.Early;

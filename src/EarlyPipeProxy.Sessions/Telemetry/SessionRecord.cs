@@ -16,7 +16,12 @@ namespace EarlyPipeProxy.Sessions.Telemetry;
 public sealed class SessionRecord
 {
     private readonly long _started = Stopwatch.GetTimestamp();
+    // Queue ids past this many are counted, not listed: the session line stays bounded however long the session.
+    private const int MaxQueueIdsListed = 32;
+
     private RoundTripCounter _roundTrips;
+    private List<string>? _queueIds;
+    private int _queueIdsNotListed;
 
     public SessionRecord(string direction, string listener, IPEndPoint peer, IPEndPoint upstream, ILogger logger, ProxyMetrics? metrics)
     {
@@ -72,6 +77,12 @@ public sealed class SessionRecord
     public SessionEnd End { get; private set; } = SessionEnd.PeerClosed;
 
     /// <summary>
+    /// This session's trace when the peer's address is one the listener traces (Trace:Clients); null, and no cost,
+    /// otherwise. The channels write every command and reply through it.
+    /// </summary>
+    public Tracing.SessionTrace? Trace { get; set; }
+
+    /// <summary>
     /// The upstream has the end of a message and its verdict has not been relayed yet: an abort now may leave a message
     /// delivered that the peer never saw accepted (<see cref="SessionEnd.AbortedAwaitingVerdict"/>).
     /// </summary>
@@ -90,6 +101,23 @@ public sealed class SessionRecord
 
     /// <summary>The round trips the side that saves them (the client inbound, the proxy toward the remote outbound) spent.</summary>
     public ref RoundTripCounter RoundTrips => ref _roundTrips;
+
+    /// <summary>
+    /// The upstream accepted a message and named its queue id (Protocol's QueueIdParser: bounded, safe characters
+    /// only), so the session line can point into the upstream's own log.
+    /// </summary>
+    public void MessageQueued(string queueId)
+    {
+        _queueIds ??= [];
+        if (_queueIds.Count < MaxQueueIdsListed)
+        {
+            _queueIds.Add(queueId);
+        }
+        else
+        {
+            _queueIdsNotListed++;
+        }
+    }
 
     public void Ended(SessionEnd end, string? detail = null)
     {
@@ -158,6 +186,28 @@ public sealed class SessionRecord
         SessionLog.SessionLine(Logger, inbound ? "session" : "outbound", Peer.Address, Peer.Port, Listener, inbound ? "B" : "U", Upstream,
             earlyField, PeerTls, UpstreamTls, MessagesAccepted, Recipients, Commands, BytesFromPeer, BytesToPeer,
             Stopwatch.GetElapsedTime(_started).TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture),
-            Redo is null ? string.Empty : " redo=\"" + Redo + "\"", DescribeEnd());
+            Redo is null ? string.Empty : " redo=\"" + Redo + "\"", QueueField(), DescribeEnd());
+    }
+
+    /// <summary>" Q=id" for each message the upstream queued, so grep "Q=id" finds the session of any one of them.</summary>
+    private string QueueField()
+    {
+        if (_queueIds is null)
+        {
+            return string.Empty;
+        }
+
+        var field = new System.Text.StringBuilder();
+        foreach (var id in _queueIds)
+        {
+            field.Append(" Q=").Append(id);
+        }
+
+        if (_queueIdsNotListed > 0)
+        {
+            field.Append(" Q+=").Append(_queueIdsNotListed.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return field.ToString();
     }
 }

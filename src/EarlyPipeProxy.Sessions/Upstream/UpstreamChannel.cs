@@ -85,6 +85,13 @@ public sealed class UpstreamChannel : IAsyncDisposable
         }
 
         record.Metrics?.UpstreamConnected(record.Listener, record.Direction, Stopwatch.GetElapsedTime(started));
+        if (record.Trace is { } trace)
+        {
+            // The first flight left with the connect, before the trace could see it.
+            connection.Trace = trace;
+            trace.WrittenToUpstream(firstFlight.Span);
+        }
+
         var channel = new UpstreamChannel(connection, deadline, timeouts, limits, record) { CountsRoundTrips = countsRoundTrips };
         if (countsRoundTrips)
         {

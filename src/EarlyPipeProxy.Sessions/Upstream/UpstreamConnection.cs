@@ -18,6 +18,8 @@ namespace EarlyPipeProxy.Sessions.Upstream;
 public sealed class UpstreamConnection : IAsyncDisposable
 {
     private IDuplexPipe _transport;
+    private PipeWriter? _tracedOutput;
+    private Tracing.SessionTrace? _trace;
     private Tls.TlsDuplexPipe? _tls;
     private readonly Func<bool, ValueTask> _close;
     private SequencePosition _replyEnd;
@@ -45,7 +47,22 @@ public sealed class UpstreamConnection : IAsyncDisposable
 
     public EndPoint RemoteEndPoint { get; }
 
-    public PipeWriter Output => _transport.Output;
+    /// <summary>The connection's output, through the session's trace when it has one.</summary>
+    public PipeWriter Output => _tracedOutput ?? _transport.Output;
+
+    /// <summary>
+    /// The session's trace: from now on what is written to <see cref="Output"/> and every reply read are traced.
+    /// Null (the default) traces nothing.
+    /// </summary>
+    public Tracing.SessionTrace? Trace
+    {
+        get => _trace;
+        set
+        {
+            _trace = value;
+            _tracedOutput = value?.ToUpstream(_transport.Output);
+        }
+    }
 
     /// <summary>Whether the TLS session was resumed rather than negotiated in full (valid after <see cref="UpgradeToTlsAsync"/>).</summary>
     public bool TlsResumed { get; private set; }
@@ -76,6 +93,7 @@ public sealed class UpstreamConnection : IAsyncDisposable
         TlsResumed = stream.RemoteCertificate is not { } certificate || raw.BytesRead < certificate.GetRawCertData().Length;
         _tls = new Tls.TlsDuplexPipe(stream);
         _transport = _tls;
+        _tracedOutput = _trace?.ToUpstream(_transport.Output);
     }
 
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
@@ -115,6 +133,7 @@ public sealed class UpstreamConnection : IAsyncDisposable
                 case ReplyReadStatus.Complete:
                     _replyEnd = reader.Position;
                     _holdingReply = true;
+                    _trace?.FromUpstream(reply);
                     return reply;
                 case ReplyReadStatus.Malformed:
                 case ReplyReadStatus.TooLong:

@@ -22,4 +22,7 @@ public sealed record OutboundListenerSpec(string Name, string Upstream)
 
     /// <summary>"Tls": { "TrustedCaPath" }: PEM CA certificates anchoring the upstream's chain; null = the system store.</summary>
     public string? TrustedCaPath { get; init; }
+
+    /// <summary>"Trace": { "Clients" }: the sender addresses whose sessions are traced; null leaves tracing off.</summary>
+    public IReadOnlyList<string>? TraceClients { get; init; }
 }

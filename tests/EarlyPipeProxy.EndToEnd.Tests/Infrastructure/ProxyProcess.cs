@@ -61,6 +61,9 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>"Timeouts": { "ClientNameLookup" }; null leaves the proxy's default.</summary>
     public TimeSpan? ClientNameLookupTimeout { get; init; }
+
+    /// <summary>"Trace": { "Clients" }: the client addresses whose sessions are traced; null leaves tracing off.</summary>
+    public IReadOnlyList<string>? TraceClients { get; init; }
 }
 
 /// <summary>
@@ -194,6 +197,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                     ? null
                     : new { Mode = o.TlsMode, o.VerifyCertificate, o.TrustedCaPath },
                 Timeouts = new { Command = "00:01:00" },
+                Trace = o.TraceClients is null ? null : new { Clients = o.TraceClients },
             }).ToArray();
         }
 
@@ -226,6 +230,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                     : new { l.MaxConnections, l.MaxConnectionsPerAddress, l.MaxConnectionsPerAddressPerMinute, l.AddressLimitExceptions },
                 Tls = l.Tls is null ? null : new { l.Tls.CertificatePath, l.Tls.KeyPath },
                 ImplicitTls = l.ImplicitTls ? true : (bool?)null,
+                Trace = l.TraceClients is null ? null : new { Clients = l.TraceClients },
             }).ToArray();
         }
 
