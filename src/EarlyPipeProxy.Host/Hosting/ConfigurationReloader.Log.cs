@@ -36,7 +36,7 @@ public sealed partial class ConfigurationReloader
     private static partial void LogReloadProblem(ILogger logger, string problem);
 
     [LoggerMessage(EventId = LogEventIds.ConfigurationReloadRejected, Level = LogLevel.Error,
-        Message = "reload: {Path} not applied after {Reason} ({Problems} problem(s)); the running configuration stays")]
+        Message = "reload: {Path} rejected after {Reason} ({Problems} problem(s)); the running configuration stays")]
     private static partial void LogReloadRejected(ILogger logger, string path, string reason, int problems);
 
     [LoggerMessage(EventId = LogEventIds.ConfigurationNeedsRestart, Level = LogLevel.Warning, Message = "reload: {What}; needs a restart")]
