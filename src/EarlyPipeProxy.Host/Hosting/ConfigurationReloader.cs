@@ -120,7 +120,8 @@ public sealed partial class ConfigurationReloader(
                 LogNeedsRestart(logger, restart);
             }
 
-            // The live configuration too, for what reads it through change tokens: the Logging section's levels.
+            // The live configuration too, for what reads it through change tokens: the Logging section's levels. (A file
+            // rewritten again since the candidate was read lends its levels here; its listeners wait for the next SIGHUP.)
             (configuration as IConfigurationRoot)?.Reload();
             Apply(plan, reason);
             DisposeWatchers();
@@ -139,9 +140,9 @@ public sealed partial class ConfigurationReloader(
     /// afresh, so that the live one is only touched once the new one has checked. Null, with the problem, when the file
     /// is missing or not JSON.
     /// </summary>
-    private static IConfigurationRoot? ReadCandidate(IConfiguration live, List<string> problems)
+    private IConfigurationRoot? ReadCandidate(List<string> problems)
     {
-        if (live is not IConfigurationBuilder sources)
+        if (configuration is not IConfigurationBuilder sources)
         {
             problems.Add("the configuration's sources are not known; nothing re-read");
             return null;
@@ -163,8 +164,6 @@ public sealed partial class ConfigurationReloader(
             return null;
         }
     }
-
-    private IConfigurationRoot? ReadCandidate(List<string> problems) => ReadCandidate(configuration, problems);
 
     /// <summary>
     /// The one place a reload binds the options from the configuration (as <see cref="ProxyHost.Build"/> does at start):
