@@ -196,10 +196,11 @@ public sealed class ConfigurationReloadTests(PostfixFixture postfix, ITestOutput
     }
 
     /// <summary>
-    /// Three listeners: a cleartext one, a TLS-on-connect one whose certificate expired in 2020, and an outbound one whose
-    /// sender certificate file does not exist. The proxy starts; the cleartext listener serves (Postfix's banner and
-    /// EHLO); the TLS one presents the expired certificate and serves, and the proxy logs it at start and again on
-    /// SIGHUP; the outbound one is not opened, logged with its file, and /healthz is 503 naming it and why;
+    /// Four listeners: a cleartext one, a TLS-on-connect one whose certificate expired in 2020, an inbound STARTTLS one and
+    /// an outbound one whose certificate files do not exist. The proxy starts; the cleartext listener serves (Postfix's
+    /// banner and EHLO); the TLS one presents the expired certificate and serves, and the proxy logs it at start and
+    /// again on SIGHUP; the two without a certificate are not opened, each logged with its file, and /healthz is 503
+    /// naming them and why;
     /// earlypipe_certificate_expiry_timestamp_seconds has the expired certificate's NotAfter.
     /// </summary>
     [SkippableFact]
@@ -233,6 +234,7 @@ public sealed class ConfigurationReloadTests(PostfixFixture postfix, ITestOutput
             await using var proxy = await ProxyProcess.StartAsync(output, [
                     new ListenerSpec("plain", postfix.SmtpPort),
                     new ListenerSpec("expired", postfix.SmtpPort) { Tls = new TlsMaterial(certPath, certPath, keyPath, certPath, "expired.test"), ImplicitTls = true },
+                    new ListenerSpec("broken-in", postfix.SmtpPort) { Tls = new TlsMaterial(missing, missing, missing, missing, "broken.test"), ExpectListening = false },
                 ], [], ehloCachePath: null, sections);
 
             output.WriteLine("proxy: " + await proxy.WaitForOutputAsync(
@@ -240,7 +242,11 @@ public sealed class ConfigurationReloadTests(PostfixFixture postfix, ITestOutput
                 "the unopened listener logged with its file"));
             output.WriteLine("proxy: " + await proxy.WaitForOutputAsync(
                 l => l.Contains("certificate EXPIRED I=expired (CN=expired.test) on 2020-02-01", StringComparison.Ordinal), "the expired certificate logged"));
-            Assert.False(Peers.IsListening(brokenPort), "the listener without its certificate was opened");
+            output.WriteLine("proxy: " + await proxy.WaitForOutputAsync(
+                l => l.Contains("listener I=broken-in NOT OPENED", StringComparison.Ordinal) && l.Contains(missing, StringComparison.Ordinal),
+                "the unopened inbound listener logged with its file"));
+            Assert.False(Peers.IsListening(brokenPort), "the outbound listener without its certificate was opened");
+            Assert.False(Peers.IsListening(proxy["broken-in"].ListenPort), "the inbound listener without its certificate was opened");
 
             await using (var plain = await RawSmtpClient.ConnectAsync("127.0.0.1", proxy["plain"].ListenPort))
             {
@@ -261,7 +267,9 @@ public sealed class ConfigurationReloadTests(PostfixFixture postfix, ITestOutput
                 output.WriteLine(body);
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
                 Assert.Contains("listener broken-out (outbound): down, not opened: certificate " + missing, body, StringComparison.Ordinal);
+                Assert.Contains("listener broken-in (inbound): down, not opened: certificate " + missing, body, StringComparison.Ordinal);
                 Assert.Contains("listener plain (inbound): up", body, StringComparison.Ordinal);
+                Assert.Contains("listener expired (inbound): up", body, StringComparison.Ordinal);
             }
 
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
