@@ -12,7 +12,7 @@ public sealed partial class ListenerAnnouncer(
     {
         lifetime.ApplicationStarted.Register(() =>
         {
-            foreach (var listener in listeners)
+            foreach (var listener in listeners.Where(l => l.Problem is null))
             {
                 var options = listener.Options;
                 LogListening(logger, listener.Name, listener.ListenEndPoint.ToString(), listener.BackendEndPoint.ToString(),
@@ -27,7 +27,7 @@ public sealed partial class ListenerAnnouncer(
                 }
             }
 
-            foreach (var listener in outboundListeners)
+            foreach (var listener in outboundListeners.Where(l => l.Problem is null))
             {
                 var options = listener.Options;
                 LogListeningOutbound(logger, listener.Name, listener.ListenEndPoint.ToString(),

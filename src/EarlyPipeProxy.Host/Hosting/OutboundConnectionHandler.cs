@@ -23,7 +23,8 @@ public sealed partial class OutboundConnectionHandler(
     // Not async: the runner's task is the connection's, and an idle connection holds one async frame fewer.
     public override Task OnConnectedAsync(ConnectionContext connection)
     {
-        var listener = connection.Features.Get<OutboundListenerFeature>()!.Listener;
+        var live = connection.Features.Get<OutboundListenerFeature>()!.Listener;
+        var listener = live.Settings;
         if (connection.RemoteEndPoint is not IPEndPoint sender)
         {
             return Task.CompletedTask;
@@ -50,8 +51,8 @@ public sealed partial class OutboundConnectionHandler(
             return connection.Transport.Output.WriteAsync(ProxyReplies.DestinationIsThisProxy.ToArray()).AsTask();
         }
 
-        return runner.RunAsync(connection, listener.Name, listener.Connections, listener.AddressLimits, Direction.Outbound, sender.Address,
-            (Handler: this, Listener: listener, Connection: connection, Sender: sender, Remote: remote),
+        return runner.RunAsync(connection, listener.Name, live.Connections, live.AddressLimits, Direction.Outbound, sender.Address,
+            (Handler: this, Listener: live, Connection: connection, Sender: sender, Remote: remote),
             static (state, closeRequested) => state.Handler.RunSessionAsync(state.Listener, state.Connection, state.Sender, state.Remote, closeRequested));
     }
 

@@ -55,7 +55,7 @@ public static class ProxyHost
         builder.Services.AddSingleton(new OwnListeners([.. listeners.Select(l => l.ListenEndPoint), .. outboundListeners.Select(l => l.ListenEndPoint)]));
         builder.Services.AddSingleton<SessionConnectionRunner>();
         builder.Services.AddHostedService<ListenerAnnouncer>();
-        builder.Services.AddHostedService<CertificateReloader>();
+        builder.Services.AddConfigurationReloader(configPath);
         builder.Services.AddEhloCache(builder.Configuration, configPath).AddControlServer(builder.Configuration, configPath);
         var metricsEndPoint = builder.Services.AddProxyTelemetry(builder.Configuration, listeners, outboundListeners);
         // Session code never blocks a thread, so socket continuations may run inline on the I/O threads instead of
@@ -70,12 +70,13 @@ public static class ProxyHost
                 kestrel.Listen(metricsEndPoint);
             }
 
-            foreach (var listener in listeners)
+            // A listener whose certificate did not load is not opened; the others are (ConfigurationReloader says so).
+            foreach (var listener in listeners.Where(l => l.Problem is null))
             {
                 ListenSmtp<InboundConnectionHandler>(kestrel, listener.ListenEndPoint, features => features.Set(new InboundListenerFeature(listener)));
             }
 
-            foreach (var listener in outboundListeners)
+            foreach (var listener in outboundListeners.Where(l => l.Problem is null))
             {
                 ListenSmtp<OutboundConnectionHandler>(kestrel, listener.ListenEndPoint, features => features.Set(new OutboundListenerFeature(listener)));
             }

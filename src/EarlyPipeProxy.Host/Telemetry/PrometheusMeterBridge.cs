@@ -15,6 +15,8 @@ public sealed class PrometheusMeterBridge : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<Instrument, Collector?> _collectors = new();
+    private readonly HashSet<(Instrument Instrument, string Labels)> _observed = [];
+    private readonly Lock _observing = new();
     private readonly MetricFactory _factory;
 
     public PrometheusMeterBridge(CollectorRegistry registry)
@@ -35,7 +37,7 @@ public sealed class PrometheusMeterBridge : IDisposable
         _listener.Start();
 
         // Observable instruments report when asked: right before every scrape.
-        registry.AddBeforeCollectCallback(_listener.RecordObservableInstruments);
+        registry.AddBeforeCollectCallback(ObserveAll);
     }
 
     public CollectorRegistry Registry { get; }
@@ -79,6 +81,7 @@ public sealed class PrometheusMeterBridge : IDisposable
                 break;
             case Gauge gauge when IsObservable(instrument):
                 gauge.WithLabels(labelValues).Set(value);
+                _observed.Add((instrument, string.Join('\0', labelValues)));
                 break;
             case Gauge gauge:
                 gauge.WithLabels(labelValues).Inc(value);
@@ -86,6 +89,33 @@ public sealed class PrometheusMeterBridge : IDisposable
             case Histogram histogram:
                 histogram.WithLabels(labelValues).Observe(value);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Asks the observable instruments for their values, then drops the series of an observable gauge it did not report
+    /// this time: such a gauge reports its whole current set (a certificate replaced by a reload has a new subject),
+    /// and a series it no longer reports would otherwise stay at its last value for good.
+    /// </summary>
+    private void ObserveAll()
+    {
+        lock (_observing)
+        {
+            _observed.Clear();
+            _listener.RecordObservableInstruments();
+            foreach (var (instrument, collector) in _collectors)
+            {
+                if (collector is Gauge gauge && IsObservable(instrument))
+                {
+                    foreach (var labels in gauge.GetAllLabelValues().ToArray())
+                    {
+                        if (!_observed.Contains((instrument, string.Join('\0', labels))))
+                        {
+                            gauge.RemoveLabelled(labels);
+                        }
+                    }
+                }
+            }
         }
     }
 

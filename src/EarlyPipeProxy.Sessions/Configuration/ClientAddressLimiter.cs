@@ -32,25 +32,21 @@ public sealed class ClientAddressLimiter
 
     private readonly Dictionary<UInt128, Entry> _entries = [];
     private readonly Lock _lock = new();
-    private readonly int _maxOpen;
-    private readonly int _maxPerWindow;
-    private readonly AddressList _exceptions;
     private readonly TimeProvider _time;
+    private Policy _policy;
     private long _lastSweep;
 
     public ClientAddressLimiter(ListenerLimits limits, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(limits);
-        _maxOpen = limits.MaxConnectionsPerAddress;
-        _maxPerWindow = limits.MaxConnectionsPerAddressPerMinute;
-        _exceptions = AddressList.Parse(limits.AddressLimitExceptions ?? ["127.0.0.0/8", "::1"]);
+        _policy = Policy.Of(limits);
         _time = time ?? TimeProvider.System;
         _lastSweep = _time.GetTimestamp();
     }
 
-    public int MaxConnectionsPerAddress => _maxOpen;
+    public int MaxConnectionsPerAddress => Volatile.Read(ref _policy).MaxOpen;
 
-    public int MaxConnectionsPerAddressPerMinute => _maxPerWindow;
+    public int MaxConnectionsPerAddressPerMinute => Volatile.Read(ref _policy).MaxPerWindow;
 
     /// <summary>Addresses held now (open connections or a remembered rate); for tests and their bound.</summary>
     public int TrackedAddresses
@@ -68,7 +64,8 @@ public sealed class ClientAddressLimiter
     public ClientAdmission Admit(IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(address);
-        if ((_maxOpen == 0 && _maxPerWindow == 0) || _exceptions.Contains(address))
+        var policy = Volatile.Read(ref _policy);
+        if ((policy.MaxOpen == 0 && policy.MaxPerWindow == 0) || policy.Exceptions.Contains(address))
         {
             return ClientAdmission.Exempt;
         }
@@ -91,12 +88,12 @@ public sealed class ClientAddressLimiter
 
             // A new entry is always admitted (one attempt, nothing open), so refusals never add one.
             entry.Attempts++;
-            if (_maxPerWindow > 0 && entry.Attempts > _maxPerWindow)
+            if (policy.MaxPerWindow > 0 && entry.Attempts > policy.MaxPerWindow)
             {
                 return ClientAdmission.RateExceeded;
             }
 
-            if (_maxOpen > 0 && entry.Open >= _maxOpen)
+            if (policy.MaxOpen > 0 && entry.Open >= policy.MaxOpen)
             {
                 return ClientAdmission.TooManyConnections;
             }
@@ -104,6 +101,17 @@ public sealed class ClientAddressLimiter
             entry.Open++;
             return ClientAdmission.Admitted;
         }
+    }
+
+    /// <summary>
+    /// New limits (a reload): the counts held stay, so connections open now count against the new cap, and the next
+    /// attempt from an address is decided by it. An address that became an exception is not counted from now on; its
+    /// connections admitted before are still released.
+    /// </summary>
+    public void Update(ListenerLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        Volatile.Write(ref _policy, Policy.Of(limits));
     }
 
     /// <summary>Ends a connection that <see cref="Admit"/> admitted.</summary>
@@ -148,7 +156,7 @@ public sealed class ClientAddressLimiter
 
     /// <summary>Whether an entry with nothing open is still worth its memory: its minute is running and there is room.</summary>
     private bool Remembered(Entry entry, long now) =>
-        _maxPerWindow > 0 && _entries.Count <= MaxRememberedAddresses && _time.GetElapsedTime(entry.WindowStart, now) < RateWindow;
+        Volatile.Read(ref _policy).MaxPerWindow > 0 && _entries.Count <= MaxRememberedAddresses && _time.GetElapsedTime(entry.WindowStart, now) < RateWindow;
 
     /// <summary>Once a window, drops the entries with nothing open whose minute is over (each would be reset anyway).</summary>
     private void SweepIfDue(long now)
@@ -166,6 +174,15 @@ public sealed class ClientAddressLimiter
                 _entries.Remove(key);
             }
         }
+    }
+
+    /// <summary>The limits in force, replaced whole so that one admission reads one set.</summary>
+    private sealed record Policy(int MaxOpen, int MaxPerWindow, AddressList Exceptions)
+    {
+        public static Policy Of(ListenerLimits limits) => new(
+            limits.MaxConnectionsPerAddress,
+            limits.MaxConnectionsPerAddressPerMinute,
+            AddressList.Parse(limits.AddressLimitExceptions ?? ["127.0.0.0/8", "::1"]));
     }
 
     private sealed class Entry

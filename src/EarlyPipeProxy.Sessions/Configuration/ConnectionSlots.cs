@@ -1,11 +1,12 @@
 namespace EarlyPipeProxy.Sessions.Configuration;
 
-/// <summary>A listener's live connection count, capped at <see cref="ListenerLimits.MaxConnections"/>.</summary>
+/// <summary>A listener's live connection count, capped at <see cref="ListenerLimits.MaxConnections"/> (which a reload may change).</summary>
 public sealed class ConnectionSlots(int capacity)
 {
     private int _taken;
+    private int _capacity = capacity;
 
-    public int Capacity { get; } = capacity;
+    public int Capacity => Volatile.Read(ref _capacity);
 
     public int Taken => Volatile.Read(ref _taken);
 
@@ -22,4 +23,7 @@ public sealed class ConnectionSlots(int capacity)
     }
 
     public void Release() => Interlocked.Decrement(ref _taken);
+
+    /// <summary>A new cap: connections open past a lower one stay, new ones are refused until the count is below it.</summary>
+    public void Resize(int capacity) => Volatile.Write(ref _capacity, capacity);
 }

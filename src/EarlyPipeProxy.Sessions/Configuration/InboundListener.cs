@@ -1,77 +1,77 @@
 using System.Net;
+using EarlyPipeProxy.Sessions.Inbound;
+using EarlyPipeProxy.Sessions.Tls;
 
 namespace EarlyPipeProxy.Sessions.Configuration;
 
 /// <summary>
-/// A listener's options, checked and resolved once at start-up (endpoints parsed, host list compiled), plus its
-/// live connection count.
+/// A listener for the life of the process: its current <see cref="Settings"/>, which a reload replaces (a session takes
+/// them once, at its start), and its live state, which a reload keeps: the connection count and the per-address table,
+/// whose limits it may change.
 /// </summary>
 public sealed class InboundListener
 {
-    /// <param name="clientNames">The process's client-name lookups; <see cref="Inbound.ClientNameResolver.Shared"/> when not given.</param>
-    public InboundListener(InboundListenerOptions options, Inbound.ClientNameResolver? clientNames = null)
+    private InboundListenerSettings _settings;
+
+    /// <param name="clientNames">The process's client-name lookups; <see cref="ClientNameResolver.Shared"/> when not given.</param>
+    /// <exception cref="FormatException">A value that cannot work. An unreadable certificate does not throw: see <see cref="Problem"/>.</exception>
+    public InboundListener(InboundListenerOptions options, ClientNameResolver? clientNames = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Options = options;
-        ClientNames = clientNames ?? Inbound.ClientNameResolver.Shared;
-        ListenEndPoint = EndPointParser.Parse(options.Listen, $"Inbound listener '{options.Name}' Listen");
-        BackendEndPoint = EndPointParser.Parse(options.Backend.Address, $"Inbound listener '{options.Name}' Backend.Address");
-        AdvertiseHosts = AddressList.Parse(options.PipeConnect.AdvertiseHosts ?? ["*"]);
-        if (string.IsNullOrWhiteSpace(options.PipeConnect.Keyword) || options.PipeConnect.Keyword.Contains(' ', StringComparison.Ordinal))
-        {
-            throw new FormatException($"Inbound listener '{options.Name}': PipeConnect.Keyword must be one word.");
-        }
-
-        BackendHostName = EndPointParser.HostPart(options.Backend.Address);
-        BackendTrustAnchors = TrustAnchors.Load(options.Backend.TrustedCaPath, $"Inbound listener '{options.Name}' Backend:TrustedCaPath");
-
+        ServerCertificateProvider? certificates = null;
         if (options.Tls.IsConfigured)
         {
-            Certificates = new Tls.ServerCertificateProvider(options.Tls.CertificatePath!, options.Tls.KeyPath);
-        }
-        else if (options.ImplicitTls)
-        {
-            throw new FormatException($"Inbound listener '{options.Name}': ImplicitTls needs Tls:CertificatePath.");
+            certificates = ServerCertificateProvider.TryCreate(options.Tls.CertificatePath!, options.Tls.KeyPath, out var error);
+            Problem = error;
         }
 
-        if (options.Limits.MaxLineLength < 64 || options.Limits.MaxPipelinedCommands < 1 || options.Limits.MaxConnections < 1
-            || options.Limits.MaxUnflushedReplyBytes < ListenerLimits.MinUnflushedReplyBytes)
-        {
-            throw new FormatException($"Inbound listener '{options.Name}': limits are too small.");
-        }
-
+        _settings = new InboundListenerSettings(options, clientNames ?? ClientNameResolver.Shared, certificates);
+        ListenEndPoint = _settings.ListenEndPoint;
         Connections = new ConnectionSlots(options.Limits.MaxConnections);
-        options.Limits.ValidateAddressLimits($"Inbound listener '{options.Name}'");
-        options.Timeouts.Validate($"Inbound listener '{options.Name}'");
-        options.Trace.Validate($"Inbound listener '{options.Name}'");
         AddressLimits = new ClientAddressLimiter(options.Limits);
     }
 
-    public InboundListenerOptions Options { get; }
+    /// <summary>The settings new sessions take; replaced whole by <see cref="Apply"/>.</summary>
+    public InboundListenerSettings Settings => Volatile.Read(ref _settings);
 
-    public string Name => Options.Name;
+    /// <summary>Why the listener could not be opened at start (its certificate did not load); null when it was.</summary>
+    public string? Problem { get; }
 
+    public InboundListenerOptions Options => Settings.Options;
+
+    public string Name => Settings.Name;
+
+    /// <summary>Where the listener was opened; fixed for the process (a change needs a restart).</summary>
     public IPEndPoint ListenEndPoint { get; }
 
-    public IPEndPoint BackendEndPoint { get; }
+    public IPEndPoint BackendEndPoint => Settings.BackendEndPoint;
 
-    public AddressList AdvertiseHosts { get; }
+    public AddressList AdvertiseHosts => Settings.AdvertiseHosts;
 
     /// <summary>The backend's host as configured: the name its certificate is checked against by default.</summary>
-    public string BackendHostName { get; }
+    public string BackendHostName => Settings.BackendHostName;
 
-    /// <summary>Backend:TrustedCaPath loaded once; null means the system store.</summary>
-    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? BackendTrustAnchors { get; }
+    /// <summary>Backend:TrustedCaPath loaded; null means the system store.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? BackendTrustAnchors => Settings.BackendTrustAnchors;
 
     /// <summary>The certificate for STARTTLS and TLS-on-connect; null when the listener offers no TLS.</summary>
-    public Tls.ServerCertificateProvider? Certificates { get; }
+    public ServerCertificateProvider? Certificates => Settings.Certificates;
 
     /// <summary>Where XCLIENT's client names are looked up (shared by the process's listeners).</summary>
-    public Inbound.ClientNameResolver ClientNames { get; }
+    public ClientNameResolver ClientNames => Settings.ClientNames;
 
     /// <summary>Enforces <see cref="ListenerLimits.MaxConnections"/>.</summary>
     public ConnectionSlots Connections { get; }
 
     /// <summary>Enforces the per-client-address limits (<see cref="ListenerLimits.MaxConnectionsPerAddress"/> and its rate).</summary>
     public ClientAddressLimiter AddressLimits { get; }
+
+    /// <summary>Makes <paramref name="settings"/> the ones new sessions take, and their limits the live ones; sessions running keep theirs.</summary>
+    public void Apply(InboundListenerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        Connections.Resize(settings.Options.Limits.MaxConnections);
+        AddressLimits.Update(settings.Options.Limits);
+        Volatile.Write(ref _settings, settings);
+    }
 }

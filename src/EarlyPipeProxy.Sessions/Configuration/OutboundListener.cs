@@ -1,85 +1,61 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using EarlyPipeProxy.Sessions.Tls;
 
 namespace EarlyPipeProxy.Sessions.Configuration;
 
-/// <summary>An outbound listener's options, checked and resolved once at start-up, plus its live connection count.</summary>
+/// <summary>
+/// An outbound listener for the life of the process: its current <see cref="Settings"/>, which a reload replaces (a
+/// session takes them once, at its start), and its live state, which a reload keeps: the connection count and the
+/// per-address table, whose limits it may change.
+/// </summary>
 public sealed class OutboundListener
 {
+    private OutboundListenerSettings _settings;
+
+    /// <exception cref="FormatException">A value that cannot work. An unreadable certificate does not throw: see <see cref="Problem"/>.</exception>
     public OutboundListener(OutboundListenerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Options = options;
-        var what = $"Outbound listener '{options.Name}'";
-        ListenEndPoint = EndPointParser.Parse(options.Listen, what + " Listen");
-        if (options.UseOriginalDestination == !string.IsNullOrWhiteSpace(options.Upstream))
-        {
-            throw new FormatException($"{what}: set exactly one of Upstream and UseOriginalDestination.");
-        }
-
-        if (options.Upstream is { } upstream)
-        {
-            Upstream = EndPointParser.Parse(upstream, what + " Upstream");
-            UpstreamHostName = EndPointParser.HostPart(upstream);
-        }
-
-        if (options.SourceAddress is { } source)
-        {
-            SourceAddress = IPAddress.TryParse(source, out var address)
-                ? address
-                : throw new FormatException($"{what}: SourceAddress '{source}' is not an IP address.");
-        }
-
-        foreach (var name in new[] { options.HostName, options.HeloName })
-        {
-            if (name is not null && (name.Length == 0 || name.AsSpan().IndexOfAny(" \r\n\0") >= 0))
-            {
-                throw new FormatException($"{what}: HostName and HeloName must be one word.");
-            }
-        }
-
-        if (options.AllowedSenders is { } allowed)
-        {
-            AllowedSenders = AddressList.Parse(allowed);
-        }
-
-        TrustAnchors = Configuration.TrustAnchors.Load(options.Tls.TrustedCaPath, what + " Tls:TrustedCaPath");
-        if (options.Limits.MaxLineLength < 64 || options.Limits.MaxConnections < 1 || options.Limits.MaxReplyLineLength < 64
-            || options.Limits.MaxUnflushedReplyBytes < ListenerLimits.MinUnflushedReplyBytes)
-        {
-            throw new FormatException($"{what}: limits are too small.");
-        }
-
-        Connections = new ConnectionSlots(options.Limits.MaxConnections);
-        options.Limits.ValidateAddressLimits(what);
-        options.Timeouts.Validate(what);
-        options.Trace.Validate(what);
-        AddressLimits = new ClientAddressLimiter(options.Limits);
+        ServerCertificateProvider? senderCertificates = null;
         if (options.SenderTls.IsConfigured)
         {
-            SenderCertificates = new Tls.ServerCertificateProvider(options.SenderTls.CertificatePath!, options.SenderTls.KeyPath);
+            senderCertificates = ServerCertificateProvider.TryCreate(options.SenderTls.CertificatePath!, options.SenderTls.KeyPath, out var error);
+            Problem = error;
         }
+
+        _settings = new OutboundListenerSettings(options, senderCertificates);
+        ListenEndPoint = _settings.ListenEndPoint;
+        Connections = new ConnectionSlots(options.Limits.MaxConnections);
+        AddressLimits = new ClientAddressLimiter(options.Limits);
     }
 
-    public OutboundListenerOptions Options { get; }
+    /// <summary>The settings new sessions take; replaced whole by <see cref="Apply"/>.</summary>
+    public OutboundListenerSettings Settings => Volatile.Read(ref _settings);
 
-    public string Name => Options.Name;
+    /// <summary>Why the listener could not be opened at start (its certificate did not load); null when it was.</summary>
+    public string? Problem { get; }
 
+    public OutboundListenerOptions Options => Settings.Options;
+
+    public string Name => Settings.Name;
+
+    /// <summary>Where the listener was opened; fixed for the process (a change needs a restart).</summary>
     public IPEndPoint ListenEndPoint { get; }
 
     /// <summary>The fixed remote; null when each connection goes to its original destination.</summary>
-    public IPEndPoint? Upstream { get; }
+    public IPEndPoint? Upstream => Settings.Upstream;
 
     /// <summary>The host of Upstream as configured: the default TLS server name.</summary>
-    public string? UpstreamHostName { get; }
+    public string? UpstreamHostName => Settings.UpstreamHostName;
 
-    public IPAddress? SourceAddress { get; }
+    public IPAddress? SourceAddress => Settings.SourceAddress;
 
     /// <summary>The senders relayed for; null: any.</summary>
-    public AddressList? AllowedSenders { get; }
+    public AddressList? AllowedSenders => Settings.AllowedSenders;
 
-    /// <summary>Tls:TrustedCaPath loaded once; null means the system store.</summary>
-    public X509Certificate2Collection? TrustAnchors { get; }
+    /// <summary>Tls:TrustedCaPath loaded; null means the system store.</summary>
+    public X509Certificate2Collection? TrustAnchors => Settings.TrustAnchors;
 
     public ConnectionSlots Connections { get; }
 
@@ -87,5 +63,14 @@ public sealed class OutboundListener
     public ClientAddressLimiter AddressLimits { get; }
 
     /// <summary>The certificate for senders' STARTTLS; null when the listener offers them none.</summary>
-    public Tls.ServerCertificateProvider? SenderCertificates { get; }
+    public ServerCertificateProvider? SenderCertificates => Settings.SenderCertificates;
+
+    /// <summary>Makes <paramref name="settings"/> the ones new sessions take, and their limits the live ones; sessions running keep theirs.</summary>
+    public void Apply(OutboundListenerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        Connections.Resize(settings.Options.Limits.MaxConnections);
+        AddressLimits.Update(settings.Options.Limits);
+        Volatile.Write(ref _settings, settings);
+    }
 }

@@ -19,7 +19,7 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// </summary>
 internal sealed class BackendOpening
 {
-    private readonly InboundListener _listener;
+    private readonly InboundListenerSettings _listener;
     private readonly InboundListenerOptions _options;
     private readonly IPEndPoint _client;
     private readonly IPEndPoint _local;
@@ -29,7 +29,7 @@ internal sealed class BackendOpening
     // XCLIENT's NAME= and REVERSE_NAME=: looked up while the backend connection is made.
     private readonly Task<ClientHostNames>? _clientNames;
 
-    public BackendOpening(InboundListener listener, IPEndPoint client, IPEndPoint local, SessionDeadline deadline, SessionRecord record)
+    public BackendOpening(InboundListenerSettings listener, IPEndPoint client, IPEndPoint local, SessionDeadline deadline, SessionRecord record)
     {
         _listener = listener;
         _options = listener.Options;

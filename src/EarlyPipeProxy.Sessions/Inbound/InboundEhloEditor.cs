@@ -19,7 +19,7 @@ internal static class InboundEhloEditor
     /// Edits <paramref name="capabilities"/> in place; true when the early-pipelining keyword was offered. AUTH is
     /// hidden while the client's connection is not protected and the listener does not allow AUTH in cleartext.
     /// </summary>
-    public static bool Edit(EhloCapabilities capabilities, InboundListener listener, bool advertise, bool offerStartTls, bool offerAuth)
+    public static bool Edit(EhloCapabilities capabilities, InboundListenerSettings listener, bool advertise, bool offerStartTls, bool offerAuth)
     {
         foreach (var keyword in Hidden)
         {

@@ -24,7 +24,7 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// </summary>
 public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
 {
-    private readonly InboundListener _listener;
+    private readonly InboundListenerSettings _listener;
     private readonly InboundListenerOptions _options;
     private readonly IPEndPoint _clientEndPoint;
     private readonly IPEndPoint _localEndPoint;
@@ -53,13 +53,14 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         ArgumentNullException.ThrowIfNull(listener);
         _time = time ?? TimeProvider.System;
         _clientSocket = clientSocket;
-        _listener = listener;
-        _options = listener.Options;
+        // The listener's settings as they are now: a reload during the session does not change them under it.
+        _listener = listener.Settings;
+        _options = _listener.Options;
         _clientEndPoint = Normalize(clientEndPoint);
         _localEndPoint = Normalize(localEndPoint);
         _connector = connector;
-        _advertise = listener.AdvertiseHosts.Contains(_clientEndPoint.Address);
-        _record = new SessionRecord(Direction.Inbound, listener.Name, _clientEndPoint, listener.BackendEndPoint, logger, metrics)
+        _advertise = _listener.AdvertiseHosts.Contains(_clientEndPoint.Address);
+        _record = new SessionRecord(Direction.Inbound, _listener.Name, _clientEndPoint, _listener.BackendEndPoint, logger, metrics)
         {
             TlsLabel = _options.ImplicitTls ? "implicit" : "none",
         };

@@ -17,13 +17,13 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 internal sealed class ReplyRelay
 {
     private readonly Queue<ReplyFor> _awaiting = new();
-    private readonly InboundListener _listener;
+    private readonly InboundListenerSettings _listener;
     private readonly DownstreamChannel _client;
     private readonly SessionRecord _record;
     private readonly bool _advertise;
     private UpstreamChannel? _backend;
 
-    public ReplyRelay(InboundListener listener, DownstreamChannel client, SessionRecord record, bool advertise)
+    public ReplyRelay(InboundListenerSettings listener, DownstreamChannel client, SessionRecord record, bool advertise)
     {
         _listener = listener;
         _client = client;

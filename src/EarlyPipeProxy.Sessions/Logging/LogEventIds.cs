@@ -30,9 +30,17 @@ public static class LogEventIds
     // Outbound policy (SessionLog). 301-304 were the outbound copies of 100-106 and are retired.
     public const int EarlyFlightRedone = 300;
 
-    // Certificate reloads (Host: CertificateReloader).
+    // Certificates and configuration reloads (Host: ConfigurationReloader).
     public const int CertificateReloaded = 310;
     public const int CertificateReloadFailed = 311;
+    public const int CertificateNotLoaded = 312;
+    public const int CertificateExpired = 313;
+    public const int CertificateNotYetValid = 314;
+    public const int ListenerNotOpened = 315;
+    public const int ConfigurationReloaded = 330;
+    public const int ConfigurationReloadProblem = 331;
+    public const int ConfigurationReloadRejected = 332;
+    public const int ConfigurationNeedsRestart = 333;
 
     // Health (Host: UpstreamProber).
     public const int UpstreamHealthChanged = 400;

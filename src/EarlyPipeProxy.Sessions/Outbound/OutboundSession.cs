@@ -27,7 +27,7 @@ namespace EarlyPipeProxy.Sessions.Outbound;
 /// </summary>
 public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
 {
-    private readonly OutboundListener _listener;
+    private readonly OutboundListenerSettings _listener;
     private readonly OutboundListenerOptions _options;
     private readonly IDuplexPipe _pipe;
     private readonly IPEndPoint _remoteEndPoint;
@@ -59,13 +59,14 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     {
         ArgumentNullException.ThrowIfNull(listener);
         _time = time ?? TimeProvider.System;
-        _listener = listener;
-        _options = listener.Options;
+        // The listener's settings as they are now: a reload during the session does not change them under it.
+        _listener = listener.Settings;
+        _options = _listener.Options;
         _pipe = sender;
         _remoteEndPoint = remoteEndPoint;
         _connector = connector;
         _cache = cache;
-        _record = new SessionRecord(Direction.Outbound, listener.Name, senderEndPoint, remoteEndPoint, logger, metrics);
+        _record = new SessionRecord(Direction.Outbound, _listener.Name, senderEndPoint, remoteEndPoint, logger, metrics);
         _record.Trace = Tracing.SessionTrace.Start(_options.Trace, _record);
     }
 

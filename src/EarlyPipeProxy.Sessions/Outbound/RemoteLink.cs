@@ -25,7 +25,7 @@ internal sealed class RemoteLink
     // The only greeting after which the remote will act on what we sent (RFC 5321 §4.2; the draft's banner check).
     private const int ReadyBannerCode = ReplyCode.ServiceReady;
 
-    private readonly OutboundListener _listener;
+    private readonly OutboundListenerSettings _listener;
     private readonly OutboundListenerOptions _options;
     private readonly IPEndPoint _endPoint;
     private readonly IUpstreamConnector _connector;
@@ -35,7 +35,7 @@ internal sealed class RemoteLink
     private bool _learnt;
     private bool _tlsGaveUp;
 
-    public RemoteLink(OutboundListener listener, IPEndPoint endPoint, IUpstreamConnector connector, EhloCacheStore cache,
+    public RemoteLink(OutboundListenerSettings listener, IPEndPoint endPoint, IUpstreamConnector connector, EhloCacheStore cache,
         SessionDeadline deadline, SessionRecord record)
     {
         _listener = listener;

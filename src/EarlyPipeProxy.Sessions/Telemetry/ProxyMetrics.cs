@@ -150,6 +150,14 @@ public sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableGauge("earlypipe.upstream_up", upstreams, description: "1 when the backend or remote answered its last probe.");
     }
 
+    /// <summary>
+    /// Publishes each listener certificate's expiry (Unix seconds, labels listener and subject), as the certificates are
+    /// at the scrape: a reload that replaces one replaces its series.
+    /// </summary>
+    public void ObserveCertificates(Func<IEnumerable<Measurement<double>>> expiries) =>
+        _meter.CreateObservableGauge("earlypipe.certificate_expiry_timestamp_seconds", expiries, unit: "s",
+            description: "When the listener's certificate expires, in seconds since the Unix epoch (alert on it minus time()).");
+
     public void Dispose() => _meter.Dispose();
 
     /// <summary>keyword_withdrawn, bad_banner, …: the reason's name in Prometheus label style.</summary>

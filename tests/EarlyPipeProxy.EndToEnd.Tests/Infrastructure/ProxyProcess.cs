@@ -38,6 +38,9 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
     /// <summary>"Limits": { "MaxConnections" }; null leaves the proxy's default.</summary>
     public int? MaxConnections { get; init; }
 
+    /// <summary>False for a listener the proxy is expected not to open (its certificate does not load): start-up does not wait for it.</summary>
+    public bool ExpectListening { get; init; } = true;
+
     /// <summary>"Timeouts": { "Command" }; null leaves the harness's one minute.</summary>
     public TimeSpan? CommandTimeout { get; init; }
 
@@ -283,7 +286,7 @@ public sealed class ProxyProcess : IAsyncDisposable
             await Poll.UntilAsync(
                 () => process.HasExited
                     ? throw new InvalidOperationException($"the proxy exited with {process.ExitCode}:\n{string.Join('\n', proxy._lines)}")
-                    : listeners.Select(l => l.ListenPort).Concat(outbound.Select(o => o.ListenPort)).All(Peers.IsListening),
+                    : listeners.Where(l => l.ExpectListening).Select(l => l.ListenPort).Concat(outbound.Select(o => o.ListenPort)).All(Peers.IsListening),
                 "the proxy to listen on " + string.Join(", ", listeners.Select(l => l.ListenPort).Concat(outbound.Select(o => o.ListenPort))),
                 TimeSpan.FromSeconds(30));
         }
