@@ -52,7 +52,7 @@ if sys_pid=$(pid_from_file /var/spool/postfix/pid/master.pid "$PF_MASTER"); then
 fi
 
 # --- tools ---------------------------------------------------------------------------------
-apt_install tcpdump iproute2 python3 python3-cryptography openssl swaks iptables
+apt_install tcpdump iproute2 python3 python3-cryptography python3-yaml openssl swaks iptables
 
 # --- prometheus (the metrics tests scrape the proxy with a real one, on a loopback port) ---------
 # The package enables a system service on :9090; the tests run their own instance, so none is started.
