@@ -3,8 +3,16 @@
 # (Postfix, Exim 4.96 unpacked beside it, tcpdump, iproute2, iptables) and Debian's afl++ for the fuzzing smoke
 # (tests/fuzz/install.sh) -- idempotently, only what is missing.
 # Not root: the end-to-end, latency and AFL++ tests skip with their reason (under CI=true they must run).
+# Safe on a workstation: install.sh never stops, removes or replaces the machine's MTA or services
+# (`bash tests/peers/install.sh --dry-run` shows what it would do), and files written as root into a checkout owned by
+# someone else are given back to that owner at exit (tests/restore-owner.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+results=$(mktemp -d)
+# Run with sudo by a normal user: what the build and the tests wrote into the checkout as root (bin/, obj/, anything a
+# test leaves) goes back to the checkout's owner at exit, so that the user can still build, clean and delete it.
+trap 'rm -rf "$results"; bash tests/restore-owner.sh "$PWD"' EXIT
 
 if [ "$(id -u)" -eq 0 ]; then
   bash tests/peers/install.sh
@@ -13,8 +21,6 @@ else
   echo "run-all: not root; tests that need the real MTAs or network namespaces will skip" >&2
 fi
 
-results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
 status=0
 if [ "$#" -eq 0 ]; then
   # The AFL++ smoke keeps a core busy for about a minute: it runs after the rest, alone, so that it takes no core

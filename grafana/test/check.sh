@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Checks grafana/dashboards/earlypipe.json without Grafana or Docker:
-#   1. the JSON parses, panel ids are unique, every query target has an expr and a datasource;
-#   2. every expr, with $listener/$direction -> .* and $__rate_interval -> 1m, is valid PromQL
+#   1. the JSON parses, panel ids are unique; the template variables are there ($datasource of type datasource /
+#      prometheus, $instance, $listener, $direction from label_values(...)); every panel but a row has a unit, a
+#      description and the ${datasource} datasource, and so has each of its query targets; every metric selector of
+#      every expr filters on instance=~"$instance";
+#   2. every expr, with $instance/$listener/$direction -> .* and $__rate_interval -> 1m, is valid PromQL
 #      (written as recording rules and checked with `promtool check rules`);
 #   3. with --live: a throw-away Prometheus on 127.0.0.1 scrapes fake_exporter.py (the metric catalogue with
 #      made-up values) and every expr must evaluate to a non-empty result, as must the template variables'
@@ -24,17 +27,35 @@ trap cleanup EXIT
 # Expressions as "title<TAB>expr" lines, variables substituted for a given rate interval.
 exprs() {
     python3 - "$dashboard" "$1" <<'PY'
-import json, sys
+import json, re, sys
 d = json.load(open(sys.argv[1]))
 ids = [p["id"] for p in d["panels"]]
 assert len(ids) == len(set(ids)), "duplicate panel ids"
-names = {v["name"] for v in d["templating"]["list"]}
-assert {"listener", "direction", "datasource"} <= names, names
+variables = {v["name"]: v for v in d["templating"]["list"]}
+assert {"datasource", "instance", "listener", "direction"} <= set(variables), set(variables)
+ds = variables["datasource"]
+assert ds["type"] == "datasource" and ds["query"] == "prometheus", ds
+for name in ("instance", "listener", "direction"):
+    v = variables[name]
+    assert v["type"] == "query" and v["datasource"]["uid"] == "${datasource}", (name, v)
+    assert re.fullmatch(r"label_values\(earlypipe_\w+(\{[^}]*\})?, %s\)" % name, v["definition"]), (name, v["definition"])
+    assert v["query"]["query"] == v["definition"], (name, v["query"])
+ours = {"uid": "${datasource}", "type": "prometheus"}
+selector = re.compile(r"(earlypipe_[a-z_]+)(\{[^}]*\})?")
 for p in d["panels"]:
-    for t in p.get("targets", []):
-        assert t.get("expr") and t.get("refId") and t.get("datasource"), (p["title"], t)
+    if p["type"] == "row":
+        continue
+    assert p.get("description", "").strip(), ("no description", p["title"])
+    assert p.get("fieldConfig", {}).get("defaults", {}).get("unit", "").strip(), ("no unit", p["title"])
+    assert p.get("datasource") == ours, ("panel datasource is not ${datasource}", p["title"], p.get("datasource"))
+    assert p.get("targets"), ("no targets", p["title"])
+    for t in p["targets"]:
+        assert t.get("expr") and t.get("refId"), (p["title"], t)
+        assert t.get("datasource") == ours, ("target datasource is not ${datasource}", p["title"], t.get("datasource"))
+        for m in selector.finditer(t["expr"]):
+            assert m.group(2) and 'instance=~"$instance"' in m.group(2), ("selector without instance=~\"$instance\"", p["title"], m.group(0))
         e = (t["expr"].replace("$__rate_interval", sys.argv[2])
-             .replace("$listener", ".*").replace("$direction", ".*"))
+             .replace("$instance", ".*").replace("$listener", ".*").replace("$direction", ".*"))
         assert "$" not in e, ("unsubstituted variable", p["title"], e)
         print(p["title"] + "\t" + e)
 PY
@@ -95,13 +116,13 @@ while IFS=$'\t' read -r title expr; do
     fi
 done < "$work/exprs-live.tsv"
 
-# The template variables: label_values(earlypipe_listener_up, listener) and ..., direction.
-for label in listener direction; do
+# The template variables: label_values(earlypipe_listener_up, instance), ..., listener and ..., direction.
+for label in instance listener direction; do
     values="$(curl -fsS --max-time 10 "http://127.0.0.1:$prom_port/api/v1/label/$label/values" \
         --data-urlencode 'match[]=earlypipe_listener_up' -G | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["data"]))')"
     if [[ -n "$values" ]]; then echo "ok    variable \$$label: $values"; else echo "FAIL  variable \$$label has no values"; failed=$((failed + 1)); fi
 done
 
 total="$(wc -l < "$work/exprs-live.tsv")"
-echo "$((total + 2 - failed)) passed, $failed failed"
+echo "$((total + 3 - failed)) passed, $failed failed"
 [[ "$failed" == 0 ]]

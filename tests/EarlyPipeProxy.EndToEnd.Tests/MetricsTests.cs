@@ -212,6 +212,8 @@ public sealed class MetricsTests(PostfixFixture postfix, ITestOutputHelper outpu
     // Grafana's variables as "All" would expand them; one minute spans many one-second scrapes.
     private static string Substitute(string expression) => expression
         .Replace("$__rate_interval", "1m", StringComparison.Ordinal)
+        .Replace("${instance}", ".*", StringComparison.Ordinal)
+        .Replace("$instance", ".*", StringComparison.Ordinal)
         .Replace("${listener}", ".*", StringComparison.Ordinal)
         .Replace("${direction}", ".*", StringComparison.Ordinal)
         .Replace("$listener", ".*", StringComparison.Ordinal)

@@ -28,6 +28,7 @@
 #   EXIM_TLS            1: offer STARTTLS (tls_advertise_hosts = *) with the certificate of tls.sh
 #                       (default 0)
 #   EXIM_TLS_ON_CONNECT 1: the port is TLS-on-connect (tls_on_connect_ports); implies EXIM_TLS=1
+#   EXIM_MAIN_EXTRA     more main-section lines, after the ones above (e.g. config/exim-backend.example's)
 #   Every other address is accepted and stored in the maildir .../mail (new mail in mail/new).
 #   Log: .../log/mainlog (+pipelining: L, L., L*; synchronization errors; +proxy).
 #
@@ -147,6 +148,7 @@ pipelining_advertise_hosts = $([ "${EXIM_PIPELINING:-1}" = 1 ] && echo '*' || ec
 pipelining_connect_advertise_hosts = $([ "$pipe_connect" = 1 ] && echo '*' || echo ':')
 chunking_advertise_hosts = $([ "${EXIM_CHUNKING:-1}" = 1 ] && echo '*' || echo ':')
 $([ -n "$proxy" ] && echo "hosts_proxy = <; $proxy")
+${EXIM_MAIN_EXTRA:-}
 $([ -n "${EXIM_RECEIVE_TIMEOUT:-}" ] && echo "smtp_receive_timeout = $EXIM_RECEIVE_TIMEOUT")
 smtp_banner = \$smtp_active_hostname ESMTP Exim \$version_number peers-server $NAME
 $([ -n "${EXIM_REJECT_SENDER_PREFIX:-}" ] && echo "acl_smtp_mail = acl_mail")
