@@ -45,6 +45,9 @@ public sealed class UpstreamConnection : IAsyncDisposable
 
     public EndPoint RemoteEndPoint { get; }
 
+    /// <summary>This end of the connection (the proxy's source address and port); null where the transport has none.</summary>
+    public EndPoint? LocalEndPoint { get; init; }
+
     public PipeWriter Output => _transport.Output;
 
     /// <summary>Whether the TLS session was resumed rather than negotiated in full (valid after <see cref="UpgradeToTlsAsync"/>).</summary>
