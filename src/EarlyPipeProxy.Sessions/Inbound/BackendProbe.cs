@@ -80,82 +80,107 @@ public sealed class BackendProbe
         var connection = await connector.ConnectAsync(_listener.BackendEndPoint, cancellationToken);
         await using (connection)
         {
-            var (source, destination) = ProbeIdentity(connection);
-            var seen = new List<string>(4);
-            switch (_backend.ClientIdentity)
-            {
-                case ClientIdentityMode.ProxyV1:
-                    ProxyProtocolHeader.WriteV1(connection.Output, source, destination);
-                    await connection.FlushAsync(cancellationToken);
-                    break;
-                case ClientIdentityMode.ProxyV2:
-                    ProxyProtocolHeader.WriteV2(connection.Output, source, destination);
-                    await connection.FlushAsync(cancellationToken);
-                    break;
-            }
+            var verdict = await ConverseAsync(connection, cancellationToken);
+            await QuitAsync(connection, cancellationToken);
+            return verdict;
+        }
+    }
 
-            _awaiting = "banner";
-            var (bannerCode, banner) = await ReadAsync(connection, cancellationToken);
-            if (bannerCode != ReplyCode.ServiceReady)
-            {
-                return ProbeVerdict.Down($"banner: {banner}{HeaderHint()}");
-            }
-
-            seen.Add("banner 220");
-            if (_backend.Tls == BackendTlsMode.StartTls)
-            {
-                var (code, reply, capabilities) = await EhloAsync(connection, cancellationToken);
-                if (code != ReplyCode.Ok)
-                {
-                    return ProbeVerdict.Down($"EHLO refused: {reply}{HeaderHint()}");
-                }
-
-                if (capabilities?.Contains(SmtpKeywords.StartTls) != true)
-                {
-                    return ProbeVerdict.Down("backend does not offer STARTTLS (Backend:Tls is StartTls)");
-                }
-
-                _awaiting = "reply to STARTTLS";
-                SmtpCommandWriter.WriteStartTls(connection.Output);
-                await connection.FlushAsync(cancellationToken);
-                var (goAhead, goAheadText) = await ReadAsync(connection, cancellationToken);
-                if (goAhead != ReplyCode.ServiceReady)
-                {
-                    return ProbeVerdict.Down($"STARTTLS refused: {goAheadText}");
-                }
-
-                _awaiting = "TLS handshake";
-                await connection.UpgradeToTlsAsync(Tls.TlsClientOptions.Create(
-                    _backend.TlsServerName ?? _listener.BackendHostName, _backend.VerifyCertificate, _listener.BackendTrustAnchors), cancellationToken);
-                seen.Add("STARTTLS " + Tls.TlsDescription.Describe(connection.TlsStream!));
-            }
-
-            var (ehloCode, ehlo, offered) = await EhloAsync(connection, cancellationToken);
-            if (ehloCode != ReplyCode.Ok)
-            {
-                return ProbeVerdict.Down($"EHLO refused: {ehlo}{HeaderHint()}");
-            }
-
-            seen.Add("EHLO 250");
-            if (_backend.ClientIdentity == ClientIdentityMode.Xclient)
-            {
-                var refusal = await IntroduceAsync(connection, offered, source, destination, cancellationToken);
-                if (refusal is not null)
-                {
-                    return ProbeVerdict.Down(refusal);
-                }
-
-                seen.Add("XCLIENT 220");
-            }
-            else if (_backend.ClientIdentity is ClientIdentityMode.ProxyV1 or ClientIdentityMode.ProxyV2)
-            {
-                seen.Insert(0, (_backend.ClientIdentity == ClientIdentityMode.ProxyV1 ? "PROXY v1" : "PROXY v2") + " header taken");
-            }
-
+    /// <summary>
+    /// QUIT, and its 221 awaited, whatever the verdict: the backend logs a client that said goodbye rather than a lost
+    /// connection, and a TLS connection is not cut while the backend still writes its 221 (Postfix: "quit=0/1").
+    /// </summary>
+    private async ValueTask QuitAsync(UpstreamConnection connection, CancellationToken cancellationToken)
+    {
+        _awaiting = "reply to QUIT";
+        try
+        {
             SmtpCommandWriter.WriteQuit(connection.Output);
             await connection.FlushAsync(cancellationToken);
-            return ProbeVerdict.Up(string.Join(", ", seen));
+            await connection.ReadReplyAsync(MaxReplyLine, cancellationToken);
+            connection.ReleaseReply();
         }
+        catch (Exception ex) when (ex is UpstreamUnavailableException or IOException or SocketException or OperationCanceledException)
+        {
+            // The verdict is made; a backend that hangs up first (after refusing us, say) changes nothing.
+        }
+    }
+
+    private async Task<ProbeVerdict> ConverseAsync(UpstreamConnection connection, CancellationToken cancellationToken)
+    {
+        var (source, destination) = ProbeIdentity(connection);
+        var seen = new List<string>(4);
+        switch (_backend.ClientIdentity)
+        {
+            case ClientIdentityMode.ProxyV1:
+                ProxyProtocolHeader.WriteV1(connection.Output, source, destination);
+                await connection.FlushAsync(cancellationToken);
+                break;
+            case ClientIdentityMode.ProxyV2:
+                ProxyProtocolHeader.WriteV2(connection.Output, source, destination);
+                await connection.FlushAsync(cancellationToken);
+                break;
+        }
+
+        _awaiting = "banner";
+        var (bannerCode, banner) = await ReadAsync(connection, cancellationToken);
+        if (bannerCode != ReplyCode.ServiceReady)
+        {
+            return ProbeVerdict.Down($"banner: {banner}{HeaderHint()}");
+        }
+
+        seen.Add("banner 220");
+        if (_backend.Tls == BackendTlsMode.StartTls)
+        {
+            var (code, reply, capabilities) = await EhloAsync(connection, cancellationToken);
+            if (code != ReplyCode.Ok)
+            {
+                return ProbeVerdict.Down($"EHLO refused: {reply}{HeaderHint()}");
+            }
+
+            if (capabilities?.Contains(SmtpKeywords.StartTls) != true)
+            {
+                return ProbeVerdict.Down("backend does not offer STARTTLS (Backend:Tls is StartTls)");
+            }
+
+            _awaiting = "reply to STARTTLS";
+            SmtpCommandWriter.WriteStartTls(connection.Output);
+            await connection.FlushAsync(cancellationToken);
+            var (goAhead, goAheadText) = await ReadAsync(connection, cancellationToken);
+            if (goAhead != ReplyCode.ServiceReady)
+            {
+                return ProbeVerdict.Down($"STARTTLS refused: {goAheadText}");
+            }
+
+            _awaiting = "TLS handshake";
+            await connection.UpgradeToTlsAsync(Tls.TlsClientOptions.Create(
+                _backend.TlsServerName ?? _listener.BackendHostName, _backend.VerifyCertificate, _listener.BackendTrustAnchors), cancellationToken);
+            seen.Add("STARTTLS " + Tls.TlsDescription.Describe(connection.TlsStream!));
+        }
+
+        var (ehloCode, ehlo, offered) = await EhloAsync(connection, cancellationToken);
+        if (ehloCode != ReplyCode.Ok)
+        {
+            return ProbeVerdict.Down($"EHLO refused: {ehlo}{HeaderHint()}");
+        }
+
+        seen.Add("EHLO 250");
+        if (_backend.ClientIdentity == ClientIdentityMode.Xclient)
+        {
+            var refusal = await IntroduceAsync(connection, offered, source, destination, cancellationToken);
+            if (refusal is not null)
+            {
+                return ProbeVerdict.Down(refusal);
+            }
+
+            seen.Add("XCLIENT 220");
+        }
+        else if (_backend.ClientIdentity is ClientIdentityMode.ProxyV1 or ClientIdentityMode.ProxyV2)
+        {
+            seen.Insert(0, (_backend.ClientIdentity == ClientIdentityMode.ProxyV1 ? "PROXY v1" : "PROXY v2") + " header taken");
+        }
+
+        return ProbeVerdict.Up(string.Join(", ", seen));
     }
 
     /// <summary>
