@@ -63,15 +63,15 @@ public sealed class BackendProbe
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested
             && (ex is OperationCanceledException || (ex is UpstreamUnavailableException { Failure: UpstreamFailure.Unreachable } && limit.IsCancellationRequested)))
         {
-            return ProbeVerdict.Down($"no {probe._awaiting} within {Seconds(timeout)}{probe.SilenceHint()}");
+            return ProbeVerdict.Down($"no {probe._awaiting} within {Seconds(timeout)}{probe.ContextHint()}");
         }
         catch (UpstreamUnavailableException ex)
         {
-            return ProbeVerdict.Down(ex.Message + (probe._awaiting == "banner" ? probe.SilenceHint() : string.Empty));
+            return ProbeVerdict.Down(ex.Message + probe.ContextHint());
         }
         catch (Exception ex) when (ex is IOException or SocketException)
         {
-            return ProbeVerdict.Down($"connection lost while awaiting the {probe._awaiting}: {ex.Message}");
+            return ProbeVerdict.Down($"connection lost awaiting the {probe._awaiting}: {ex.Message}{probe.ContextHint()}");
         }
     }
 
@@ -271,15 +271,24 @@ public sealed class BackendProbe
         return (source, destination);
     }
 
+    private bool SendsProxyHeader => _backend.ClientIdentity is ClientIdentityMode.ProxyV1 or ClientIdentityMode.ProxyV2;
+
     /// <summary>A refusal right after a PROXY header is most likely the header itself, read as a command.</summary>
-    private string HeaderHint() => _backend.ClientIdentity is ClientIdentityMode.ProxyV1 or ClientIdentityMode.ProxyV2
+    private string HeaderHint() => SendsProxyHeader
         ? $" (after the {(_backend.ClientIdentity == ClientIdentityMode.ProxyV1 ? "PROXY v1" : "PROXY v2")} header: does the backend expect one? Postfix: smtpd_upstream_proxy_protocol = haproxy)"
         : string.Empty;
 
-    /// <summary>A backend that waits for a PROXY header says nothing until one comes (Postfix: smtpd_upstream_proxy_timeout).</summary>
-    private string SilenceHint() => _awaiting == "banner" && _backend.ClientIdentity is ClientIdentityMode.Xclient or ClientIdentityMode.None
-        ? $" (a backend that expects a PROXY header waits for one; Backend:ClientIdentity is {_backend.ClientIdentity})"
-        : string.Empty;
+    /// <summary>
+    /// What a failure before the first EHLO reply most likely means: with a PROXY header sent, a backend that expects
+    /// none (it read the header as commands, or dropped the connection over them); without, a backend that waits for
+    /// a header and says nothing until one comes (Postfix: smtpd_upstream_proxy_timeout).
+    /// </summary>
+    private string ContextHint() => _awaiting switch
+    {
+        "banner" or "reply to EHLO" when SendsProxyHeader => HeaderHint(),
+        "banner" => $" (a backend that expects a PROXY header waits for one; Backend:ClientIdentity is {_backend.ClientIdentity})",
+        _ => string.Empty,
+    };
 
     private static string Seconds(TimeSpan timeout) => timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
 }
