@@ -38,12 +38,22 @@ public sealed partial class UpstreamProber(
 
     private async Task ProbeAsync(UpstreamTarget target, CancellationToken stoppingToken)
     {
-        var verdict = target switch
+        ProbeVerdict verdict;
+        try
         {
-            { Inbound: { } inbound } => await BackendProbe.ProbeAsync(connector, inbound, options.ProbeTimeout, stoppingToken),
-            { Outbound: { } outbound } => await FixedUpstreamProbe.ProbeAsync(connector, outbound, options.ProbeTimeout, stoppingToken),
-            _ => ProbeVerdict.Down("no probe for this target"),
-        };
+            verdict = target switch
+            {
+                { Inbound: { } inbound } => await BackendProbe.ProbeAsync(connector, inbound, options.ProbeTimeout, stoppingToken),
+                { Outbound: { } outbound } => await FixedUpstreamProbe.ProbeAsync(connector, outbound, options.ProbeTimeout, stoppingToken),
+                _ => ProbeVerdict.Down("no probe for this target"),
+            };
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            // The probes turn every failure of the server into a verdict; anything else is the probe's own fault, and
+            // must neither stop the host (an unhandled exception in a BackgroundService does) nor pass for health.
+            verdict = ProbeVerdict.Down($"probe failed: {ex.GetType().Name}: {ex.Message}");
+        }
 
         var previous = health.Record(target, verdict, time.GetUtcNow());
         if (previous is null)
