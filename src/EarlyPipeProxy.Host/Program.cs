@@ -1,7 +1,7 @@
 using EarlyPipeProxy.Host.Control;
 using EarlyPipeProxy.Host.Hosting;
 
-// earlypipe run [--config FILE] [--Section:Key=value ...] | check HOST[:PORT] | cache list|show|flush
+// earlypipe run [--config FILE] [--Section:Key=value ...] | check HOST[:PORT] | cache list|show|flush | status
 
 // Socket completions run inline on the epoll threads rather than being queued to the thread pool: one fewer
 // thread hop per read, which is most of a relayed round trip's cost (bench/throughput). Safe because no session
@@ -40,11 +40,15 @@ switch (verb)
     case "cache":
         return await CacheCommand.RunAsync(args[1..], Console.Out, Console.Error);
 
+    case "status" when args.Length == 1 || (args.Length == 3 && args[1] is "--config" or "-c"):
+        return await StatusCommand.RunAsync(args.Length == 3 ? args[2] : CacheCommand.DefaultConfigPath, Console.Out, Console.Error, CancellationToken.None);
+
     default:
         Console.Error.WriteLine("""
             usage: earlypipe run [--config FILE] [--Inbound:0:Listen=127.0.0.1:2025 ...]
                    earlypipe check HOST[:PORT] [HELO-NAME]
                    earlypipe cache list | show HOST[:PORT] | flush [HOST[:PORT]] [--config FILE]
+                   earlypipe status [--config FILE]
 
               run     run the proxy with the listeners in FILE (default config/earlypipe.json);
                       any key can be overridden by EARLYPIPE__Section__Key environment variables
@@ -55,6 +59,8 @@ switch (verb)
                       show one server's cached EHLO reply, flush all or one server's entries.
                       A running proxy is asked through Control:SocketPath; a stopped one's
                       file is opened directly.
+              status  ask the running proxy (Control:SocketPath in FILE) for its listeners, open
+                      sessions, backend health, EHLO cache size, certificate expiry and uptime.
             """);
         return verb is "help" or "--help" or "-h" ? 0 : 2;
 }

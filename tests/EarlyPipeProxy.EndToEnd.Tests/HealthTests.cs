@@ -27,8 +27,8 @@ public sealed class HealthTests(PostfixFixture postfix, ITestOutputHelper output
             var body = await response.Content.ReadAsStringAsync();
             output.WriteLine(body);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-            Assert.Contains($"upstream 127.0.0.1:{deadBackend} of down (inbound): down", body, StringComparison.Ordinal);
-            Assert.Contains($"upstream 127.0.0.1:{postfix.SmtpPort} of up (inbound): up", body, StringComparison.Ordinal);
+            Assert.Contains($"backend down 127.0.0.1:{deadBackend}: down: cannot connect to 127.0.0.1:{deadBackend}: Connection refused", body, StringComparison.Ordinal);
+            Assert.Contains($"backend up 127.0.0.1:{postfix.SmtpPort}: up (banner 220, EHLO 250, XCLIENT 220)", body, StringComparison.Ordinal);
         }
 
         await using (var proxy = await ProxyProcess.StartAsync(output, sections, new ListenerSpec("up", postfix.SmtpPort)))

@@ -11,7 +11,7 @@ namespace EarlyPipeProxy.Host.Control;
 /// the CLI cannot open it then). One request line in, the answer out, close. Only the socket's owner (and root) may
 /// connect: the cache tells which servers this host mails and when.
 /// </summary>
-public sealed partial class ControlServer(ControlOptions options, EhloCache cache, TimeProvider time, ILogger<ControlServer> logger)
+public sealed partial class ControlServer(ControlOptions options, EhloCache cache, StatusReport status, TimeProvider time, ILogger<ControlServer> logger)
     : IHostedService, IAsyncDisposable
 {
     /// <summary>Every valid request is a few dozen bytes; the limit only keeps a confused client from growing a buffer.</summary>
@@ -173,6 +173,11 @@ public sealed partial class ControlServer(ControlOptions options, EhloCache cach
                 answer = CacheRequestHandler.Error($"the request must be one line of at most {MaxRequestLength} bytes");
                 LogRequestRefused(logger, answer.TrimEnd());
             }
+            else if (StatusReport.IsRequest(line))
+            {
+                answer = status.Answer();
+                LogStatusServed(logger);
+            }
             else if (!CacheRequest.TryParse(line, out var request, out var problem))
             {
                 answer = CacheRequestHandler.Error(problem);
@@ -266,7 +271,7 @@ public sealed partial class ControlServer(ControlOptions options, EhloCache cach
         }
     }
 
-    [LoggerMessage(EventId = LogEventIds.ControlListening, Level = LogLevel.Information, Message = "control socket {Path} listening (earlypipe cache list|show|flush)")]
+    [LoggerMessage(EventId = LogEventIds.ControlListening, Level = LogLevel.Information, Message = "control socket {Path} listening (earlypipe cache list|show|flush, earlypipe status)")]
     private static partial void LogListening(ILogger logger, string path);
 
     [LoggerMessage(EventId = LogEventIds.ControlStaleSocketReplaced, Level = LogLevel.Warning, Message = "control socket {Path}: replaced a stale socket file from an earlier run")]
@@ -274,6 +279,10 @@ public sealed partial class ControlServer(ControlOptions options, EhloCache cach
 
     [LoggerMessage(EventId = LogEventIds.ControlRequestServed, Level = LogLevel.Information, Message = "control: {Request}: {Answer}")]
     private static partial void LogRequestServed(ILogger logger, CacheRequest request, string answer);
+
+    /// <summary>Debug: a monitoring script may ask every minute, and the answer changes nothing.</summary>
+    [LoggerMessage(EventId = LogEventIds.ControlStatusServed, Level = LogLevel.Debug, Message = "control: status")]
+    private static partial void LogStatusServed(ILogger logger);
 
     /// <summary>The answer is logged rather than the request: it quotes what was wrong, with control characters masked.</summary>
     [LoggerMessage(EventId = LogEventIds.ControlRequestRefused, Level = LogLevel.Warning, Message = "control: request refused: {Answer}")]

@@ -26,6 +26,7 @@ public static class ControlServerRegistration
         {
             services.TryAddSingleton(TimeProvider.System);
             services.AddSingleton(options);
+            services.AddSingleton<StatusReport>();
             services.AddHostedService<ControlServer>();
         }
 

@@ -8,7 +8,11 @@ public sealed class MetricsOptions
     /// <summary>"address:port" of the HTTP listener; unset or empty: no endpoint (the instruments still count).</summary>
     public string? Listen { get; set; }
 
-    /// <summary>How often each backend and fixed upstream is probed (connect, banner, EHLO, QUIT) for /healthz.</summary>
+    /// <summary>
+    /// How often each backend and fixed upstream is probed for /healthz and `earlypipe status` (also once at start):
+    /// what a session does before its client's first command (a backend's PROXY header or XCLIENT, and STARTTLS toward
+    /// it, included), then QUIT.
+    /// </summary>
     public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>A probe that takes longer has failed.</summary>

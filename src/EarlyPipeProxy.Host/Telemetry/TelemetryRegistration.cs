@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Telemetry;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Prometheus;
 
 namespace EarlyPipeProxy.Host.Telemetry;
@@ -27,9 +28,9 @@ public static class TelemetryRegistration
         services.AddSingleton(_ => new PrometheusMeterBridge(Metrics.NewCustomRegistry()));
         services.AddSingleton(new HealthState(
             [.. inbound.Select(l => (l.Name, Direction.Inbound)), .. outbound.Select(l => (l.Name, Direction.Outbound))],
-            [.. inbound.Select(l => new UpstreamTarget(l.Name, Direction.Inbound, l.BackendEndPoint)),
-             .. outbound.Where(l => l.Upstream is not null).Select(l => new UpstreamTarget(l.Name, Direction.Outbound, l.Upstream!))]));
+            [.. inbound.Select(UpstreamTarget.For), .. outbound.Select(UpstreamTarget.For).OfType<UpstreamTarget>()]));
         services.AddSingleton(options);
+        services.TryAddSingleton(TimeProvider.System);
         services.AddHostedService<TelemetryStartup>();
         services.AddHostedService<UpstreamProber>();
         return string.IsNullOrWhiteSpace(options.Listen) ? null : EndPointParser.Parse(options.Listen, "Metrics:Listen");

@@ -42,8 +42,11 @@ public static class LogEventIds
     public const int ConfigurationReloadRejected = 332;
     public const int ConfigurationNeedsRestart = 333;
 
-    // Health (Host: UpstreamProber).
+    // Health (Host: UpstreamProber). 400: a backend or fixed upstream is up (first probe, or back); 401: it went down
+    // (or down for another reason); 402: it failed its first probe, at start-up.
     public const int UpstreamHealthChanged = 400;
+    public const int UpstreamDown = 401;
+    public const int UpstreamDownAtStart = 402;
 
     // Listeners and shutdown (Host: ListenerAnnouncer, GracefulStop). These were 300-304, the outbound session's numbers.
     public const int ListeningInbound = 500;
@@ -72,7 +75,7 @@ public static class LogEventIds
     public const int EhloCacheRewritten = 622;
     public const int EhloCacheFlushed = 623;
 
-    // Control socket (Host: ControlServer), 700-707.
+    // Control socket (Host: ControlServer), 700-708.
     public const int ControlListening = 700;
     public const int ControlStaleSocketReplaced = 701;
     public const int ControlRequestServed = 702;
@@ -81,6 +84,7 @@ public static class LogEventIds
     public const int ControlRequestFailed = 705;
     public const int ControlAcceptFailed = 706;
     public const int ControlSocketRemoveFailed = 707;
+    public const int ControlStatusServed = 708;
 
     // Per-client trace (src/EarlyPipeProxy.Sessions/Tracing/SessionTrace.cs, TraceLog): one command or reply line.
     public const int SessionTrace = 800;

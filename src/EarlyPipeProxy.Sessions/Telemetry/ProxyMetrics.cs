@@ -143,7 +143,7 @@ public sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableGauge("earlypipe.ehlo_cache.entries", () => (long)cache.Count, description: "EHLO cache entries held.");
     }
 
-    /// <summary>Publishes health: 1 per listener that is up, and per upstream whose last probe answered.</summary>
+    /// <summary>Publishes health: 1 per listener that is up, and per upstream whose last probe passed.</summary>
     public void ObserveHealth(Func<IEnumerable<Measurement<int>>> listeners, Func<IEnumerable<Measurement<int>>> upstreams)
     {
         _meter.CreateObservableGauge("earlypipe.listener_up", listeners, description: "1 while the listener accepts connections.");

@@ -108,7 +108,10 @@ public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
             }
 
             await context.DisposeAsync();
-        }, () => Telemetry.TcpRoundTrip.Measure(socket));
+        }, () => Telemetry.TcpRoundTrip.Measure(socket))
+        {
+            LocalEndPoint = context.LocalEndPoint,
+        };
     }
 
     public void Dispose() => _factory.Dispose();

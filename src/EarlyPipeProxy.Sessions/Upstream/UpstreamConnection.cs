@@ -64,6 +64,9 @@ public sealed class UpstreamConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>This end of the connection (the proxy's source address and port); null where the transport has none.</summary>
+    public EndPoint? LocalEndPoint { get; init; }
+
     /// <summary>Whether the TLS session was resumed rather than negotiated in full (valid after <see cref="UpgradeToTlsAsync"/>).</summary>
     public bool TlsResumed { get; private set; }
 
