@@ -34,6 +34,12 @@ public sealed partial class UpstreamProber(
             var result = await ServerProbe.ProbeAsync(connector, target.EndPoint, "earlypipe.healthcheck", bounded.Token);
             up = result.BannerCode is >= 200 and < 300;
         }
+        catch (Exception) when (stoppingToken.IsCancellationRequested)
+        {
+            // The host is stopping (the connector reports a cancelled connect as UpstreamUnavailableException): a probe
+            // cut short says nothing about the upstream, and must not fail the service while the host stops.
+            return;
+        }
         catch (Exception ex) when (ex is UpstreamUnavailableException or IOException or System.Net.Sockets.SocketException
             or OperationCanceledException && !stoppingToken.IsCancellationRequested)
         {
