@@ -184,6 +184,21 @@ public sealed class CliTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(0, await proxy.StopAsync());
     }
 
+    [Fact]
+    public async Task CacheList_ReadsDurationsInItsSections_AsTheProxyDoes()
+    {
+        var config = await WriteConfigAsync("""
+            { "Inbound": [ { "Listen": "127.0.0.1:2025" } ],
+              "EhloCache": { "DatabasePath": "cache.db", "Expiry": "7d" }, "Control": { "RequestTimeout": "2s" } }
+            """);
+
+        var (exit, stdout, stderr) = await EarlypipeAsync(["cache", "list", "--config", config]);
+
+        Assert.Equal(0, exit);
+        Assert.Equal(string.Empty, stderr);
+        Assert.DoesNotContain("earlypipe", stdout, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private static string SingleLine(string text)

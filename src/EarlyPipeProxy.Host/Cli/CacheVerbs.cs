@@ -9,8 +9,7 @@ public static class CacheVerbs
     public static Command Create(CommandLineContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var command = new Command("cache", "The outbound EHLO cache (EhloCache:DatabasePath in FILE). A running proxy is asked through "
-            + "Control:SocketPath; a stopped one's file is opened directly.")
+        var command = new Command("cache", "The outbound EHLO cache: through Control:SocketPath while the proxy runs, else EhloCache:DatabasePath")
         {
             Verb(context, "list", "List the cached servers", host: null),
             Verb(context, "show", "Show one server's cached EHLO reply", ArgumentArity.ExactlyOne),

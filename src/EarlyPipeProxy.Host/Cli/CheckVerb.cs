@@ -16,8 +16,7 @@ public static class CheckVerb
             Arity = ArgumentArity.ZeroOrOne,
             DefaultValueFactory = _ => "earlypipe.localdomain",
         };
-        var command = new Command("check", "Probe an SMTP server: its banner, EHLO keywords, and whether it offers early pipelining "
-            + "(PIPECONNECT and its older spellings). Exit 0 when it greeted with 220.")
+        var command = new Command("check", "Probe an SMTP server: banner, EHLO keywords, early pipelining offered (exit 0 when it greets with 220)")
         {
             target,
             heloName,

@@ -12,7 +12,7 @@ public static class ConfigVerbs
     public static Command Create(CommandLineContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return new Command("config", "Check the configuration, or show the one the proxy would run with.")
+        return new Command("config", "Check the configuration, or show the one the proxy would run with")
         {
             Verb(context, "check", "Validate FILE with its overrides: one line per problem on stderr and exit 1, or 'FILE: ok'. Binds no port.", show: false),
             Verb(context, "show", "Print the effective configuration (defaults, EARLYPIPE__ and --Section:Key=value overrides applied) as JSON.", show: true),

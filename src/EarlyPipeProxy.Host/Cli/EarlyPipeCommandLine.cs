@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
+using EarlyPipeProxy.Host.Configuration;
 
 namespace EarlyPipeProxy.Host.Cli;
 
@@ -19,6 +20,8 @@ public static class EarlyPipeCommandLine
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
+        // Every verb that reads the configuration reads durations the same way ("30s", "7d").
+        DurationConverter.Register();
         var split = ConfigOverrides.Split(args);
         var context = new CommandLineContext(split.Overrides, output, error);
         var root = Create(context);

@@ -14,8 +14,8 @@ public static class RunVerb
     {
         ArgumentNullException.ThrowIfNull(context);
         var config = ConfigFileOption.Create();
-        var command = new Command("run", "Run the proxy with the listeners in FILE. Any key can be overridden by "
-            + "EARLYPIPE__Section__Key environment variables or --Section:Key=value arguments (--Inbound:0:Listen=[::]:25).")
+        var command = new Command("run", "Run the proxy with the listeners in FILE; any key can be overridden by "
+            + "--Section:Key=value (--Inbound:0:Listen=[::]:25) or EARLYPIPE__Section__Key")
         {
             config,
         };

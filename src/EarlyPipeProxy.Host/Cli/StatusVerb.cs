@@ -10,7 +10,7 @@ public static class StatusVerb
     {
         ArgumentNullException.ThrowIfNull(context);
         var config = ConfigFileOption.Create();
-        var command = new Command("status", "Ask the running proxy (through Control:SocketPath in FILE) for its listeners and sessions.") { config };
+        var command = new Command("status", "Ask the running proxy for its state (through Control:SocketPath)") { config };
         command.SetAction((parse, cancellationToken) => StatusCommand.RunAsync(parse.GetValue(config)!, context.Output, context.Error, cancellationToken));
         return command;
     }
