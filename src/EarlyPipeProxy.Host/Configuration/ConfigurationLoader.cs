@@ -120,7 +120,9 @@ public static class ConfigurationLoader
         }
         catch (FormatException ex)
         {
-            check.Add(nameof(EarlyPipeOptions.ClientNameLookup), ex.Message);
+            // "ClientNameLookup: Threads must be …": the key is said once, in front.
+            var prefix = nameof(EarlyPipeOptions.ClientNameLookup) + ": ";
+            check.Add(nameof(EarlyPipeOptions.ClientNameLookup), ex.Message.StartsWith(prefix, StringComparison.Ordinal) ? ex.Message[prefix.Length..] : ex.Message);
         }
 
         var inbound = new List<InboundListener>();
@@ -283,7 +285,9 @@ public static class ConfigurationLoader
             ReadableFile(key + ":Tls:CertificatePath", options.Tls.CertificatePath);
             ReadableFile(key + ":Tls:KeyPath", options.Tls.KeyPath);
             Timeouts(key, options.Timeouts);
-            return problems.Count > before || clientNames is null ? null : Build(key, () => new InboundListener(options, clientNames));
+            // Without a resolver of its own (ClientNameLookup is invalid, already reported) the listener is still
+            // checked, on the shared one: the configuration will not run either way.
+            return problems.Count > before ? null : Build(key, () => new InboundListener(options, clientNames));
         }
 
         public OutboundListener? Outbound(string key, OutboundListenerOptions options)
