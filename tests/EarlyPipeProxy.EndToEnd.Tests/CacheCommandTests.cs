@@ -137,7 +137,8 @@ public sealed class CacheCommandTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("'mx.example.org' is not an IP address", badHost.Err, StringComparison.Ordinal);
         Assert.Equal(2, noHost.Exit);
         Assert.Equal(2, unknown.Exit);
-        Assert.Contains("usage: earlypipe cache", unknown.Err, StringComparison.Ordinal);
+        Assert.Contains("earlypipe: Unrecognized command or argument 'purge'", unknown.Err, StringComparison.Ordinal);
+        Assert.Contains("earlypipe cache [command] [options]", unknown.Err, StringComparison.Ordinal);
         Assert.Equal(1, missing.Exit);
         Assert.Contains("no entries for 192.0.2.1", missing.Err, StringComparison.Ordinal);
     }

@@ -1,3 +1,4 @@
+using EarlyPipeProxy.Host.Configuration;
 using EarlyPipeProxy.Host.Hosting;
 using EarlyPipeProxy.Sessions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -56,14 +57,17 @@ public sealed class HostConfigurationTests : IDisposable
     }
 
     [Fact]
-    public void Build_BadCidr_FailsAtStartWithTheListenerName()
+    public void Build_BadCidr_FailsAtStartNamingTheKeyAndFile()
     {
         var config = Path.Combine(_dir, "bad.json");
         File.WriteAllText(config, """{ "Inbound": [ { "Name": "edge", "PipeConnect": { "AdvertiseHosts": [ "10.0.0.0/99" ] } } ] }""");
 
-        var error = Assert.ThrowsAny<Exception>(() => ProxyHost.Build(config, []));
+        var error = Assert.Throws<ConfigurationProblemsException>(() => ProxyHost.Build(config, []));
 
-        Assert.Contains("10.0.0.0/99", error.Message, StringComparison.Ordinal);
+        var problem = Assert.Single(error.Problems);
+        Assert.Equal(config, problem.Source);
+        Assert.Equal("Inbound:0:PipeConnect:AdvertiseHosts:0", problem.Key);
+        Assert.Contains("10.0.0.0/99", problem.Message, StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

@@ -65,7 +65,7 @@ public sealed partial class SystemdInstallTests(ITestOutputHelper output) : IDis
         Assert.Equal("CAP_NET_BIND_SERVICE", Single(unit, "AmbientCapabilities"));
         Assert.Empty(Values(unit, "MemoryDenyWriteExecute"));
         using var config = JsonDocument.Parse(await File.ReadAllTextAsync(configPath));
-        var shutdownTimeout = TimeSpan.Parse(config.RootElement.GetProperty("ShutdownTimeout").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        var shutdownTimeout = EarlyPipeProxy.Host.Configuration.Duration.Parse(config.RootElement.GetProperty("ShutdownTimeout").GetString()!);
         var stopTimeout = TimeSpan.FromSeconds(int.Parse(SecondsPattern().Match(Single(unit, "TimeoutStopSec")).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(stopTimeout > shutdownTimeout, $"TimeoutStopSec {stopTimeout} must outlast ShutdownTimeout {shutdownTimeout}");
         var maxConnections = config.RootElement.GetProperty("Inbound").EnumerateArray().Sum(l => l.GetProperty("Limits").GetProperty("MaxConnections").GetInt32());
@@ -92,14 +92,16 @@ public sealed partial class SystemdInstallTests(ITestOutputHelper output) : IDis
 #pragma warning disable CA1416 // Linux only: checked at the top (RequirePrerequisites).
         File.SetUnixFileMode(stagedWrapper, UnixFileMode.UserRead | UnixFileMode.UserExecute);
 #pragma warning restore CA1416
-        // after the CLI merge: config check --config <installed config> (exit 0), and --version
-        var help = await RunAsync(stagedWrapper, ["help"], TimeSpan.FromMinutes(1), bareEnvironment: true);
-        Assert.True(help.ExitCode == 0, help.ToString());
-        Assert.Contains("usage: earlypipe run", help.Stderr + help.Stdout, StringComparison.Ordinal);
+        // The installed configuration checks as the installed command reads it, without opening a port.
+        var check = await RunAsync(stagedWrapper, ["config", "check", "--config", configPath], TimeSpan.FromMinutes(1), bareEnvironment: true);
+        Assert.True(check.ExitCode == 0, check.ToString());
+        Assert.Contains(configPath + ": ok", check.Stdout, StringComparison.Ordinal);
+        var version = await RunAsync(stagedWrapper, ["--version"], TimeSpan.FromMinutes(1), bareEnvironment: true);
+        Assert.True(version.ExitCode == 0 && version.Stdout.Trim().Length > 0, version.ToString());
 
         // Again over the same root: the operator's configuration stays as it is, the application is replaced whole.
-        var edited = (await File.ReadAllTextAsync(configPath)).Replace("\"ShutdownTimeout\": \"00:00:30\"", "\"ShutdownTimeout\": \"00:00:20\"", StringComparison.Ordinal);
-        Assert.Contains("00:00:20", edited, StringComparison.Ordinal);
+        var edited = (await File.ReadAllTextAsync(configPath)).Replace("\"ShutdownTimeout\": \"30s\"", "\"ShutdownTimeout\": \"20s\"", StringComparison.Ordinal);
+        Assert.Contains("\"20s\"", edited, StringComparison.Ordinal);
         await File.WriteAllTextAsync(configPath, edited);
         var stale = Staged("/usr/lib/earlypipe/left-from-an-older-version.dll");
         await File.WriteAllTextAsync(stale, "stale");

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using EarlyPipeProxy.Host.Configuration;
 using EarlyPipeProxy.Host.Hosting;
 using EarlyPipeProxy.Sessions.EhloCache;
 
@@ -33,6 +34,8 @@ public static class CacheCommand
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
+        // EhloCache:Expiry and Control:RequestTimeout are durations as the proxy reads them ("7d", "5s").
+        DurationConverter.Register();
 
         var configPath = DefaultConfigPath;
         var overrides = new List<string>();

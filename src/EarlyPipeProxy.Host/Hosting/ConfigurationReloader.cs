@@ -166,11 +166,21 @@ public sealed partial class ConfigurationReloader(
     }
 
     /// <summary>
-    /// The one place a reload binds the options from the configuration (as <see cref="ProxyHost.Build"/> does at start):
-    /// a loader that also reports unknown keys belongs here, its problems added to <paramref name="problems"/>.
+    /// The one place a reload binds the options from the configuration, with the start's checks of keys and values
+    /// (<see cref="ConfigurationLoader"/>): a misspelt key in a reloaded file is a problem, not a silent default.
     /// </summary>
-    private static EarlyPipeOptions? LoadOptions(IConfiguration candidate, List<string> problems)
+    private EarlyPipeOptions? LoadOptions(IConfigurationRoot candidate, List<string> problems)
     {
+        var found = ConfigurationKeyChecker.UnknownKeys(candidate, typeof(EarlyPipeOptions), ConfigurationLoader.OtherSections, configPath)
+            .Concat(ConfigurationKeyChecker.BadValues(candidate, typeof(EarlyPipeOptions), ConfigurationLoader.OtherSections, configPath))
+            .Select(problem => problem.ToString())
+            .ToList();
+        if (found.Count > 0)
+        {
+            problems.AddRange(found);
+            return null;
+        }
+
         try
         {
             return candidate.Get<EarlyPipeOptions>() ?? new EarlyPipeOptions();

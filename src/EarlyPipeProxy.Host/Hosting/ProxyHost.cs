@@ -3,7 +3,6 @@ using EarlyPipeProxy.Host.Configuration;
 using EarlyPipeProxy.Host.Control;
 using EarlyPipeProxy.Host.Logging;
 using EarlyPipeProxy.Host.Telemetry;
-using EarlyPipeProxy.Sessions.Inbound;
 using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
 using Microsoft.AspNetCore.Connections;
@@ -20,30 +19,31 @@ public static class ProxyHost
     public static WebApplication Build(string configPath, string[] overrides)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Configuration.Sources.Clear();
-        builder.Configuration
-            .AddJsonFile(Path.GetFullPath(configPath), optional: false, reloadOnChange: false)
-            .AddEnvironmentVariables(EnvironmentPrefix)
-            .AddCommandLine(overrides);
-
-        var options = builder.Configuration.Get<EarlyPipeOptions>() ?? new EarlyPipeOptions();
-        var clientNames = new ClientNameResolver(options.ClientNameLookup);
-        var listeners = options.Inbound.Select(o => new InboundListener(o, clientNames)).ToArray();
-        var outboundListeners = options.Outbound.Select(o => new OutboundListener(o)).ToArray();
-        if (listeners.Length + outboundListeners.Length == 0)
+        // Every key checked and every value validated before anything is wired: a bad config names all its problems.
+        var loaded = ConfigurationLoader.Load(builder.Configuration, configPath, overrides);
+        if (!loaded.IsValid)
         {
-            throw new InvalidOperationException($"{configPath}: no Inbound or Outbound listeners configured.");
+            throw new ConfigurationProblemsException(loaded.Problems);
         }
+
+        if (!loaded.CanListen)
+        {
+            // Not one listener could serve: as good as a bad configuration. With one left, the others stay closed and
+            // are logged, /healthz says why (ConfigurationReloader).
+            throw new ConfigurationProblemsException([.. loaded.ListenerProblems()]);
+        }
+
+        var options = loaded.Options;
+        var listeners = loaded.Inbound.ToArray();
+        var outboundListeners = loaded.Outbound.ToArray();
+        builder.Services.AddSingleton(loaded);
 
         builder.AddProxyLogging(configPath);
         // Under systemd (parent process systemd): Type=notify's READY=1 once listening, STOPPING=1 at a stop, and SIGTERM
         // through SystemdLifetime; elsewhere it does nothing (deploy/systemd/earlypipe.service).
         builder.Services.AddSystemd();
 
-        if (options.ShutdownTimeout <= TimeSpan.Zero)
-        {
-            throw new InvalidOperationException($"{configPath}: ShutdownTimeout must be positive, not {options.ShutdownTimeout}.");
-        }
+        builder.Logging.AddFilter(HostStartLog.Category, HostStartLog.IsEnabled);
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddSingleton(services => new GracefulStop(

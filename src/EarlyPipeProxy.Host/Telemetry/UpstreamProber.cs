@@ -48,6 +48,12 @@ public sealed partial class UpstreamProber(
                 _ => ProbeVerdict.Down("no probe for this target"),
             };
         }
+        catch (Exception) when (stoppingToken.IsCancellationRequested)
+        {
+            // The host is stopping (the connector reports a cancelled connect as UpstreamUnavailableException): a probe
+            // cut short says nothing about the upstream, and must not fail the service while the host stops.
+            return;
+        }
         catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {
             // The probes turn every failure of the server into a verdict; anything else is the probe's own fault, and

@@ -29,7 +29,7 @@ public sealed class EhloCacheOptions
     /// </summary>
     public int MaxEntries { get; set; } = 10_000;
 
-    internal void Validate()
+    public void Validate()
     {
         if (Expiry <= TimeSpan.Zero)
         {

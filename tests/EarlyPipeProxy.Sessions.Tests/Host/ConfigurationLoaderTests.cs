@@ -1,0 +1,74 @@
+using EarlyPipeProxy.Host.Cli;
+using EarlyPipeProxy.Host.Configuration;
+
+namespace EarlyPipeProxy.Sessions.Tests.Host;
+
+/// <summary>The loader collects every problem of a config, one per line, instead of stopping at the first.</summary>
+public sealed class ConfigurationLoaderTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("epp-loader-").FullName;
+
+    [Fact]
+    public void Load_SeveralProblems_AreAllReported_EachNamingItsKey()
+    {
+        var path = Write("""
+            { "Inbound": [ { "Name": "edge", "Listen": "127.0.0.1:2025", "Backend": { "Adress": "127.0.0.1:25" },
+                "PipeConnect": { "AdvertiseHosts": [ "*", "10.0.0.0/99" ] },
+                "Tls": { "CertificatePath": "missing.pem" },
+                "Timeouts": { "Data": "0s" } } ],
+              "Metrics": { "Listen": "nowhere" }, "ShutdownTimeout": "30s" }
+            """);
+
+        var loaded = ConfigurationLoader.Load(path, []);
+
+        Assert.False(loaded.IsValid);
+        var keys = loaded.Problems.Select(p => p.Key).ToList();
+        Assert.Equal(
+            ["Inbound:0:Backend:Adress", "Metrics:Listen", "Inbound:0:PipeConnect:AdvertiseHosts:1", "Inbound:0:Tls:CertificatePath", "Inbound:0:Timeouts:Data"],
+            keys);
+        Assert.All(loaded.Problems, p => Assert.Equal(path, p.Source));
+        Assert.Contains("missing.pem: no such file", loaded.Problems[3].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_OverridesWin_AndShortDurationsBind()
+    {
+        var path = Write("""{ "Inbound": [ { "Listen": "127.0.0.1:2025", "Timeouts": { "Command": "2m", "Session": "1h" } } ], "ShutdownTimeout": "30s" }""");
+
+        var loaded = ConfigurationLoader.Load(path, ["--Inbound:0:Name=from-args", "--ShutdownTimeout=10s"]);
+
+        Assert.True(loaded.IsValid, string.Join('\n', loaded.Problems));
+        Assert.Equal("from-args", loaded.Inbound[0].Name);
+        Assert.Equal(TimeSpan.FromMinutes(2), loaded.Options.Inbound[0].Timeouts.Command);
+        Assert.Equal(TimeSpan.FromSeconds(10), loaded.Options.ShutdownTimeout);
+    }
+
+    [Fact]
+    public void Load_MissingFile_IsOneProblemNamingThePath()
+    {
+        var loaded = ConfigurationLoader.Load(Path.Combine(_dir, "nope.json"), []);
+
+        var problem = Assert.Single(loaded.Problems);
+        Assert.Equal($"{Path.Combine(_dir, "nope.json")}: no such file", problem.ToString());
+    }
+
+    [Fact]
+    public void Split_OverridesNeedAColon_SoMistypedOptionsStayOptions()
+    {
+        var split = ConfigOverrides.Split(["run", "--conifg", "x", "--Inbound:0:Listen=[::]:25", "--ShutdownTimeout=5s", "-c", "f.json"]);
+
+        Assert.Equal(["run", "--conifg", "x", "-c", "f.json"], split.Arguments);
+        Assert.Equal(["--Inbound:0:Listen=[::]:25", "--ShutdownTimeout=5s"], split.Overrides);
+        Assert.Null(split.Malformed);
+        Assert.Equal("--Inbound:0:Listen", ConfigOverrides.Split(["run", "--Inbound:0:Listen", "[::]:25"]).Malformed);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string json)
+    {
+        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".json");
+        System.IO.File.WriteAllText(path, json);
+        return path;
+    }
+}
