@@ -95,7 +95,8 @@ public sealed class CliTests(ITestOutputHelper output) : IDisposable
         var (exit, _, stderr) = await EarlypipeAsync(["run", "--config", config]);
 
         Assert.Equal(1, exit);
-        Assert.Equal($"earlypipe: {config}: Inbound:0:Tls:CertificatePath: {pem}: no such file", SingleLine(stderr));
+        // Its only listener cannot open: nothing would serve, so the start fails (with another listener it would run).
+        Assert.StartsWith($"earlypipe: {config}: Inbound:0:Tls:CertificatePath: certificate {pem} does not load: ", SingleLine(stderr), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -146,6 +147,23 @@ public sealed class CliTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(
             [$"{bad}: Inbound:0:Backend:Adress: unknown key", $"{bad}: ShutdownTimeout: 'soon' is not a duration (30s, 5m, 2h, 7d, 250ms, 1h30m or hh:mm:ss)"],
             notOk.Err.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public async Task ConfigCheck_FailsOnACertificateThatDoesNotLoad_ThoughRunWouldOpenTheOtherListeners()
+    {
+        var pem = Path.Combine(_dir, "renewal-went-wrong.pem");
+        var config = await WriteConfigAsync($$"""
+            { "Inbound": [ { "Name": "smtps", "Listen": "127.0.0.1:2465", "ImplicitTls": true, "Tls": { "CertificatePath": "{{pem}}" } },
+                           { "Name": "smtp", "Listen": "127.0.0.1:2025" } ] }
+            """);
+
+        var (exit, stdout, stderr) = await EarlypipeAsync(["config", "check", "--config", config]);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stdout.Trim());
+        Assert.StartsWith($"{config}: Inbound:0:Tls:CertificatePath: certificate {pem} does not load: ", SingleLine(stderr), StringComparison.Ordinal);
+        Assert.EndsWith("(run keeps this listener closed)", SingleLine(stderr), StringComparison.Ordinal);
     }
 
     [Fact]

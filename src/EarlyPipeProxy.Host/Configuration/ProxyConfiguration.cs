@@ -45,7 +45,7 @@ public sealed class ProxyConfiguration
         {
             if (Inbound[i].Problem is { } problem)
             {
-                yield return new ConfigurationProblem(ConfigPath, $"Inbound:{i}:Tls", problem + "; this listener would stay closed");
+                yield return new ConfigurationProblem(ConfigPath, $"Inbound:{i}:Tls:CertificatePath", problem + " (run keeps this listener closed)");
             }
         }
 
@@ -53,7 +53,7 @@ public sealed class ProxyConfiguration
         {
             if (Outbound[i].Problem is { } problem)
             {
-                yield return new ConfigurationProblem(ConfigPath, $"Outbound:{i}:SenderTls", problem + "; this listener would stay closed");
+                yield return new ConfigurationProblem(ConfigPath, $"Outbound:{i}:SenderTls:CertificatePath", problem + " (run keeps this listener closed)");
             }
         }
     }
