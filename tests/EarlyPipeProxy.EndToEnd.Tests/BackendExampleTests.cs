@@ -180,25 +180,7 @@ public sealed class BackendExampleTests(ITestOutputHelper output)
         }
     }
 
-    private async Task<SmtpReply> TryRelayAsync(int port, string from, string id)
-    {
-        await using var c = await RawSmtpClient.ConnectAsync("127.0.0.1", port, from);
-        try
-        {
-            await c.ExpectAsync(220);
-            await c.CommandAsync("EHLO outsider.test", 250);
-            await c.CommandAsync("MAIL FROM:<someone@outsider.test>", 250);
-            await c.SendAsync($"RCPT TO:<{id}@elsewhere.test>\r\n");
-            var reply = await c.ReadReplyAsync() ?? throw new InvalidOperationException("closed after RCPT");
-            await c.SendAsync("QUIT\r\n");
-            await c.ReadRepliesUntilCloseAsync(TimeSpan.FromSeconds(5));
-            return reply;
-        }
-        finally
-        {
-            output.WriteLine(c.Transcript);
-        }
-    }
+    private Task<SmtpReply> TryRelayAsync(int port, string from, string id) => RawSmtpClient.TryRelayAsync(port, from, id, output);
 
     private async Task<(int Code, string Stdout, string Stderr)> RunAsync(string file, params string[] args)
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using EarlyPipeProxy.EndToEnd.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -50,17 +49,7 @@ public sealed class CheckCommandTests(PostfixFixture postfix, ITestOutputHelper 
 
     private async Task<(int Exit, string Text)> CheckAsync(string target)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "earlypipe.dll"));
-        psi.ArgumentList.Add("check");
-        psi.ArgumentList.Add(target);
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(limit.Token);
-        var text = await stdout + await stderr;
-        output.WriteLine($"earlypipe check {target} -> exit {process.ExitCode}\n{text}");
-        return (process.ExitCode, text);
+        var (exit, stdout, stderr) = await EarlypipeCommand.RunAsync(output, ["check", target]);
+        return (exit, stdout + stderr);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
@@ -233,41 +232,6 @@ public sealed class CliTests(ITestOutputHelper output) : IDisposable
         return path;
     }
 
-    private async Task<(int Exit, string Out, string Err)> EarlypipeAsync(IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? environment = null)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir };
-        foreach (var inherited in psi.Environment.Keys.Where(k => k.StartsWith("EARLYPIPE__", StringComparison.Ordinal)).ToList())
-        {
-            psi.Environment.Remove(inherited);
-        }
-
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-        {
-            psi.Environment[name] = value;
-        }
-
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "earlypipe.dll"));
-        foreach (var arg in args)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(limit.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"earlypipe {string.Join(' ', args)} did not exit within 60 s");
-        }
-
-        var (text, errors) = (await stdout, await stderr);
-        output.WriteLine($"earlypipe {string.Join(' ', args)} -> exit {process.ExitCode}\nstdout:\n{text}\nstderr:\n{errors}");
-        return (process.ExitCode, text, errors);
-    }
+    private Task<(int Exit, string Out, string Err)> EarlypipeAsync(IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? environment = null) =>
+        EarlypipeCommand.RunAsync(output, args, environment, _dir);
 }

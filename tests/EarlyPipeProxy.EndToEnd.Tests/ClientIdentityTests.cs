@@ -75,23 +75,5 @@ public sealed class ClientIdentityTests(PostfixFixture postfix, ITestOutputHelpe
     private ListenerSpec Listener(string mode) =>
         new("smtp", mode == "ProxyV2" ? postfix.ProxyProtocolPort : postfix.SmtpPort, mode);
 
-    private async Task<SmtpReply> TryRelayAsync(int port, string id)
-    {
-        await using var c = await RawSmtpClient.ConnectAsync("127.0.0.1", port, "127.0.0.3");
-        try
-        {
-            await c.ExpectAsync(220);
-            await c.CommandAsync("EHLO outsider.test", 250);
-            await c.CommandAsync("MAIL FROM:<spammer@outsider.test>", 250);
-            await c.SendAsync($"RCPT TO:<{id}@elsewhere.test>\r\n");
-            var reply = await c.ReadReplyAsync() ?? throw new InvalidOperationException("closed after RCPT");
-            await c.SendAsync("QUIT\r\n");
-            await c.ReadRepliesUntilCloseAsync(TimeSpan.FromSeconds(5));
-            return reply;
-        }
-        finally
-        {
-            output.WriteLine(c.Transcript);
-        }
-    }
+    private Task<SmtpReply> TryRelayAsync(int port, string id) => RawSmtpClient.TryRelayAsync(port, "127.0.0.3", id, output);
 }

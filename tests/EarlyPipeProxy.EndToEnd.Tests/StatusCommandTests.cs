@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
@@ -132,27 +131,5 @@ public sealed class StatusCommandTests(PostfixFixture postfix, ITestOutputHelper
             ["250-mx3.test", "250-PIPELINING", "250 PIPECONNECT"]));
     }
 
-    private async Task<(int Exit, string Out, string Err)> CliAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var inherited in psi.Environment.Keys.Where(k => k.StartsWith("EARLYPIPE__", StringComparison.Ordinal)).ToList())
-        {
-            psi.Environment.Remove(inherited);
-        }
-
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "earlypipe.dll"));
-        foreach (var arg in args)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(limit.Token);
-        var (text, errors) = (await stdout, await stderr);
-        output.WriteLine($"earlypipe {string.Join(' ', args)} -> exit {process.ExitCode}\n{text}{errors}");
-        return (process.ExitCode, text, errors);
-    }
+    private Task<(int Exit, string Out, string Err)> CliAsync(params string[] args) => EarlypipeCommand.RunAsync(output, args);
 }

@@ -41,6 +41,31 @@ public sealed class RawSmtpClient : IAsyncDisposable
     /// <summary>Everything sent (C:) and received (S:) so far, for test output.</summary>
     public string Transcript => _transcript.ToString();
 
+    /// <summary>
+    /// A relay attempt from <paramref name="localAddress"/>: EHLO, MAIL, then RCPT to a domain nobody here is final
+    /// for; returns the reply to RCPT (a relay refused is 554 5.7.1 from Postfix) and says QUIT.
+    /// </summary>
+    public static async Task<SmtpReply> TryRelayAsync(int port, string localAddress, string recipientLocalPart, Xunit.Abstractions.ITestOutputHelper output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        await using var c = await ConnectAsync("127.0.0.1", port, localAddress);
+        try
+        {
+            await c.ExpectAsync(220);
+            await c.CommandAsync("EHLO outsider.test", 250);
+            await c.CommandAsync("MAIL FROM:<someone@outsider.test>", 250);
+            await c.SendAsync($"RCPT TO:<{recipientLocalPart}@elsewhere.test>\r\n");
+            var reply = await c.ReadReplyAsync() ?? throw new InvalidOperationException("closed after RCPT");
+            await c.SendAsync("QUIT\r\n");
+            await c.ReadRepliesUntilCloseAsync(TimeSpan.FromSeconds(5));
+            return reply;
+        }
+        finally
+        {
+            output.WriteLine(c.Transcript);
+        }
+    }
+
     public static async Task<RawSmtpClient> ConnectAsync(string host, int port, string? localAddress = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
