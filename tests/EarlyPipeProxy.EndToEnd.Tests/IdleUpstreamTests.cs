@@ -154,9 +154,10 @@ public sealed class IdleUpstreamTests(ITestOutputHelper output)
                 continue;
             }
 
-            if (first?.StartsWith("EHLO ", StringComparison.Ordinal) != true || first.Contains("healthcheck", StringComparison.Ordinal))
+            if (first != "EHLO idle.client.test")
             {
-                // The proxy's health probe (EHLO earlypipe.healthcheck, QUIT), or anything else: served politely.
+                // The proxy's health probe (its own EHLO, then QUIT), or anything else: served politely. The session
+                // under test is the one that replays the client's EHLO (ClientIdentity None).
                 await WriteAsync(stream, first is null ? string.Empty : "250 misbehaving.test\r\n221 2.0.0 Bye\r\n");
                 continue;
             }

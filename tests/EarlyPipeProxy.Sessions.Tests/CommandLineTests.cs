@@ -91,7 +91,7 @@ public sealed class CommandLineTests
     public async Task CommandLoop_ClientIdleWithNothingBuffered_Replies421AfterCommandTimeout()
     {
         // Arrange
-        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep(), o => o.Timeouts.Command = TimeSpan.FromMilliseconds(300));
+        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep(), o => o.Timeouts.Command = TimeSpan.FromSeconds(1));
         await harness.StartAndEhloAsync();
 
         // Act
@@ -106,7 +106,7 @@ public sealed class CommandLineTests
     public async Task CommandLoop_ClientIdleAfterPartialCommand_Replies421AfterCommandTimeout()
     {
         // Arrange
-        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep(), o => o.Timeouts.Command = TimeSpan.FromMilliseconds(300));
+        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep(), o => o.Timeouts.Command = TimeSpan.FromSeconds(1));
         await harness.StartAndEhloAsync();
 
         // Act: a line without its CRLF, then silence (slowloris, or a TCP segment boundary).
