@@ -49,9 +49,11 @@ public sealed class OutboundTlsOnConnectTests(ITestOutputHelper output)
         Assert.Contains(" L* ", lines[1], StringComparison.Ordinal);
         Assert.Matches(@" X=TLS1\.[23]:\S+\* ", lines[1]);
 
-        // The proxy's own lines say the same: UX= toward the remote, L* on the second.
-        var outbound = proxy.OutboundSessionLines.Where(l => l.Contains(" UX=", StringComparison.Ordinal)).ToList();
-        Assert.Equal(2, outbound.Count);
+        // The proxy's own lines say the same: UX= toward the remote, L* on the second (each written as its session
+        // ends, which may be just after the sender had its 221).
+        var outbound = await Poll.UntilAsync(
+            () => proxy.OutboundSessionLines.Where(l => l.Contains(" UX=", StringComparison.Ordinal)).ToList() is { Count: 2 } both ? both : null,
+            "the proxy's two outbound session lines");
         Assert.Contains(" L* ", outbound[1], StringComparison.Ordinal);
         Assert.Matches(@" UX=TLS1\.[23]:\S+\* ", outbound[1]);
 
@@ -90,7 +92,8 @@ public sealed class OutboundTlsOnConnectTests(ITestOutputHelper output)
         Assert.False(run.AllDelivered);
         Assert.DoesNotContain(" <= ", log, StringComparison.Ordinal);
         Assert.Empty(exim.Maildir.MessagesContaining(id));
-        Assert.Contains(proxy.OutboundSessionLines, l => l.Contains("end=\"remote TLS failed\"", StringComparison.Ordinal));
+        await proxy.WaitForOutputAsync(l => l.Contains(" outbound ", StringComparison.Ordinal) && l.Contains("end=\"remote TLS failed\"", StringComparison.Ordinal),
+            "the session line's end=\"remote TLS failed\"");
 
         // The health probe says why every session would fail.
         await proxy.WaitForOutputAsync(l => l.Contains("fails the probe: TLS handshake failed", StringComparison.Ordinal), "the probe's TLS failure");
