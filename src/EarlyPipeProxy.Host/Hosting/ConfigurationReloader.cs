@@ -284,6 +284,8 @@ public sealed partial class ConfigurationReloader(
             restarts.Add($"{key} ({live.Name}) was not opened at start ({live.Problem}), opening it");
         }
 
+        // The rest applies at once, Tls included (its Mode, OnConnect too): sessions and the fixed upstream's probe take
+        // the settings when they start, and the EHLO cache keeps each TLS phase's entry apart.
         var certificates = NextCertificates(live.SenderCertificates, next.SenderTls, out var inPlace, out var failure);
         try
         {

@@ -73,6 +73,10 @@ public static class ProxyReplies
 
     public static ReadOnlySpan<byte> NoDestination => "421 4.3.5 Error: no destination for this connection\r\n"u8;
 
+    // RFC 3463 X.7.5, cryptographic failure: a handshake or certificate check with the remote that failed where TLS is
+    // required (Tls:Mode Required or OnConnect). Temporary: the sender keeps the message; nothing left in cleartext.
+    public static ReadOnlySpan<byte> RemoteTlsFailed => "421 4.7.5 Error: TLS with the remote server failed; nothing was sent in cleartext\r\n"u8;
+
     public static ReadOnlySpan<byte> TlsNotOffered => "421 4.7.10 Error: TLS required by policy but the remote does not offer STARTTLS\r\n"u8;
 
     // RFC 4954 §6: a temporary failure; the sender may try again once TLS to the remote works.

@@ -25,6 +25,12 @@ public sealed class OutboundListenerSettings
             throw new FormatException($"{what}: set exactly one of Upstream and UseOriginalDestination.");
         }
 
+        if (options.UseOriginalDestination && options.Tls.Mode == OutboundTlsMode.OnConnect)
+        {
+            // A redirected connection was meant for a port its sender spoke cleartext SMTP to: not a TLS-on-connect one.
+            throw new FormatException($"{what}: Tls:Mode OnConnect needs a fixed Upstream (a port 465 smarthost), not UseOriginalDestination.");
+        }
+
         if (options.Upstream is { } upstream)
         {
             Upstream = EndPointParser.Parse(upstream, what + " Upstream");

@@ -15,7 +15,8 @@ namespace EarlyPipeProxy.Sessions.Outbound;
 /// <summary>
 /// Outbound policy: the first flight of a session answered from the cache, sent before the remote's banner: EHLO and
 /// every waiting command (MAIL, RCPT); or, when TLS will be used, EHLO and STARTTLS, and after the handshake EHLO and
-/// the waiting commands in one flight when the post-TLS reply is cached too. The flight's replies are all read before
+/// the waiting commands in one flight when the post-TLS reply is cached too; or, TLS on connect, the handshake and then
+/// EHLO and the waiting commands in one flight, still before the banner (the draft's tls-on-connect sequence). The flight's replies are all read before
 /// any reaches the sender: a bad banner or a connection lost on the way flushes the entry of the phase that failed and
 /// the session is redone in lockstep at once, so the sender sees nothing of it. So is a flight whose replies answer
 /// early input the remote did not invite (the live EHLO no longer offers the keyword) or object to it (a protocol
@@ -116,8 +117,9 @@ internal sealed class EarlyFlight
     /// </summary>
     private async ValueTask<UpstreamReply[]?> FlyAsync(PendingReply[] flight)
     {
-        var secure = _remote.TlsWanted && _remote.CachedCleartext!.Contains(SmtpKeywords.StartTls);
-        if (!secure && _options.Tls.Mode == OutboundTlsMode.Required)
+        var onConnect = _remote.OnConnect;
+        var secure = !onConnect && _remote.TlsWanted && _remote.CachedCleartext!.Contains(SmtpKeywords.StartTls);
+        if (!onConnect && !secure && _options.Tls.Mode == OutboundTlsMode.Required)
         {
             // The cache gives no such entry under Required (RemoteLink.CachedCapabilities); should one get here all
             // the same, the lockstep redo meets the policy before any MAIL is written in cleartext.
@@ -136,9 +138,19 @@ internal sealed class EarlyFlight
             WriteLines(bytes, flight);
         }
 
-        var connection = await _remote.ConnectAsync(_options.FastOpen, bytes.WrittenMemory);
+        // TLS on connect: the handshake first (a failure is the sender's 421, never a cleartext retry), then the flight
+        // in one write, without waiting for the banner the remote sends once the handshake is done.
+        var connection = onConnect
+            ? await _remote.ConnectOnConnectAsync()
+            : await _remote.ConnectAsync(_options.FastOpen, bytes.WrittenMemory);
         try
         {
+            if (onConnect)
+            {
+                connection.Write(bytes.WrittenSpan);
+                await connection.FlushAsync();
+            }
+
             var banner = await connection.ReadReplyCopyAsync(_options.Timeouts.Banner);
             if (banner.Code != ReplyCode.ServiceReady)
             {

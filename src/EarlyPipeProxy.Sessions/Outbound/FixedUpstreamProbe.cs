@@ -10,7 +10,8 @@ namespace EarlyPipeProxy.Sessions.Outbound;
 /// <summary>
 /// The health probe of an outbound listener's fixed upstream: `earlypipe check`'s session (banner, EHLO, QUIT). Up
 /// when it greets with 220 and answers EHLO with 250, and, when Tls:Mode is Required, offers STARTTLS, without which
-/// the listener's sessions would give up. Outbound sessions introduce nobody (the proxy is the sender's own client),
+/// the listener's sessions would give up. When Tls:Mode is OnConnect the handshake comes first, checked as sessions
+/// check it (a failed one is down: every session would get 421 4.7.5). Outbound sessions introduce nobody (the proxy is the sender's own client),
 /// so there is no identity mechanism to try.
 /// </summary>
 public static class FixedUpstreamProbe
@@ -29,10 +30,15 @@ public static class FixedUpstreamProbe
         var upstream = listener.Upstream ?? throw new ArgumentException($"outbound listener '{listener.Name}' has no fixed upstream", nameof(listener));
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
+        var settings = listener.Settings;
+        var tls = settings.Options.Tls.Mode == OutboundTlsMode.OnConnect
+            ? Tls.TlsClientOptions.Create(RemoteTlsName.Configured(settings) ?? upstream.Address.ToString(), settings.Options.Tls.VerifyCertificate,
+                settings.TrustAnchors)
+            : null;
         ServerProbeResult result;
         try
         {
-            result = await ServerProbe.ProbeAsync(connector, upstream, listener.Options.HeloName ?? DefaultHeloName, limit.Token);
+            result = await ServerProbe.ProbeAsync(connector, upstream, listener.Options.HeloName ?? DefaultHeloName, limit.Token, tls);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is OperationCanceledException || limit.IsCancellationRequested))
         {
@@ -58,6 +64,7 @@ public static class FixedUpstreamProbe
             return ProbeVerdict.Down("does not offer STARTTLS (Tls:Mode is Required)");
         }
 
-        return ProbeVerdict.Up("banner 220, EHLO 250" + (result.EarlyPipeKeyword is { } keyword ? ", offers " + keyword : string.Empty));
+        var secured = result.Tls is { } established ? "TLS on connect " + established + ", " : string.Empty;
+        return ProbeVerdict.Up(secured + "banner 220, EHLO 250" + (result.EarlyPipeKeyword is { } keyword ? ", offers " + keyword : string.Empty));
     }
 }

@@ -601,13 +601,16 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
 
         SessionLog.UpstreamUnavailable(_record.Logger, "remote", "U", _remoteEndPoint, _record.Peer.Address, _record.Peer.Port, _listener.Name, ex.Message);
         _record.EndedUnavailable(ex.Failure);
+
+        // TLS that policy requires (Required, OnConnect) and that failed says so: the sender's log shows why.
+        var reply = ex.Failure == UpstreamFailure.TlsFailed ? ProxyReplies.RemoteTlsFailed : ProxyReplies.RemoteUnavailable;
         if (_pending is { } pending)
         {
-            pending.AnswerOwedWith(ProxyReplies.RemoteUnavailable, atLeast: 1);
+            pending.AnswerOwedWith(reply, atLeast: 1);
         }
         else
         {
-            _sender!.Write(ProxyReplies.RemoteUnavailable);
+            _sender!.Write(reply);
         }
     }
 

@@ -16,9 +16,10 @@ namespace EarlyPipeProxy.Sessions.Outbound;
 /// <summary>
 /// Outbound policy: the session's link to the remote server. The connection when there is one; the capabilities in
 /// force (from the cache until a live EHLO reply replaces them); the cache key of the TLS phase the session is in;
-/// STARTTLS toward the remote per the listener's policy (None; Opportunistic: when offered, a failed handshake falls
-/// back to cleartext on a new connection, as Exim's tls_tempfail_tryclear; Required: no TLS, no mail); learning the
-/// remote's EHLO reply into the cache; and a refusal of the whole connection, which answers every later command.
+/// TLS toward the remote per the listener's policy (None; Opportunistic: STARTTLS when offered, a failed handshake falls
+/// back to cleartext on a new connection, as Exim's tls_tempfail_tryclear; Required: no TLS, no mail; OnConnect: the
+/// handshake first on every connection, its failure the sender's 421 4.7.5, never cleartext); learning the remote's
+/// EHLO reply into the cache; and a refusal of the whole connection, which answers every later command.
 /// </summary>
 internal sealed class RemoteLink
 {
@@ -45,7 +46,7 @@ internal sealed class RemoteLink
         _cache = cache;
         _deadline = deadline;
         _record = record;
-        Key = new EhloCacheKey(listener.SourceAddress ?? RouteSource(endPoint), endPoint.Address, endPoint.Port, TlsPhase.Cleartext);
+        Key = new EhloCacheKey(listener.SourceAddress ?? RouteSource(endPoint), endPoint.Address, endPoint.Port, FirstPhase);
     }
 
     public EhloCacheStore Cache => _cache;
@@ -66,6 +67,12 @@ internal sealed class RemoteLink
     public int BannerCode { get; set; }
 
     public bool TlsActive { get; private set; }
+
+    /// <summary>Tls:Mode OnConnect: every connection is TLS from its first octet (port 465 style), so there is no cleartext phase.</summary>
+    public bool OnConnect => _options.Tls.Mode == OutboundTlsMode.OnConnect;
+
+    /// <summary>The phase a new connection starts in, and so the cache entry its first EHLO reply is learnt into.</summary>
+    private TlsPhase FirstPhase => OnConnect ? TlsPhase.TlsOnConnect : TlsPhase.Cleartext;
 
     public bool TlsWanted => _options.Tls.Mode != OutboundTlsMode.None && !_tlsGaveUp;
 
@@ -107,6 +114,12 @@ internal sealed class RemoteLink
     /// </summary>
     public EhloCapabilities? CachedCapabilities()
     {
+        if (OnConnect)
+        {
+            // One phase, the TLS one (Exim's crypted view alone, C4): the flight follows the handshake.
+            return _options.EarlyPipelining && _cache.TryGetFresh(Key, out var secured) ? secured.CreateCapabilities() : null;
+        }
+
         if (!_options.EarlyPipelining || !_cache.TryGetFresh(Key, out var cleartext))
         {
             return null;
@@ -126,9 +139,9 @@ internal sealed class RemoteLink
         }
 
         // Exim's rule (C4): early pipelining after STARTTLS only when it was early before it too.
-        if (_cache.TryGetFresh(Key.WithPhase(TlsPhase.AfterStartTls), out var secured))
+        if (_cache.TryGetFresh(Key.WithPhase(TlsPhase.AfterStartTls), out var afterStartTls))
         {
-            CachedAfterTls = secured.CreateCapabilities();
+            CachedAfterTls = afterStartTls.CreateCapabilities();
             return CachedAfterTls;
         }
 
@@ -139,10 +152,44 @@ internal sealed class RemoteLink
         UpstreamChannel.ConnectAsync(_connector, _endPoint, _listener.SourceAddress, fastOpen, firstFlight,
             _deadline, _options.Timeouts, _options.Limits, _record, countsRoundTrips: true);
 
+    /// <summary>
+    /// A TLS-on-connect connection (Tls:Mode OnConnect): TCP, then the handshake, before the remote says anything. A
+    /// failed handshake or certificate check throws <see cref="UpstreamFailure.TlsFailed"/> (the sender's 421 4.7.5):
+    /// there is nothing in cleartext to fall back to. Not Fast Open: the ClientHello is written after connect returns.
+    /// Returns the connection, secured, for the caller to keep; the cache key is the TLS-on-connect phase's.
+    /// </summary>
+    public async ValueTask<UpstreamChannel> ConnectOnConnectAsync()
+    {
+        var channel = await ConnectAsync(fastOpen: false);
+        var secured = false;
+        try
+        {
+            await channel.UpgradeToTlsAsync(TlsOptions(), "implicit");
+            secured = true;
+        }
+        catch (UpstreamUnavailableException ex)
+        {
+            SessionLog.UpstreamTlsHandshakeFailed(_record.Logger, "U", _endPoint, _record.Peer.Address, _record.Peer.Port, _listener.Name, ex.Message);
+            throw new UpstreamUnavailableException(UpstreamFailure.TlsFailed, ex.Message, ex);
+        }
+        finally
+        {
+            if (!secured)
+            {
+                await channel.AbortAsync();
+            }
+        }
+
+        TlsActive = true;
+        Key = Key.WithPhase(TlsPhase.TlsOnConnect);
+        _learnt = false;
+        return channel;
+    }
+
     /// <summary>A session without a usable cache entry: the remote's own banner is the sender's.</summary>
     public async ValueTask<UpstreamReply> ConnectForBannerAsync()
     {
-        Channel = await ConnectAsync(fastOpen: false);
+        Channel = OnConnect ? await ConnectOnConnectAsync() : await ConnectAsync(fastOpen: false);
         var banner = await Channel.ReadReplyCopyAsync(_options.Timeouts.Banner);
         BannerCode = banner.Code;
         if (banner.Code != ReadyBannerCode)
@@ -162,10 +209,10 @@ internal sealed class RemoteLink
     public async ValueTask<UpstreamReply> ConnectLockstepAsync()
     {
         // No Fast Open here: with it the SYN waits for our first write, and in lockstep the remote speaks first.
-        Channel = await ConnectAsync(fastOpen: false);
         TlsActive = false;
-        Key = Key.WithPhase(TlsPhase.Cleartext);
+        Key = Key.WithPhase(FirstPhase);
         _learnt = false;
+        Channel = OnConnect ? await ConnectOnConnectAsync() : await ConnectAsync(fastOpen: false);
         var banner = await Channel.ReadReplyCopyAsync(_options.Timeouts.Banner);
         BannerCode = banner.Code;
         if (banner.Code != ReadyBannerCode)
@@ -253,10 +300,9 @@ internal sealed class RemoteLink
     /// </summary>
     public async ValueTask<bool> TryHandshakeAsync()
     {
-        var options = Tls.TlsClientOptions.Create(TlsServerName(), _options.Tls.VerifyCertificate, _listener.TrustAnchors);
         try
         {
-            await Channel!.UpgradeToTlsAsync(options);
+            await Channel!.UpgradeToTlsAsync(TlsOptions());
         }
         catch (UpstreamUnavailableException ex)
         {
@@ -320,21 +366,20 @@ internal sealed class RemoteLink
     /// </summary>
     private string TlsServerName()
     {
-        if (_options.Tls.ServerName is { } configured)
+        if (RemoteTlsName.Configured(_listener) is { } configured)
         {
             return configured;
         }
 
-        if (_listener.UpstreamHostName is { } host && !IPAddress.TryParse(host, out _))
-        {
-            return host;
-        }
-
+        // On a TLS-on-connect session the greeting is the cached reply's: its first connection has none to go by.
         var greeting = Capabilities?.Greeting.Split(' ', 2)[0];
         return !_options.Tls.VerifyCertificate && Uri.CheckHostName(greeting) == UriHostNameType.Dns
             ? greeting!
             : _endPoint.Address.ToString();
     }
+
+    private System.Net.Security.SslClientAuthenticationOptions TlsOptions() =>
+        Tls.TlsClientOptions.Create(TlsServerName(), _options.Tls.VerifyCertificate, _listener.TrustAnchors);
 
     /// <summary>
     /// The source address the kernel would use toward the remote, for the cache key: servers decide per client

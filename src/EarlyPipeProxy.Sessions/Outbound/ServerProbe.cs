@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Replies;
@@ -28,9 +29,11 @@ public static class ServerProbe
     /// <summary>
     /// Probes <paramref name="endPoint"/>. A name that is no EHLO argument is refused (ArgumentException) before any
     /// connection is made; a server that cannot be reached or sends no proper reply raises
-    /// <see cref="UpstreamUnavailableException"/>.
+    /// <see cref="UpstreamUnavailableException"/>, as does a failed handshake with <paramref name="tlsOnConnect"/>.
     /// </summary>
-    public static async Task<ServerProbeResult> ProbeAsync(IUpstreamConnector connector, IPEndPoint endPoint, string heloName, CancellationToken cancellationToken)
+    /// <param name="tlsOnConnect">A TLS-on-connect server (port 465 style): the handshake, with these checks, comes first.</param>
+    public static async Task<ServerProbeResult> ProbeAsync(IUpstreamConnector connector, IPEndPoint endPoint, string heloName, CancellationToken cancellationToken,
+        SslClientAuthenticationOptions? tlsOnConnect = null)
     {
         ArgumentNullException.ThrowIfNull(connector);
         var ehlo = new ArrayBufferWriter<byte>();
@@ -41,6 +44,13 @@ public static class ServerProbe
         await using (connection)
         {
             var connected = Stopwatch.GetElapsedTime(started);
+            string? tls = null;
+            if (tlsOnConnect is not null)
+            {
+                await connection.UpgradeToTlsAsync(tlsOnConnect, cancellationToken);
+                tls = Tls.TlsDescription.Describe(connection.TlsStream!);
+            }
+
             var banner = await connection.ReadReplyAsync(MaxReplyLine, cancellationToken);
             var bannerCode = banner.Code;
             var bannerText = Text(banner.Raw);
@@ -48,7 +58,7 @@ public static class ServerProbe
             var bannerTime = Stopwatch.GetElapsedTime(started);
             if (bannerCode != ReplyCode.ServiceReady)
             {
-                return new ServerProbeResult(bannerCode, bannerText, 0, null, null, connected, bannerTime, TimeSpan.Zero);
+                return new ServerProbeResult(bannerCode, bannerText, 0, null, null, connected, bannerTime, TimeSpan.Zero) { Tls = tls };
             }
 
             connection.Output.Write(ehlo.WrittenSpan);
@@ -63,7 +73,7 @@ public static class ServerProbe
 
             SmtpCommandWriter.WriteQuit(connection.Output);
             await connection.FlushAsync(cancellationToken);
-            return new ServerProbeResult(bannerCode, bannerText, ehloCode, capabilities, keyword, connected, bannerTime, ehloTime);
+            return new ServerProbeResult(bannerCode, bannerText, ehloCode, capabilities, keyword, connected, bannerTime, ehloTime) { Tls = tls };
         }
     }
 

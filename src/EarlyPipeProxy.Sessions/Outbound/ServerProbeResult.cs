@@ -13,6 +13,9 @@ public sealed record ServerProbeResult(
     TimeSpan BannerTime,
     TimeSpan EhloTime)
 {
+    /// <summary>The TLS of a TLS-on-connect probe, as X= shows it ("TLS1.3:TLS_AES_256_GCM_SHA384"); null in cleartext.</summary>
+    public string? Tls { get; init; }
+
     /// <summary>Early pipelining needs both the keyword (any of its three spellings) and PIPELINING (Exim's rule).</summary>
     public bool OffersEarlyPipelining => EarlyPipeKeyword is not null;
 }

@@ -138,10 +138,11 @@ public sealed class SessionRecord
         Metrics?.TlsHandshake(Listener, Direction, "client", resumed);
     }
 
-    public void UpstreamTlsEstablished(string description, bool resumed)
+    /// <param name="kind">Outbound, the session's TLS label: "starttls", or "implicit" for TLS on connect.</param>
+    public void UpstreamTlsEstablished(string description, bool resumed, string kind = "starttls")
     {
         UpstreamTls = (Direction == Telemetry.Direction.Inbound ? " BX=" : " UX=") + description + (resumed ? "*" : string.Empty);
-        TlsLabel = Direction == Telemetry.Direction.Outbound ? "starttls" : TlsLabel;
+        TlsLabel = Direction == Telemetry.Direction.Outbound ? kind : TlsLabel;
         Metrics?.TlsHandshake(Listener, Direction, "upstream", resumed);
     }
 

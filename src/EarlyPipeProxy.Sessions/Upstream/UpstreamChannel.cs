@@ -235,8 +235,11 @@ public sealed class UpstreamChannel : IAsyncDisposable
     /// <summary>Consumes the reply last returned by <see cref="ReadReplyAsync"/>.</summary>
     public void ReleaseReply() => _connection.ReleaseReply();
 
-    /// <summary>STARTTLS after the upstream's 220 was read: the handshake under the TLS timeout.</summary>
-    public async ValueTask UpgradeToTlsAsync(SslClientAuthenticationOptions options)
+    /// <summary>
+    /// The handshake under the TLS timeout: after the upstream's 220 to STARTTLS, or first thing on a TLS-on-connect
+    /// connection (<paramref name="kind"/> "implicit", the session's TLS label).
+    /// </summary>
+    public async ValueTask UpgradeToTlsAsync(SslClientAuthenticationOptions options, string kind = "starttls")
     {
         try
         {
@@ -248,7 +251,7 @@ public sealed class UpstreamChannel : IAsyncDisposable
             throw new UpstreamUnavailableException(UpstreamFailure.Timeout, "TLS handshake timed out", ex);
         }
 
-        _record.UpstreamTlsEstablished(Tls.TlsDescription.Describe(_connection.TlsStream!), _connection.TlsResumed);
+        _record.UpstreamTlsEstablished(Tls.TlsDescription.Describe(_connection.TlsStream!), _connection.TlsResumed, kind);
     }
 
     /// <summary>

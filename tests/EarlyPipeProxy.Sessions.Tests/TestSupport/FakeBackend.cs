@@ -13,7 +13,8 @@ namespace EarlyPipeProxy.Sessions.Tests.TestSupport;
 /// It ends DATA bodies leniently, as servers vulnerable to SMTP smuggling do (&lt;LF&gt;.&lt;LF&gt;, &lt;CR&gt;.&lt;CR&gt;&lt;LF&gt;,
 /// &lt;CRLF&gt;NUL.&lt;CRLF&gt;…),
 /// so that anything but a clean relay shows up as an extra message or command.
-/// With <see cref="FakeBackendOptions.StartTlsCertificate"/> it offers STARTTLS and runs the server side of TLS;
+/// With <see cref="FakeBackendOptions.StartTlsCertificate"/> it offers STARTTLS and runs the server side of TLS; with
+/// <see cref="FakeBackendOptions.TlsOnConnectCertificate"/> the handshake comes first, before anything else (port 465);
 /// <see cref="RawReceivedText"/> then shows what went over the wire, <see cref="ReceivedText"/> what it decrypted.
 /// </summary>
 public sealed class FakeBackend : IAsyncDisposable
@@ -236,6 +237,11 @@ public sealed class FakeBackend : IAsyncDisposable
             return false;
         }
 
+        if (_options.TlsOnConnectCertificate is { } onConnect && !await HandshakeAsync(onConnect))
+        {
+            return false;
+        }
+
         var banner = _options.Banner;
         for (var i = 0; i < banner.Count - 1; i++)
         {
@@ -401,11 +407,12 @@ public sealed class FakeBackend : IAsyncDisposable
             _unread.Clear();
         }
 
-        if (!await WriteAsync("220 2.0.0 Ready to start TLS\r\n"))
-        {
-            return false;
-        }
+        return await WriteAsync("220 2.0.0 Ready to start TLS\r\n") && await HandshakeAsync(certificate);
+    }
 
+    /// <summary>The server side of the handshake over the wire; afterwards the command loop reads what it decrypts.</summary>
+    private async Task<bool> HandshakeAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
         var stream = new SslStream(new PipeStream(_fromSession.Reader, _toSession.Writer, RecordRaw), leaveInnerStreamOpen: false);
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         bound.CancelAfter(Wire.Patience);

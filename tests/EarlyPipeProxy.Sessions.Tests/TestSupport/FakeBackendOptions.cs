@@ -96,6 +96,9 @@ public sealed class FakeBackendOptions
     /// </summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? StartTlsCertificate { get; set; }
 
+    /// <summary>With a certificate (and its key) the backend is TLS on connect: the handshake first, then the greeting.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? TlsOnConnectCertificate { get; set; }
+
     /// <summary>
     /// Over TLS: the peer's close_notify does not end the conversation by itself; the backend goes on reading until
     /// the connection closes (as a server does that answers only to the TCP connection's end).
