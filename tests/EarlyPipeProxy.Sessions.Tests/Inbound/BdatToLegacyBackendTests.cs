@@ -102,7 +102,7 @@ public sealed class BdatToLegacyBackendTests
         await harness.StartUpToRecipientAsync();
 
         // Act
-        await harness.Client.SendAsync("BDAT 6\r\nhello\r\n");
+        await harness.Client.SendAsync("BDAT 7\r\nhello\r\n");
         var first = await harness.Client.ReadReplyAsync();
         var backend = await harness.BackendAsync();
         await backend.WaitForReceivedAsync("hello\r\n");
@@ -113,7 +113,7 @@ public sealed class BdatToLegacyBackendTests
         await harness.WaitForEndAsync();
 
         // Assert
-        Assert.Equal(["250 2.0.0 6 octets received"], first);
+        Assert.Equal(["250 2.0.0 7 octets received"], first);
         Assert.Equal(["250 2.0.0 Ok"], noop);
         Assert.Equal(["503 5.5.1 Error: BDAT expected, a chunked message is in progress"], mail);
         Assert.Equal("421 4.5.0 Error: chunked message abandoned by RSET; closing connection\r\n", rest);
