@@ -47,8 +47,6 @@ public static class ProxyReplies
 
     public static ReadOnlySpan<byte> EhloSyntax => "501 5.5.4 Syntax: EHLO hostname\r\n"u8;
 
-    public static ReadOnlySpan<byte> BdatUnavailable => "502 5.5.1 Error: BDAT not offered\r\n"u8;
-
     public static ReadOnlySpan<byte> BdatSyntax => "501 5.5.4 Syntax: BDAT chunk-size [LAST]\r\n"u8;
 
     // RFC 5321 §4.1.1.11 (parameter not implemented): a BINARYMIME message can only travel by BDAT (RFC 3030 §3), and

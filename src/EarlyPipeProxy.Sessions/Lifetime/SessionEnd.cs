@@ -54,7 +54,6 @@ public enum SessionEnd
     BareLineEndingInData,
 
     MalformedBdat,
-    BdatNotOffered,
 
     /// <summary>
     /// RSET between the chunks of a message the upstream receives as DATA (it has no CHUNKING): its DATA cannot end
