@@ -125,6 +125,27 @@ public sealed class BdatToLegacyBackendTests
     }
 
     [Fact]
+    public async Task ClientLostInsideAConvertedChunk_BackendResetWithoutAnEndOfData()
+    {
+        // Arrange
+        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep());
+        await harness.StartUpToRecipientAsync();
+        await harness.Client.SendAsync("BDAT 100 LAST\r\nSubject: x\r\n\r\npart");
+        var backend = await harness.BackendAsync();
+        await backend.WaitForReceivedAsync("part");
+
+        // Act
+        harness.Client.Disconnect();
+        await harness.WaitForEndAsync();
+
+        // Assert
+        Assert.True(await backend.SessionClosed.WaitAsync(Wire.Patience), "the backend connection must be reset");
+        await backend.Completion.WaitAsync(Wire.Patience);
+        Assert.Empty(backend.Messages);
+        Assert.DoesNotContain("\r\n.\r\n", backend.ReceivedText, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BinaryMimeToABackendWithoutChunking_555AndNeverRelayed()
     {
         // Arrange

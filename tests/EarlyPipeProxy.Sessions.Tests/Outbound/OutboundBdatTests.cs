@@ -94,6 +94,34 @@ public sealed class OutboundBdatTests
     }
 
     [Fact]
+    public async Task RemoteWithoutChunking_QuitBetweenChunks_221AndTheRemoteIsResetWithoutAnEndOfData()
+    {
+        // Arrange
+        await using var harness = new OutboundSessionHarness(FakeBackendOptions.EarlyPipelining());
+        harness.SeedCache();
+        await harness.StartTransactionAsync(OutboundSessionHarness.LocalBanner, Recipient);
+        await harness.Client.SendAsync("BDAT 7\r\nhello\r\n");
+        var first = await harness.Client.ReadReplyAsync();
+        var backend = await harness.RemoteAsync();
+        await backend.WaitForReceivedAsync("hello\r\n");
+
+        // Act
+        var mail = await harness.CommandAsync("MAIL FROM:<a@b.example>");
+        var quit = await harness.CommandAsync("QUIT");
+        await harness.WaitForEndAsync();
+
+        // Assert
+        Assert.Equal(["250 2.0.0 7 octets received"], first);
+        Assert.Equal(["503 5.5.1 Error: BDAT expected, a chunked message is in progress"], mail);
+        Assert.Equal(["221 2.0.0 Bye"], quit);
+        Assert.True(await backend.SessionClosed.WaitAsync(Wire.Patience), "the remote connection must be reset");
+        await backend.Completion.WaitAsync(Wire.Patience);
+        Assert.Empty(backend.Messages);
+        Assert.DoesNotContain("QUIT", backend.ReceivedText, StringComparison.Ordinal);
+        Assert.DoesNotContain("a@b.example", backend.ReceivedText, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BinaryMimeToARemoteWithoutIt_555AndTheMailNeverLeaves()
     {
         // Arrange
