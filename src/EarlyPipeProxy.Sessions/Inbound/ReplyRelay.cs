@@ -175,9 +175,9 @@ internal sealed class ReplyRelay
                 BackendChunking = false;
                 InTransaction = false;
                 break;
-            case ReplyFor.DataForChunks when reply.Code != ReplyCode.ServiceNotAvailable:
-                // Not the client's: it sent BDAT, which is answered once its chunk is in. A 421 is relayed at once, as
-                // the backend's last word.
+            case ReplyFor.DataForChunks when reply.Code is not (ReplyCode.ServiceNotAvailable or ReplyCode.Closing):
+                // Not the client's: it sent BDAT, which is answered once its chunk is in. A 421 (or 221) is relayed at
+                // once, as the backend's last word.
                 HeldReply = reply.Raw.ToArray();
                 return;
             case ReplyFor.Mail:
