@@ -22,7 +22,11 @@
 #   MODES="1 0"      modes to run: 1 = BDAT, 0 = DATA (cleartext), tls = STARTTLS with BDAT
 #                    (Exim TLS=require; direct: Postfix's own STARTTLS; proxy: a second
 #                    listener :2587 with "Tls", cleartext XCLIENT backend; TLS 1.3 records are
-#                    decrypted from Exim's key log, see tests/netns/pcap_rtt.py --keylog)
+#                    decrypted from Exim's key log, see tests/netns/pcap_rtt.py --keylog),
+#                    nochunk = a BDAT client (CHUNKING=1) and a Postfix without CHUNKING
+#                    (a second smtpd :2527 with smtpd_discard_ehlo_keywords = chunking; direct,
+#                    the client falls back to DATA; through a third listener :2028 it keeps BDAT
+#                    and the proxy converts it to DATA)
 #   TLS=1            shorthand: add "tls" to MODES
 #   PROXY=auto|1|0   auto: measure the proxy path if earlypipe.dll is found,
 #                    else report it as pending; 1: required; 0: direct only
@@ -53,11 +57,15 @@ export NS_CLI=${NS_CLI:-epp-cli} NS_SRV=${NS_SRV:-epp-srv}
 SRV_ADDR=198.18.0.2
 DEV_CLI=epp-c
 PF_PORT=2525 PF_PROXY_PORT=2526 PROXY_PORT=2025 PROXY_TLS_PORT=2587
+PF_NOCHUNK_PORT=2527 PROXY_NOCHUNK_PORT=2028
 [ "${TLS:-0}" = 1 ] && [[ " $MODES " != *" tls "* ]] && MODES="$MODES tls"
-for m in $MODES; do case $m in 0|1|tls) ;; *) echo "measure: bad mode '$m' in MODES (0, 1, tls)" >&2; exit 2;; esac; done
+for m in $MODES; do case $m in 0|1|tls|nochunk) ;; *) echo "measure: bad mode '$m' in MODES (0, 1, tls, nochunk)" >&2; exit 2;; esac; done
 HAS_TLS=0; [[ " $MODES " == *" tls "* ]] && HAS_TLS=1
 PF_ENV=(PF_NETNS="$NS_SRV" PF_NAME=rttbench PF_ADDR="$SRV_ADDR" PF_PORT="$PF_PORT"
-        PF_PROXY_PORT="$PF_PROXY_PORT" PF_XCLIENT_HOSTS="$SRV_ADDR 127.0.0.1")
+        PF_PROXY_PORT="$PF_PROXY_PORT" PF_XCLIENT_HOSTS="$SRV_ADDR 127.0.0.1"
+        PF_MASTER_EXTRA="$SRV_ADDR:$PF_NOCHUNK_PORT   inet  n  -  n  -  -  smtpd
+  -o syslog_name=postfix-rttbench/nochunk
+  -o smtpd_discard_ehlo_keywords=chunking")
 EXIM_CLIENT=rttbench
 RCPT=rtt@backend.test
 
@@ -142,6 +150,12 @@ if [ -n "$PROXY_DLL" ]; then
       "Listen": "$SRV_ADDR:$PROXY_PORT",
       "Backend": { "Address": "$SRV_ADDR:$PF_PORT", "ClientIdentity": "Xclient", "LookupClientName": false },
       "PipeConnect": { "AdvertiseHosts": [ "*" ], "Keyword": "PIPECONNECT" }
+    },
+    {
+      "Name": "smtp-nochunk",
+      "Listen": "$SRV_ADDR:$PROXY_NOCHUNK_PORT",
+      "Backend": { "Address": "$SRV_ADDR:$PF_NOCHUNK_PORT", "ClientIdentity": "Xclient", "LookupClientName": false },
+      "PipeConnect": { "AdvertiseHosts": [ "*" ], "Keyword": "PIPECONNECT" }
     }$TLS_LISTENER
   ]
 }
@@ -224,14 +238,16 @@ run_path() {  # run_path MODE_LABEL CHUNKING PATH PORT [TLS]
   grep '^RESULT' "$WORK/$label-$path.txt" | sed "s/^RESULT/  $label $path:/" >&2
 }
 
-mode_label() { case $1 in 1) echo BDAT;; 0) echo DATA;; tls) echo STARTTLS;; esac; }
-mode_desc() { case $1 in 1) echo "BDAT (CHUNKING=1)";; 0) echo "DATA (CHUNKING=0)";; tls) echo "STARTTLS + BDAT (TLS=require)";; esac; }
+mode_label() { case $1 in 1) echo BDAT;; 0) echo DATA;; tls) echo STARTTLS;; nochunk) echo BDAT-NOCHUNK;; esac; }
+mode_desc() { case $1 in 1) echo "BDAT (CHUNKING=1)";; 0) echo "DATA (CHUNKING=0)";; tls) echo "STARTTLS + BDAT (TLS=require)";;
+  nochunk) echo "BDAT (CHUNKING=1), Postfix without CHUNKING (direct: DATA)";; esac; }
 for m in $MODES; do
   label=$(mode_label "$m")
-  ch=$m tls="" pport=$PROXY_PORT
+  ch=$m tls="" pport=$PROXY_PORT dport=$PF_PORT
   [ "$m" = tls ] && ch=1 tls=1 pport=$PROXY_TLS_PORT
+  [ "$m" = nochunk ] && ch=1 pport=$PROXY_NOCHUNK_PORT dport=$PF_NOCHUNK_PORT
   log "$label: direct path, 1 priming + $N counted messages"
-  run_path "$label" "$ch" direct $PF_PORT $tls
+  run_path "$label" "$ch" direct "$dport" $tls
   if [ -n "$PROXY_DLL" ]; then
     log "$label: proxy path, 1 priming + $N counted messages"
     run_path "$label" "$ch" proxy "$pport" $tls

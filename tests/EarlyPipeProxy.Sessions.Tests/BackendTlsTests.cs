@@ -65,7 +65,8 @@ public sealed class BackendTlsTests
         // Assert: the client sees an ordinary session; the backend's STARTTLS is not passed on.
         Assert.Equal([FakeBackendOptions.FinalBannerLine], banner);
         Assert.Equal(
-            ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250 PIPECONNECT"],
+            ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250-PIPECONNECT",
+                "250 CHUNKING"],
             ehlo);
         Assert.Equal(["250 2.1.0 Ok"], mail);
         Assert.Equal(["250 2.1.5 Ok"], rcpt);

@@ -34,7 +34,10 @@ public sealed class EarlyPipeliningTests
         // Assert
         Assert.Equal([FakeBackendOptions.FinalBannerLine], banner);
         Assert.Equal(
-            ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250 PIPECONNECT"],
+            [
+                "250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250-PIPECONNECT",
+                "250 CHUNKING",
+            ],
             ehlo);
         Assert.Equal(["250 2.1.0 Ok"], mail);
         Assert.Equal(["250 2.1.5 Ok"], rcpt);
@@ -75,7 +78,10 @@ public sealed class EarlyPipeliningTests
 
         // Assert
         Assert.Equal(
-            ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-PIPELINING", "250-PIPECONNECT", "250-8BITMIME", "250 ENHANCEDSTATUSCODES"],
+            [
+                "250-fake.backend Hello client.example", "250-SIZE 10240000", "250-PIPELINING", "250-PIPECONNECT", "250-8BITMIME", "250-ENHANCEDSTATUSCODES",
+                "250 CHUNKING",
+            ],
             replies[1]);
         Assert.Equal(["250 2.1.0 Ok"], replies[2]);
         Assert.Equal(["250 2.1.5 Ok"], replies[3]);
@@ -146,7 +152,7 @@ public sealed class EarlyPipeliningTests
 
         // Assert
         Assert.Equal(
-            ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 PIPELINING"],
+            ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250 CHUNKING"],
             ehlo);
         Assert.Equal(["250 2.1.0 Ok"], mail);
         Assert.Equal(["221 2.0.0 Bye"], quit);
@@ -166,7 +172,7 @@ public sealed class EarlyPipeliningTests
         await harness.WaitForEndAsync();
 
         // Assert
-        Assert.Equal(["250-PIPELINING", "250 PIPECONNECT"], ehlo[^2..]);
+        Assert.Equal(["250-PIPELINING", "250-PIPECONNECT", "250 CHUNKING"], ehlo[^3..]);
         Assert.Equal(["221 2.0.0 Bye"], quit);
         Assert.Equal(EarlyPipeUse.Advertised, harness.Session.EarlyPipeUse);
     }

@@ -42,7 +42,7 @@ public sealed class EhloRewriteTests
         var ehlo = await harness.StartAndEhloAsync();
 
         // Assert
-        Assert.Equal(["250-fake.backend Hello client.example", "250-PIPELINING", "250 8BITMIME"], ehlo);
+        Assert.Equal(["250-fake.backend Hello client.example", "250-PIPELINING", "250-8BITMIME", "250 CHUNKING"], ehlo);
     }
 
     [Fact]
@@ -56,7 +56,10 @@ public sealed class EhloRewriteTests
 
         // Assert
         Assert.Equal(
-            ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-PIPELINING", "250-X_PIPE_CONNECT", "250-8BITMIME", "250 ENHANCEDSTATUSCODES"],
+            [
+                "250-fake.backend Hello client.example", "250-SIZE 10240000", "250-PIPELINING", "250-X_PIPE_CONNECT", "250-8BITMIME",
+                "250-ENHANCEDSTATUSCODES", "250 CHUNKING",
+            ],
             ehlo);
     }
 }

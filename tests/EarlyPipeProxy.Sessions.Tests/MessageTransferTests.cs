@@ -95,32 +95,6 @@ public sealed class MessageTransferTests
     }
 
     [Fact]
-    public async Task BdatAsync_BackendWithoutChunking_Replies502AndRelaysNothingOfIt()
-    {
-        // Arrange
-        await using var harness = new SessionHarness(FakeBackendOptions.Lockstep());
-        await harness.Client.SendAsync($"{SessionHarness.ClientEhlo}\r\n{HarnessExtensions.Sender}\r\n{HarnessExtensions.Recipient}\r\n");
-        harness.Start();
-        await harness.Client.ReadReplyAsync();
-        var ehlo = await harness.Client.ReadReplyAsync();
-        await harness.Client.ReadReplyAsync();
-        await harness.Client.ReadReplyAsync();
-
-        // Act
-        await harness.Client.SendAsync("BDAT 12 LAST\r\nchunk\r\nbytesNOOP\r\n");
-        var bdat = await harness.Client.ReadReplyAsync();
-        var noop = await harness.Client.ReadReplyAsync();
-
-        // Assert
-        Assert.DoesNotContain("250-CHUNKING", ehlo);
-        Assert.Equal(["502 5.5.1 Error: BDAT not offered"], bdat);
-        Assert.Equal(["250 2.0.0 Ok"], noop);
-        var backend = await harness.BackendAsync();
-        Assert.Equal(["EHLO client.example", HarnessExtensions.Sender, HarnessExtensions.Recipient, "NOOP"], backend.CommandLines);
-        Assert.DoesNotContain("chunk", backend.ReceivedText, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public async Task BdatAsync_MalformedSize_Replies501AndRelaysNothingOfIt()
     {
         // Arrange

@@ -19,10 +19,12 @@ public sealed class TlsTests
     private const string EarlyCommands = SessionHarness.ClientEhlo + "\r\n" + Sender + "\r\n" + Recipient + "\r\nDATA\r\n";
 
     private static readonly string[] EhloBeforeTls =
-        ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250-PIPECONNECT", "250 STARTTLS"];
+        ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250-PIPECONNECT", "250-CHUNKING",
+        "250 STARTTLS"];
 
     private static readonly string[] EhloAfterTls =
-        ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250 PIPECONNECT"];
+        ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250-PIPECONNECT",
+        "250 CHUNKING"];
 
     private static SessionHarness StartTlsHarness(FakeBackendOptions? backend = null, Action<InboundListenerOptions>? configure = null)
         => new(backend ?? FakeBackendOptions.Lockstep(), o =>
@@ -279,7 +281,8 @@ public sealed class TlsTests
 
         // Assert
         Assert.Equal(
-            ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250 PIPECONNECT"],
+            ["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250-PIPECONNECT",
+                "250 CHUNKING"],
             ehlo);
         Assert.Equal(["454 4.7.0 TLS not available"], startTls);
         Assert.Equal(["250 2.0.0 Ok"], noop);
@@ -392,7 +395,7 @@ public sealed class TlsTests
 
         // Assert
         Assert.Equal([FakeBackendOptions.FinalBannerLine], banner);
-        Assert.Equal(["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 PIPELINING"], ehlo);
+        Assert.Equal(["250-fake.backend Hello client.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250 CHUNKING"], ehlo);
         Assert.Equal(EarlyPipeUse.NotAdvertised, harness.Session.EarlyPipeUse);
     }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace EarlyPipeProxy.Protocol.Replies;
@@ -46,9 +47,27 @@ public static class ProxyReplies
 
     public static ReadOnlySpan<byte> EhloSyntax => "501 5.5.4 Syntax: EHLO hostname\r\n"u8;
 
-    public static ReadOnlySpan<byte> BdatUnavailable => "502 5.5.1 Error: BDAT not offered\r\n"u8;
-
     public static ReadOnlySpan<byte> BdatSyntax => "501 5.5.4 Syntax: BDAT chunk-size [LAST]\r\n"u8;
+
+    // RFC 5321 §4.1.1.11 (parameter not implemented): a BINARYMIME message can only travel by BDAT (RFC 3030 §3), and
+    // the server behind the proxy does not take it, so it is refused before it exists.
+    public static ReadOnlySpan<byte> BinaryMimeUnavailable => "555 5.5.4 Error: BODY=BINARYMIME not supported by the server behind this proxy\r\n"u8;
+
+    // Between the chunks of a message the server behind the proxy receives as DATA, only BDAT (or QUIT, NOOP) can go on.
+    public static ReadOnlySpan<byte> ChunkedMessageInProgress => "503 5.5.1 Error: BDAT expected, a chunked message is in progress\r\n"u8;
+
+    // RSET between chunks of a message the server receives as DATA: its DATA cannot end without delivering, so the
+    // connection is dropped (no end of data, nothing delivered) and the client is told to come back.
+    public static ReadOnlySpan<byte> ChunkedMessageAbandoned => "421 4.5.0 Error: chunked message abandoned by RSET; closing connection\r\n"u8;
+
+    // A temporary failure: the server behind the proxy answered its own DATA with neither 354 nor a refusal.
+    public static ReadOnlySpan<byte> DataOutOfSequence => "451 4.5.0 Error: server answered DATA out of sequence; message not delivered\r\n"u8;
+
+    /// <summary>
+    /// The answer to a BDAT chunk (not the last) of a message the server behind the proxy receives as DATA: the chunk
+    /// is in, nothing is decided; the server's verdict answers BDAT LAST (RFC 3030 §2 lets a failure be reported there).
+    /// </summary>
+    public static byte[] ChunkReceived(long octets) => Encoding.ASCII.GetBytes("250 2.0.0 " + octets.ToString(CultureInfo.InvariantCulture) + " octets received\r\n");
 
     public static ReadOnlySpan<byte> SenderOk => "250 2.1.0 Ok\r\n"u8;
 

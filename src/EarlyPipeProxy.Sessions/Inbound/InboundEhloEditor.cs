@@ -7,8 +7,10 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// The client's view of the backend's EHLO reply: PIPELINING always (the proxy accepts pipelining from every client),
 /// the early-pipelining keyword for advertise hosts right after it, our STARTTLS when the listener has a certificate,
 /// and nothing the proxy cannot honour end to end (XCLIENT/XFORWARD would let the client claim any address; the
-/// backend's own STARTTLS and early-pipelining offer are replaced by ours). Deterministic, so a client's cached copy
-/// stays valid across connections.
+/// backend's own STARTTLS and early-pipelining offer are replaced by ours). CHUNKING always: toward a backend without
+/// it BDAT becomes DATA on the way (so an early flight's cheapest form, EHLO, MAIL, RCPT, BDAT, works in front of any
+/// backend); BINARYMIME only from a backend with CHUNKING, since binary content cannot travel as DATA. Deterministic,
+/// so a client's cached copy stays valid across connections.
 /// </summary>
 internal static class InboundEhloEditor
 {
@@ -38,6 +40,12 @@ internal static class InboundEhloEditor
         }
 
         capabilities.Add(SmtpKeywords.Pipelining);
+        if (!capabilities.Contains(SmtpKeywords.Chunking))
+        {
+            capabilities.Remove(SmtpKeywords.BinaryMime);
+            capabilities.Add(SmtpKeywords.Chunking);
+        }
+
         if (offerStartTls)
         {
             capabilities.Add(SmtpKeywords.StartTls);

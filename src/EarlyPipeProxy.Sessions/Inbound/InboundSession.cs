@@ -1,8 +1,8 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using EarlyPipeProxy.Protocol.Commands;
-using EarlyPipeProxy.Protocol.Data;
 using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Auth;
 using EarlyPipeProxy.Sessions.Configuration;
@@ -38,6 +38,12 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
     private ReplyRelay? _relay;
     private bool _over;
     private bool _authenticated;
+
+    // A BDAT message the backend (without CHUNKING) receives as DATA, between its chunks: its DATA is open there.
+    private ChunksAsData? _chunksAsData;
+
+    // The backend refused the DATA of a BDAT message: that refusal answers the message's chunks still to come.
+    private byte[]? _chunksRefusal;
 
     public InboundSession(
         InboundListener listener,
@@ -228,6 +234,26 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
                 continue;
             }
 
+            if (command.Verb != SmtpVerb.Bdat && (_chunksAsData is not null || _chunksRefusal is not null))
+            {
+                _chunksRefusal = null;
+                if (_chunksAsData is not null)
+                {
+                    // The backend is inside DATA: any line now would be message text there.
+                    client.Consume();
+                    await BetweenConvertedChunksAsync(command.Verb);
+                    continue;
+                }
+            }
+
+            if (command.Verb == SmtpVerb.Mail && !relay.BackendChunking && DeclaresBinaryMime(read.Line))
+            {
+                // RFC 3030 §3: binary content needs BDAT all the way, and the backend has no CHUNKING.
+                client.Consume();
+                await relay.LocalReplyAsync(ProxyReplies.BinaryMimeUnavailable);
+                continue;
+            }
+
             if (ForwardsLine(command, read.MoreBuffered))
             {
                 relay.Backend.Write(read.LineWithEnding);
@@ -346,7 +372,7 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
 
     /// <summary>
     /// BDAT (RFC 3030): the chunk is exactly the announced number of octets and is relayed as such, never scanned for
-    /// lines. To a backend without CHUNKING nothing is relayed: the chunk is read and dropped, keeping the session in step.
+    /// lines. To a backend without CHUNKING the message goes as DATA (<see cref="ConvertedBdatAsync"/>).
     /// </summary>
     private async ValueTask BdatAsync(SmtpCommand command)
     {
@@ -362,17 +388,12 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
 
         if (!relay.BackendChunking)
         {
-            await relay.DrainAsync();
-            if (await RelayChunkAsync(command.BdatChunkSize, forward: false))
-            {
-                await relay.LocalReplyAsync(ProxyReplies.BdatUnavailable);
-            }
-
+            await ConvertedBdatAsync(command);
             return;
         }
 
         relay.InTransaction = true;
-        if (!await RelayChunkAsync(command.BdatChunkSize, forward: true))
+        if (!await ReadChunkAsync(command.BdatChunkSize, RelayToBackendAsync))
         {
             return;
         }
@@ -412,62 +433,171 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         _over = true;
     }
 
-    /// <summary>Moves exactly <paramref name="size"/> octets from the client; false when the session ended mid-chunk.</summary>
-    private async ValueTask<bool> RelayChunkAsync(long size, bool forward)
+    /// <summary>
+    /// BDAT toward a backend without CHUNKING: the message's first chunk sends DATA (once every earlier reply is in, as
+    /// RFC 2920 wants before DATA) and, after the backend's 354, every chunk is streamed dot-stuffed
+    /// (<see cref="ChunksAsData"/>, DATA's line-ending rule: a bare CR, LF or NUL refuses the message). A chunk before
+    /// the last is answered here, "250 2.0.0 n octets received"; BDAT LAST sends the end of data and is answered with
+    /// the backend's verdict, never with a 250 of ours. A refused DATA answers the chunk, and the message's later
+    /// chunks, with the backend's own words.
+    /// </summary>
+    private async ValueTask ConvertedBdatAsync(SmtpCommand command)
     {
-        var client = _client!;
-        var backend = _relay!.Backend;
-        var remaining = size;
-        client.BeginData(_options.Timeouts.Data);
-        while (remaining > 0)
+        var relay = _relay!;
+        var size = command.BdatChunkSize;
+        if (_chunksRefusal is { } refused)
         {
-            var result = await client.ReadDataAsync();
-            if (client.PastStopCutOff)
+            if (await ReadChunkAsync(size, take: null))
             {
+                await relay.LocalReplyAsync(refused);
+            }
+
+            _chunksRefusal = command.BdatLast ? null : refused;
+            return;
+        }
+
+        if (_chunksAsData is null)
+        {
+            SmtpCommandWriter.WriteData(relay.Backend.Output);
+            await relay.SendAndDrainAsync(ReplyFor.DataForChunks);
+            if (relay.BackendClosing)
+            {
+                return;
+            }
+
+            if (relay.LastCode != ReplyCode.StartMailInput)
+            {
+                await RefusedDataForChunksAsync(command, relay.HeldReply!);
+                return;
+            }
+
+            relay.InTransaction = true;
+            _chunksAsData = new ChunksAsData(relay.Backend, _record);
+        }
+
+        var message = _chunksAsData;
+        if (!await ReadChunkAsync(size, message.WriteAsync))
+        {
+            // The backend is inside DATA: only a reset makes sure it never takes the part for a whole message.
+            relay.Backend.AbortOnClose = true;
+            _chunksAsData = null;
+            return;
+        }
+
+        if (!message.Refused && !command.BdatLast)
+        {
+            await relay.LocalReplyAsync(ProxyReplies.ChunkReceived(size));
+            return;
+        }
+
+        _chunksAsData = null;
+        if (message.Refused || !await message.EndAsync())
+        {
+            // The backend connection is already reset: it never sees an end of data for this message.
+            await relay.LocalReplyAsync(ProxyReplies.BareLineEndingInData);
+            _record.Ended(SessionEnd.BareLineEndingInData);
+            relay.InTransaction = false;
+            _over = true;
+            return;
+        }
+
+        await VerdictAsync();
+    }
+
+    /// <summary>
+    /// The backend answered the proxy's DATA with something other than 354. A refusal (4xx, 5xx) is the chunk's answer
+    /// once the chunk is read and dropped, and that of the message's later chunks; anything else (a 250 to DATA) is out
+    /// of step and must never read as acceptance: 451, and the session ends.
+    /// </summary>
+    private async ValueTask RefusedDataForChunksAsync(SmtpCommand command, byte[] reply)
+    {
+        var relay = _relay!;
+        if (!ReplyCode.IsTransientNegative(relay.LastCode) && !ReplyCode.IsPermanentNegative(relay.LastCode))
+        {
+            SessionLog.UpstreamUnavailable(_record.Logger, "backend", "B", _listener.BackendEndPoint, _clientEndPoint.Address, _clientEndPoint.Port,
+                _listener.Name, $"answered DATA with {relay.LastCode}");
+            relay.Backend.AbortOnClose = true;
+            await relay.LocalReplyAsync(ProxyReplies.DataOutOfSequence);
+            _record.EndedUnavailable(UpstreamFailure.MalformedReply);
+            _over = true;
+            return;
+        }
+
+        if (await ReadChunkAsync(command.BdatChunkSize, take: null))
+        {
+            await relay.LocalReplyAsync(reply);
+            _chunksRefusal = command.BdatLast ? null : reply;
+        }
+    }
+
+    /// <summary>
+    /// A command between the chunks of a message the backend receives as DATA: nothing may reach the backend, which
+    /// would take it for message text. QUIT and NOOP are answered here (QUIT resets the backend connection, so the
+    /// unfinished message is never delivered); RSET abandons the message the same way and, the backend being lost to
+    /// the session, closes with 421; anything else is 503.
+    /// </summary>
+    private async ValueTask BetweenConvertedChunksAsync(SmtpVerb verb)
+    {
+        var relay = _relay!;
+        switch (verb)
+        {
+            case SmtpVerb.Noop:
+                await relay.LocalReplyAsync(ProxyReplies.Ok);
+                return;
+            case SmtpVerb.Quit:
+                relay.Backend.AbortOnClose = true;
+                await relay.LocalReplyAsync(ProxyReplies.Bye);
+                _record.Ended(SessionEnd.Quit);
+                break;
+            case SmtpVerb.Rset:
+                relay.Backend.AbortOnClose = true;
+                await relay.LocalReplyAsync(ProxyReplies.ChunkedMessageAbandoned);
+                _record.Ended(SessionEnd.ChunkedMessageAbandoned);
+                break;
+            default:
+                await relay.LocalReplyAsync(ProxyReplies.ChunkedMessageInProgress);
+                return;
+        }
+
+        _chunksAsData = null;
+        relay.InTransaction = false;
+        await _client!.FlushAsync();
+        _over = true;
+    }
+
+    /// <summary>
+    /// Reads exactly <paramref name="size"/> octets from the client into <paramref name="take"/> (nowhere when null);
+    /// false when the session ended mid-chunk, each way of ending handled here.
+    /// </summary>
+    private async ValueTask<bool> ReadChunkAsync(long size, Func<ReadOnlySequence<byte>, ValueTask>? take)
+    {
+        switch (await BdatChunkReader.ReadAsync(_client!, size, _options.Timeouts.Data, _record, take))
+        {
+            case BdatChunkOutcome.Complete:
+                return true;
+            case BdatChunkOutcome.Stopped:
                 // The chunk's last octet would end a BDAT LAST message: past the cut-off none of it goes on.
                 await AbandonForStopAsync();
                 return false;
-            }
-
-            if (result.IsCanceled)
-            {
-                if (client.SettledOver)
-                {
-                    return false;
-                }
-
-                continue;
-            }
-
-            var chunk = BdatChunk.Take(result.Buffer, ref remaining);
-            _record.BytesFromPeer += chunk.Length;
-            if (forward)
-            {
-                backend.Write(chunk);
-            }
-
-            client.Input.AdvanceTo(chunk.End);
-            if (remaining == 0)
-            {
-                break;
-            }
-
-            if (result.IsCompleted)
-            {
+            case BdatChunkOutcome.PeerLost:
                 _record.Ended(SessionEnd.PeerLostDuringBdat);
-                backend.AbortOnClose = true;
+                _relay!.Backend.AbortOnClose = true;
                 _over = true;
                 return false;
-            }
-
-            if (forward)
-            {
-                await backend.FlushAsync();
-            }
+            default:
+                return false;
         }
-
-        return true;
     }
+
+    private async ValueTask RelayToBackendAsync(ReadOnlySequence<byte> piece)
+    {
+        var backend = _relay!.Backend;
+        backend.Write(piece);
+        await backend.FlushAsync();
+    }
+
+    private static bool DeclaresBinaryMime(in ReadOnlySequence<byte> line)
+        => line.IsSingleSegment ? MailParameters.DeclaresBinaryMime(line.FirstSpan) : MailParameters.DeclaresBinaryMime(line.ToArray());
 
     /// <summary>AUTH passes through (<see cref="SaslExchange"/>); the backend's 334 challenges go to the client.</summary>
     private async ValueTask AuthAsync()

@@ -10,6 +10,9 @@ internal enum ReplyFor : byte
     Rcpt,
     Rset,
     Data,
+
+    /// <summary>The proxy's own DATA for a BDAT message the backend (without CHUNKING) receives as DATA: held, not relayed.</summary>
+    DataForChunks,
     BdatChunk,
     EndOfMessage,
     Quit,

@@ -1,3 +1,4 @@
+using System.Buffers;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Replies;
@@ -59,6 +60,9 @@ internal sealed class ReplyRelay
 
     /// <summary>The code of the reply last relayed.</summary>
     public int LastCode { get; private set; }
+
+    /// <summary>The backend's reply to the proxy's own DATA (<see cref="ReplyFor.DataForChunks"/>), held for the session to place.</summary>
+    public byte[]? HeldReply { get; private set; }
 
     /// <summary>The backend said 221 or 421: it is closing, and the session ends after relaying its last word.</summary>
     public bool BackendClosing { get; private set; }
@@ -171,6 +175,11 @@ internal sealed class ReplyRelay
                 BackendChunking = false;
                 InTransaction = false;
                 break;
+            case ReplyFor.DataForChunks when reply.Code is not (ReplyCode.ServiceNotAvailable or ReplyCode.Closing):
+                // Not the client's: it sent BDAT, which is answered once its chunk is in. A 421 (or 221) is relayed at
+                // once, as the backend's last word.
+                HeldReply = reply.Raw.ToArray();
+                return;
             case ReplyFor.Mail:
                 InTransaction |= positive;
                 break;

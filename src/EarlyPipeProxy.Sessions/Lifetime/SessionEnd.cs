@@ -54,7 +54,12 @@ public enum SessionEnd
     BareLineEndingInData,
 
     MalformedBdat,
-    BdatNotOffered,
+
+    /// <summary>
+    /// RSET between the chunks of a message the upstream receives as DATA (it has no CHUNKING): its DATA cannot end
+    /// without delivering, so the upstream connection was reset and the peer got 421.
+    /// </summary>
+    ChunkedMessageAbandoned,
 
     /// <summary>The upstream refused the connection in its greeting; <see cref="Telemetry.SessionRecord.EndDetail"/> has its code.</summary>
     UpstreamGreeting,

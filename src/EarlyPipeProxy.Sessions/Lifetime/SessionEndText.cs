@@ -34,7 +34,7 @@ public static class SessionEndText
             SessionEnd.DataBefore354 => "synchronization error (data before 354)",
             SessionEnd.BareLineEndingInData => "message refused: bare CR, LF or NUL in data",
             SessionEnd.MalformedBdat => "malformed BDAT",
-            SessionEnd.BdatNotOffered => "BDAT not offered",
+            SessionEnd.ChunkedMessageAbandoned => "chunked message abandoned by RSET",
             SessionEnd.UpstreamGreeting => upstream + " greeting " + detail,
             SessionEnd.UpstreamClosedWith421 => upstream + " closed with 421",
             SessionEnd.UpstreamUnavailable => upstream + " " + failure switch

@@ -188,6 +188,18 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
             var argument = command.Verb is SmtpVerb.Ehlo or SmtpVerb.Helo ? SmtpCommandParser.GetArgument(read.Line, command).Trim() : null;
             var line = read.LineWithEnding.ToArray();
             sender.Consume();
+            if (command.Verb != SmtpVerb.Bdat)
+            {
+                if (_message!.ConvertedMessageOpen)
+                {
+                    // The remote is inside DATA: any line now would be message text there.
+                    await BetweenConvertedChunksAsync(command.Verb);
+                    continue;
+                }
+
+                _message.OtherCommand();
+            }
+
             await ExecuteAsync(command, line, argument, read.MoreBuffered);
         }
     }
@@ -225,10 +237,7 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
                 await AuthAsync(line);
                 break;
             case SmtpVerb.Bdat:
-                // CHUNKING is not offered to the sender, and a chunk's octets cannot be told from commands: stop here.
-                await LocalReplyAsync(ProxyReplies.BdatUnavailable);
-                _record.Ended(SessionEnd.BdatNotOffered);
-                _over = true;
+                await BdatAsync(command);
                 break;
             case SmtpVerb.Xclient:
             case SmtpVerb.Xforward:
@@ -381,6 +390,13 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
         if (pending.Owed > 0)
         {
             await DrainAsync();
+        }
+
+        if (!remote.BinaryMime && MailParameters.DeclaresBinaryMime(line))
+        {
+            // RFC 3030 §3: binary content travels by BDAT only, and this remote does not take it.
+            await LocalReplyAsync(ProxyReplies.BinaryMimeUnavailable);
+            return;
         }
 
         if (remote.Pipelining && !pending.InTransaction)
@@ -584,6 +600,60 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
         {
             _over |= !await _message!.RelayAsync(DrainAsync);
         }
+    }
+
+    /// <summary>
+    /// BDAT from the sender (CHUNKING is offered to it): the message is <see cref="MessageRelay"/>'s, as BDAT or as DATA
+    /// per the remote. A chunk without a size cannot be told from commands: the session stops there.
+    /// </summary>
+    private async ValueTask BdatAsync(SmtpCommand command)
+    {
+        if (command.IsMalformedBdat)
+        {
+            await LocalReplyAsync(ProxyReplies.BdatSyntax);
+            _record.Ended(SessionEnd.MalformedBdat);
+            _over = true;
+            return;
+        }
+
+        await DrainAsync();
+        if (!_pending!.RemoteClosing)
+        {
+            _over |= !await _message!.ChunkAsync(command);
+        }
+    }
+
+    /// <summary>
+    /// A command between the chunks of a message the remote receives as DATA: nothing may reach the remote, which would
+    /// take it for message text. NOOP is answered here; QUIT too, the remote connection reset so that the unfinished
+    /// message is never delivered; RSET abandons it the same way and, the connection being lost to the session, closes
+    /// with 421; anything else is 503.
+    /// </summary>
+    private async ValueTask BetweenConvertedChunksAsync(SmtpVerb verb)
+    {
+        var sender = _sender!;
+        switch (verb)
+        {
+            case SmtpVerb.Noop:
+                await LocalReplyAsync(ProxyReplies.Ok);
+                return;
+            case SmtpVerb.Quit:
+                _message!.AbandonConvertedMessage();
+                await LocalReplyAsync(ProxyReplies.Bye);
+                _record.Ended(SessionEnd.Quit);
+                break;
+            case SmtpVerb.Rset:
+                _message!.AbandonConvertedMessage();
+                await LocalReplyAsync(ProxyReplies.ChunkedMessageAbandoned);
+                _record.Ended(SessionEnd.ChunkedMessageAbandoned);
+                break;
+            default:
+                await LocalReplyAsync(ProxyReplies.ChunkedMessageInProgress);
+                return;
+        }
+
+        await sender.FlushAsync();
+        _over = true;
     }
 
     /// <summary>The remote failed: every answer the sender waits for is a 421, and the session ends (RFC 5321 §3.8).</summary>

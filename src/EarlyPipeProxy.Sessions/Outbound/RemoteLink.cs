@@ -64,6 +64,9 @@ internal sealed class RemoteLink
 
     public bool Chunking { get; private set; }
 
+    /// <summary>BODY=BINARYMIME can reach the remote: it offers BINARYMIME and CHUNKING (RFC 3030 §3 needs both).</summary>
+    public bool BinaryMime { get; private set; }
+
     public int BannerCode { get; set; }
 
     public bool TlsActive { get; private set; }
@@ -104,6 +107,7 @@ internal sealed class RemoteLink
         Capabilities = capabilities;
         Pipelining = capabilities.Contains(SmtpKeywords.Pipelining);
         Chunking = capabilities.Contains(SmtpKeywords.Chunking);
+        BinaryMime = Chunking && capabilities.Contains(SmtpKeywords.BinaryMime);
     }
 
     public void WriteEhlo(System.Buffers.IBufferWriter<byte> output) => SmtpCommandWriter.WriteEhlo(output, EhloName);

@@ -64,7 +64,11 @@ public sealed record EximSendResult(ScriptResult Script)
 public static class EximClient
 {
     /// <summary>Sends one message (one SMTP connection, foreground delivery) with the Exim client.</summary>
-    public static async Task<EximSendResult> SendAsync(EximSendOptions options, string message, params string[] recipients)
+    public static Task<EximSendResult> SendAsync(EximSendOptions options, string message, params string[] recipients) =>
+        SendAsync(options, Encoding.ASCII.GetBytes(message), recipients);
+
+    /// <summary>Sends one message given as octets (8-bit text, say), as <see cref="SendAsync(EximSendOptions, string, string[])"/>.</summary>
+    public static async Task<EximSendResult> SendAsync(EximSendOptions options, byte[] message, params string[] recipients)
     {
         var env = new Dictionary<string, string>
         {
@@ -88,7 +92,7 @@ public static class EximClient
             env["TLS_PRIORITY"] = options.TlsPriority;
         }
 
-        var r = await PeerScripts.RunAsync("exim.sh", ["send", .. recipients], env, Encoding.ASCII.GetBytes(message));
+        var r = await PeerScripts.RunAsync("exim.sh", ["send", .. recipients], env, message);
         return new EximSendResult(r);
     }
 }

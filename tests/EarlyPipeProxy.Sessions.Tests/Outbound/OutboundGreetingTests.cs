@@ -23,7 +23,10 @@ public sealed class OutboundGreetingTests
 
         // Assert: what the proxy cannot carry end to end is not offered to the sender; AUTH is relayed, so it stays.
         Assert.Equal(
-            ["250-fake.backend Hello sender.example", "250-SIZE 10240000", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 AUTH PLAIN LOGIN"],
+            [
+                "250-fake.backend Hello sender.example", "250-SIZE 10240000", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-CHUNKING",
+                "250 AUTH PLAIN LOGIN",
+            ],
             ehlo);
         var backend = await harness.RemoteAsync();
         Assert.True(backend.Violations.Count == 0, harness.Describe());
@@ -50,7 +53,7 @@ public sealed class OutboundGreetingTests
 
         // Assert
         Assert.Equal(
-            ["250-fake.backend Hello sender.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 PIPELINING"],
+            ["250-fake.backend Hello sender.example", "250-SIZE 10240000", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250 CHUNKING"],
             ehlo);
         Assert.Equal([["250 2.1.0 Ok"], ["250 2.1.5 Ok"], ["250 2.1.5 Ok"], ["354 End data with <CR><LF>.<CR><LF>"]], replies);
         Assert.Equal(["250 2.0.0 Ok: queued as 1"], final);
@@ -82,7 +85,7 @@ public sealed class OutboundGreetingTests
 
         // Assert
         Assert.Equal(
-            ["250-fake.backend Hello sender.example", "250-SIZE 10240000", "250-PIPELINING", "250-8BITMIME", "250 ENHANCEDSTATUSCODES"],
+            ["250-fake.backend Hello sender.example", "250-SIZE 10240000", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 CHUNKING"],
             ehlo);
         Assert.Equal(["250 2.1.0 Ok"], mail);
         Assert.Equal(0, attemptsBeforeRecipient);

@@ -39,9 +39,9 @@ public sealed class ReplyBacklogTests
         Assert.EndsWith("end=\"timeout\"", session.SessionLine(), StringComparison.Ordinal);
     }
 
-    /// <remarks>Inbound only: the outbound listener does not offer CHUNKING to its senders ("BDAT not offered").</remarks>
     [Theory]
     [InlineData(Direction.Inbound)]
+    [InlineData(Direction.Outbound)]
     public async Task Bdat_chunks_pipelined_without_reading_hold_at_most_the_limit_and_end_as_a_timeout(string direction)
     {
         await using var session = Create(direction, FakeBackendOptions.Pipelining("CHUNKING"), peerTls: false);
