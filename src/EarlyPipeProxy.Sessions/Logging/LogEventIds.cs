@@ -27,6 +27,11 @@ public static class LogEventIds
     public const int AddressConnectionLimitReached = 220;
     public const int AddressRateLimitReached = 221;
 
+    // PROXY headers from load balancers (Inbound/ProxyHeaderReceiver): refused (the connection closed), and, at debug
+    // level, taken or done without.
+    public const int ProxyHeaderRefused = 240;
+    public const int ProxyHeaderReceived = 241;
+
     // Outbound policy (SessionLog). 301-304 were the outbound copies of 100-106 and are retired.
     public const int EarlyFlightRedone = 300;
 
