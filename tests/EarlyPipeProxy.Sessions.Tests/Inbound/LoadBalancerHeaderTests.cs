@@ -45,9 +45,9 @@ public sealed class LoadBalancerHeaderTests
     private static string XclientLine(FakeBackend backend) => backend.CommandLines.Single(l => l.StartsWith("XCLIENT ", StringComparison.Ordinal));
 
     [Fact]
-    public async Task A_listed_balancers_client_is_the_one_the_backend_logs_and_the_session_line_names()
+    public async Task A_listed_balancers_client_is_the_one_the_backend_logs_and_the_session_line_and_trace_name()
     {
-        await using var listener = Behind();
+        await using var listener = Behind(o => o.Trace.Clients = ["203.0.113.7"]);
         var client = listener.Connect(Balancer);
 
         // Nothing of ours before the header: no banner, no backend connection.
@@ -63,12 +63,34 @@ public sealed class LoadBalancerHeaderTests
         Assert.Equal("XCLIENT ADDR=203.0.113.7 PORT=40312 NAME=[UNAVAILABLE] REVERSE_NAME=[UNAVAILABLE] DESTADDR=192.0.2.25 DESTPORT=25", XclientLine(backend));
         Assert.Contains(listener.Log.Lines, l => l.Contains("session H=[203.0.113.7]:40312 I=lb ", StringComparison.Ordinal));
         Assert.DoesNotContain(listener.Log.Lines, l => l.Contains("10.0.0.3", StringComparison.Ordinal) && l.Contains("session ", StringComparison.Ordinal));
+        Assert.Contains(listener.Log.Lines, l => l.Contains("trace H=[203.0.113.7]:40312 I=lb C>P EHLO client.example", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_backend_taking_proxy_headers_gets_the_carried_client_and_front_end()
+    {
+        var backendOptions = FakeBackendOptions.Lockstep();
+        backendOptions.ExpectProxyHeader = ProxyHeaderKind.V1;
+        await using var listener = new ListenerHarness(backendOptions, options =>
+        {
+            options.AcceptProxyHeaderFrom = ["10.0.0.0/8"];
+            options.Backend.ClientIdentity = ClientIdentityMode.ProxyV1;
+        });
+        var client = listener.Connect(Balancer);
+
+        await client.SendAsync(V2(Client, Front));
+        Assert.Equal([FakeBackendOptions.FinalBannerLine], await client.ReadReplyAsync());
+        await EhloAndQuitAsync(client);
+
+        var backend = await listener.Connector.BackendAsync();
+        Assert.Equal("PROXY TCP4 203.0.113.7 192.0.2.25 40312 25\r\n", System.Text.Encoding.ASCII.GetString(backend.ProxyHeader!));
     }
 
     [Fact]
     public async Task The_header_precedes_smtp_in_one_segment_and_an_early_flight_behind_it_is_the_clients()
     {
-        await using var listener = Behind();
+        // Early pipelining is offered to the carried client's network, not to the balancer's.
+        await using var listener = Behind(o => o.PipeConnect.AdvertiseHosts = ["203.0.113.0/24"]);
         var client = listener.Connect(Balancer);
 
         await client.SendAsync([.. V2(Client, Front), .. "EHLO client.example\r\n"u8.ToArray()]);
