@@ -105,6 +105,19 @@ public sealed class LoadBalancerTests(PostfixFixture postfix, ITestOutputHelper 
         Assert.Contains(lines, l => l.Contains("H=[127.0.0.2]", StringComparison.Ordinal) && (l.Contains(" L* ", StringComparison.Ordinal) || l.Contains(" L. ", StringComparison.Ordinal)));
         Assert.Contains(lines, l => l.Contains("H=[127.0.0.3]", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.Contains("H=[127.0.0.1]", StringComparison.Ordinal));
+
+        // Each connection through HAProxy counted as a header that named its client.
+        var proxied = 0.0;
+        foreach (var instance in new[] { a, b })
+        {
+            using var http = new HttpClient();
+            var metrics = await http.GetStringAsync($"http://127.0.0.1:{instance.MetricsPort}/metrics");
+            proxied += metrics.Split('\n')
+                .Where(l => l.StartsWith("earlypipe_proxy_headers_total{", StringComparison.Ordinal) && l.Contains("result=\"proxied\"", StringComparison.Ordinal))
+                .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal(3, proxied);
     }
 
     [SkippableFact]

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 
 namespace EarlyPipeProxy.Sessions.Inbound;
 
-/// <summary>What <see cref="ProxyHeaderReceiver"/> logs; H= is the balancer's connection, the header's client is C=.</summary>
+/// <summary>What <see cref="ProxyHeaderReceiver"/> logs; H= is the balancer's connection (the session line's H= is then the client).</summary>
 internal static partial class ProxyHeaderLog
 {
     [LoggerMessage(EventId = LogEventIds.ProxyHeaderRefused, Level = LogLevel.Warning,

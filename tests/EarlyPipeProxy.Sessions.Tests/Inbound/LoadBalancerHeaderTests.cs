@@ -104,6 +104,25 @@ public sealed class LoadBalancerHeaderTests
     }
 
     [Fact]
+    public async Task On_a_tls_on_connect_listener_the_header_comes_before_the_handshake()
+    {
+        await using var listener = Behind(o =>
+        {
+            TestCertificate.Configure(o);
+            o.ImplicitTls = true;
+        });
+        var client = listener.Connect(Balancer);
+
+        await client.SendAsync(V2(Client, Front));
+        await client.StartTlsAsync();
+
+        Assert.Equal([FakeBackendOptions.FinalBannerLine], await client.ReadReplyAsync());
+        await EhloAndQuitAsync(client);
+        var backend = await listener.Connector.BackendAsync();
+        Assert.StartsWith("XCLIENT ADDR=203.0.113.7 PORT=40312 ", XclientLine(backend), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_client_that_is_not_a_listed_balancer_sending_proxy_is_just_an_smtp_client()
     {
         // Not advertised early pipelining: its input before the banner is a synchronization error, as without balancers.
