@@ -50,7 +50,8 @@ public static class ProxyHeaderReceiver
         var required = options.RequireProxyHeader;
         var headerTime = options.Timeouts.ProxyHeader;
         using var headerDeadline = new CancellationTokenSource(headerTime, time);
-        using var silence = required ? null : new CancellationTokenSource(headerTime < DirectClientWait ? headerTime : DirectClientWait, time);
+        var silenceTime = headerTime < DirectClientWait ? headerTime : DirectClientWait;
+        using var silence = required ? null : new CancellationTokenSource(silenceTime, time);
         var waits = CancellationTokenSource.CreateLinkedTokenSource(aborted, headerDeadline.Token, silence?.Token ?? default);
         var watchingSilence = silence is not null;
         var context = new Context(peer, local, listener.Name, logger, metrics);
@@ -73,7 +74,7 @@ public static class ProxyHeaderReceiver
                     if (headerDeadline.IsCancellationRequested || !input.TryRead(out read))
                     {
                         return watchingSilence && silence!.IsCancellationRequested && !headerDeadline.IsCancellationRequested
-                            ? context.Direct("nothing sent within " + FormatSeconds(DirectClientWait))
+                            ? context.Direct("nothing sent within " + FormatSeconds(silenceTime))
                             : context.Refuse(ProxyHeaderOutcome.Timeout, $"no complete header within {FormatSeconds(headerTime)} (Timeouts:ProxyHeader)");
                     }
 
