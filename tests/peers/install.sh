@@ -6,7 +6,7 @@
 #   Exim 4.96 unpacked (apt-get download + dpkg -x) into $PEERS_DIR/exim-root, plus the
 #   shared libraries it links against, the Debian-exim system user/group,
 #   tcpdump, iproute2, python3 (+ python3-cryptography to decrypt TLS captures, python3-yaml for the rules check),
-#   openssl, swaks, iptables, and prometheus (with promtool; its system service is not started)
+#   openssl, swaks, iptables, prometheus (with promtool; its system service is not started), and haproxy (likewise)
 #   (the SO_ORIGINAL_DST test REDIRECTs connections inside a network namespace of its own).
 # Safe on an operator's machine: it never stops, removes or reconfigures the machine's own MTA or any other service
 # (a running system Postfix is left alone: the tests' instances have their own config dirs, queues and free loopback
@@ -129,6 +129,11 @@ apt_install tcpdump iproute2 python3 python3-cryptography python3-yaml openssl s
 # The package enables a system service on :9090; the tests run their own instance, so none is started.
 if [ -n "$(missing_pkgs prometheus)" ]; then
   with_services_held apt_install prometheus
+fi
+
+# --- haproxy (the load-balancer test runs its own instances in front of two proxies; the system service is not started) ---
+if [ -n "$(missing_pkgs haproxy)" ]; then
+  with_services_held apt_install haproxy
 fi
 
 # --- exim ----------------------------------------------------------------------------------

@@ -280,6 +280,7 @@ public static class ConfigurationLoader
             EndPoint(key + ":Listen", options.Listen);
             EndPoint(key + ":Backend:Address", options.Backend.Address);
             AddressList(key + ":PipeConnect:AdvertiseHosts", options.PipeConnect.AdvertiseHosts);
+            AddressList(key + ":AcceptProxyHeaderFrom", options.AcceptProxyHeaderFrom);
             AddressList(key + ":Limits:AddressLimitExceptions", options.Limits.AddressLimitExceptions);
             ReadableFile(key + ":Backend:TrustedCaPath", options.Backend.TrustedCaPath);
             Timeouts(key, options.Timeouts);

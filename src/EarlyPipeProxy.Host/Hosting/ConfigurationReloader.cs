@@ -16,6 +16,8 @@ namespace EarlyPipeProxy.Host.Hosting;
 /// as such and the rest still applies; a configuration that does not load or check is logged, one line a problem,
 /// and the running one stays (its certificates are still reloaded). Also says, at start and on every reload, which
 /// certificates are out of their dates, and which listeners were not opened because theirs did not load.
+/// An inbound listener's load balancers (AcceptProxyHeaderFrom, RequireProxyHeader, Timeouts:ProxyHeader) need no
+/// restart: they are settings like the others, and each connection reads them once, when it is accepted.
 /// </summary>
 public sealed partial class ConfigurationReloader(
     string configPath,

@@ -8,7 +8,10 @@ using Microsoft.AspNetCore.Connections.Features;
 
 namespace EarlyPipeProxy.Host.Hosting;
 
-/// <summary>Kestrel's entry point for inbound SMTP connections: runs an inbound session under the listener's connection cap.</summary>
+/// <summary>
+/// Kestrel's entry point for inbound SMTP connections: reads a listed load balancer's PROXY header, then runs an inbound
+/// session for the client under the listener's connection cap and that client's per-address limits.
+/// </summary>
 public sealed class InboundConnectionHandler(
     IUpstreamConnector connector, ProxyMetrics metrics, SessionConnectionRunner runner, GracefulStop stop, ILogger<InboundSession> sessionLogger)
     : ConnectionHandler
@@ -22,10 +25,32 @@ public sealed class InboundConnectionHandler(
             return Task.CompletedTask;
         }
 
-        return runner.RunAsync(connection, listener.Name, listener.Connections, listener.AddressLimits, Direction.Inbound, client.Address,
+        if (listener.Settings.ProxyHeaderFrom is { } balancers && balancers.Contains(client.Address))
+        {
+            return RunAfterProxyHeaderAsync(listener, connection, client, local);
+        }
+
+        return RunAsync(listener, connection, client, local);
+    }
+
+    /// <summary>
+    /// A connection from a listed load balancer: its PROXY header first, before any slot, limit or byte of ours, so that
+    /// the client it names is the one the per-address limits count (never the balancer's address) and the session serves.
+    /// </summary>
+    private async Task RunAfterProxyHeaderAsync(InboundListener listener, ConnectionContext connection, IPEndPoint balancer, IPEndPoint local)
+    {
+        var reception = await ProxyHeaderReceiver.ReceiveAsync(connection.Transport.Input, balancer, local, listener.Settings, sessionLogger, metrics,
+            aborted: stop.Aborted);
+        if (reception is not null)
+        {
+            await RunAsync(listener, connection, reception.Client, reception.Local);
+        }
+    }
+
+    private Task RunAsync(InboundListener listener, ConnectionContext connection, IPEndPoint client, IPEndPoint local) =>
+        runner.RunAsync(connection, listener.Name, listener.Connections, listener.AddressLimits, Direction.Inbound, client.Address,
             (Handler: this, Listener: listener, Connection: connection, Client: client, Local: local),
             static (state, closeRequested) => state.Handler.RunSessionAsync(state.Listener, state.Connection, state.Client, state.Local, closeRequested));
-    }
 
     private Task RunSessionAsync(InboundListener listener, ConnectionContext connection, IPEndPoint client, IPEndPoint local, CancellationToken closeRequested)
     {

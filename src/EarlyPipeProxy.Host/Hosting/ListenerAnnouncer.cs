@@ -17,6 +17,11 @@ public sealed partial class ListenerAnnouncer(
                 var options = listener.Options;
                 LogListening(logger, listener.Name, listener.ListenEndPoint.ToString(), listener.BackendEndPoint.ToString(),
                     options.Backend.ClientIdentity.ToString(), options.PipeConnect.Keyword, string.Join(',', options.PipeConnect.AdvertiseHosts ?? ["*"]));
+                if (options.AcceptProxyHeaderFrom is { Length: > 0 } balancers)
+                {
+                    LogProxyHeaders(logger, listener.Name, string.Join(',', balancers), options.RequireProxyHeader ? "required" : "optional");
+                }
+
                 if (listener.Certificates is { } certificates)
                 {
                     LogTls(logger, listener.Name, options.ImplicitTls ? "TLS on connect" : "STARTTLS", certificates.Subject);
@@ -43,6 +48,10 @@ public sealed partial class ListenerAnnouncer(
     [LoggerMessage(EventId = LogEventIds.ListeningInbound, Level = LogLevel.Information,
         Message = "listening I={Listener} on {Listen}: backend {Backend} (client identity {Identity}), {Keyword} offered to {AdvertiseHosts}")]
     private static partial void LogListening(ILogger logger, string listener, string listen, string backend, string identity, string keyword, string advertiseHosts);
+
+    [LoggerMessage(EventId = LogEventIds.ListenerProxyHeaders, Level = LogLevel.Information,
+        Message = "listening I={Listener}: connections from {Balancers} begin with a PROXY header ({Requirement}); its client is the session's")]
+    private static partial void LogProxyHeaders(ILogger logger, string listener, string balancers, string requirement);
 
     [LoggerMessage(EventId = LogEventIds.ListeningOutbound, Level = LogLevel.Information, Message = "listening I={Listener} on {Listen}: outbound to {Upstream}, {Early}")]
     private static partial void LogListeningOutbound(ILogger logger, string listener, string listen, string upstream, string early);

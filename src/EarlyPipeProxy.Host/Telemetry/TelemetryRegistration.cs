@@ -36,15 +36,27 @@ public static class TelemetryRegistration
         return string.IsNullOrWhiteSpace(options.Listen) ? null : EndPointParser.Parse(options.Listen, "Metrics:Listen");
     }
 
-    /// <summary>Serves /metrics and /healthz, on the metrics port only.</summary>
+    /// <summary>
+    /// Serves /metrics and /healthz, on the metrics port only. The port is the one the request came in on, not its Host
+    /// header: load balancers' health checks (HAProxy's `option httpchk` is HTTP/1.0) often send none.
+    /// </summary>
     public static void MapProxyTelemetry(this WebApplication app, IPEndPoint endPoint)
     {
-        var host = "*:" + endPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var port = endPoint.Port;
+        app.Use((context, next) =>
+        {
+            if (context.Connection.LocalPort != port)
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            }
+
+            return next(context);
+        });
         var bridge = app.Services.GetRequiredService<PrometheusMeterBridge>();
-        app.MapMetrics("/metrics", bridge.Registry).RequireHost(host);
+        app.MapMetrics("/metrics", bridge.Registry);
         app.MapGet("/healthz", (HealthState health) => health.IsHealthy
-                ? Results.Text(health.Describe(), statusCode: StatusCodes.Status200OK)
-                : Results.Text(health.Describe(), statusCode: StatusCodes.Status503ServiceUnavailable))
-            .RequireHost(host);
+            ? Results.Text(health.Describe(), statusCode: StatusCodes.Status200OK)
+            : Results.Text(health.Describe(), statusCode: StatusCodes.Status503ServiceUnavailable));
     }
 }

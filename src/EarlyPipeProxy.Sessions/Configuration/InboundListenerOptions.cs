@@ -27,6 +27,21 @@ public sealed class InboundListenerOptions
     /// </summary>
     public bool AllowCleartextAuth { get; set; }
 
+    /// <summary>
+    /// The load balancers (addresses and CIDR networks, never "*") whose connections start with a PROXY v1 or v2 header
+    /// naming the real client: for a connection from one of them the header is read before anything else, and the
+    /// address it carries is the client for everything after (advertise hosts, per-address limits, XCLIENT or PROXY
+    /// toward the backend, logs, trace). From any other address nothing is read as a header. Unset or empty: none.
+    /// </summary>
+    public string[]? AcceptProxyHeaderFrom { get; set; }
+
+    /// <summary>
+    /// Whether a connection from <see cref="AcceptProxyHeaderFrom"/> must start with a PROXY header (closed otherwise).
+    /// False: one that sends no header (nothing within a second, or octets that do not start one) is served as a
+    /// direct client from the balancer's own address.
+    /// </summary>
+    public bool RequireProxyHeader { get; set; } = true;
+
     public PipeConnectOptions PipeConnect { get; set; } = new();
 
     public ListenerLimits Limits { get; set; } = new();

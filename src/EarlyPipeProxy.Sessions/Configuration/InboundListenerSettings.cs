@@ -25,6 +25,7 @@ public sealed class InboundListenerSettings
         ListenEndPoint = EndPointParser.Parse(options.Listen, $"Inbound listener '{options.Name}' Listen");
         BackendEndPoint = EndPointParser.Parse(options.Backend.Address, $"Inbound listener '{options.Name}' Backend.Address");
         AdvertiseHosts = AddressList.Parse(options.PipeConnect.AdvertiseHosts ?? ["*"]);
+        ProxyHeaderFrom = ParseBalancers(options);
         if (string.IsNullOrWhiteSpace(options.PipeConnect.Keyword) || options.PipeConnect.Keyword.Contains(' ', StringComparison.Ordinal))
         {
             throw new FormatException($"Inbound listener '{options.Name}': PipeConnect.Keyword must be one word.");
@@ -58,6 +59,12 @@ public sealed class InboundListenerSettings
 
     public AddressList AdvertiseHosts { get; }
 
+    /// <summary>
+    /// The load balancers whose connections start with a PROXY header (<see cref="InboundListenerOptions.AcceptProxyHeaderFrom"/>);
+    /// null when the listener takes none.
+    /// </summary>
+    public AddressList? ProxyHeaderFrom { get; }
+
     /// <summary>The backend's host as configured: the name its certificate is checked against by default.</summary>
     public string BackendHostName { get; }
 
@@ -69,4 +76,28 @@ public sealed class InboundListenerSettings
 
     /// <summary>Where XCLIENT's client names are looked up (shared by the process's listeners).</summary>
     public ClientNameResolver ClientNames { get; }
+
+    private static AddressList? ParseBalancers(InboundListenerOptions options)
+    {
+        var entries = (options.AcceptProxyHeaderFrom ?? []).Where(e => !string.IsNullOrWhiteSpace(e) && e.Trim() != ":").ToArray();
+        if (entries.Length == 0)
+        {
+            return null;
+        }
+
+        if (entries.Any(e => e.Trim() == "*"))
+        {
+            // A header is the peer's word for who the client is: from anyone, any client could name any address.
+            throw new FormatException($"Inbound listener '{options.Name}': AcceptProxyHeaderFrom must name the load balancers, not '*'.");
+        }
+
+        try
+        {
+            return AddressList.Parse(entries);
+        }
+        catch (FormatException ex)
+        {
+            throw new FormatException($"Inbound listener '{options.Name}': AcceptProxyHeaderFrom: {ex.Message}", ex);
+        }
+    }
 }

@@ -42,6 +42,12 @@ public sealed class SessionTimeouts
     /// <summary>A TLS handshake, with the client or with the backend.</summary>
     public TimeSpan TlsHandshake { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Inbound only: the whole PROXY header from a load balancer in <see cref="InboundListenerOptions.AcceptProxyHeaderFrom"/>,
+    /// from the accept to its last octet. A balancer sends it at once; past this the connection is closed without a word.
+    /// </summary>
+    public TimeSpan ProxyHeader { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Throws a <see cref="FormatException"/> naming <paramref name="what"/> and the key when a value cannot work.</summary>
     public void Validate(string what)
     {
@@ -49,7 +55,7 @@ public sealed class SessionTimeouts
         [
             (nameof(BackendConnect), BackendConnect), (nameof(ClientNameLookup), ClientNameLookup), (nameof(Banner), Banner),
             (nameof(Command), Command), (nameof(Data), Data), (nameof(BackendReply), BackendReply),
-            (nameof(TlsHandshake), TlsHandshake), (nameof(Session), Session),
+            (nameof(TlsHandshake), TlsHandshake), (nameof(Session), Session), (nameof(ProxyHeader), ProxyHeader),
         ];
         foreach (var (key, value) in spans)
         {

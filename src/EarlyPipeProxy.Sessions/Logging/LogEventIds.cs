@@ -27,6 +27,12 @@ public static class LogEventIds
     public const int AddressConnectionLimitReached = 220;
     public const int AddressRateLimitReached = 221;
 
+    // PROXY headers from load balancers (Inbound/ProxyHeaderReceiver): refused (the connection closed), and, at debug
+    // level, taken or done without; 242 the listener's balancers at start (Host: ListenerAnnouncer).
+    public const int ProxyHeaderRefused = 240;
+    public const int ProxyHeaderReceived = 241;
+    public const int ListenerProxyHeaders = 242;
+
     // Outbound policy (SessionLog). 301-304 were the outbound copies of 100-106 and are retired.
     public const int EarlyFlightRedone = 300;
 

@@ -23,6 +23,7 @@ public sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _tlsHandshakes;
     private readonly UpDownCounter<long> _activeConnections;
     private readonly Counter<long> _connectionsRefused;
+    private readonly Counter<long> _proxyHeaders;
     private readonly Histogram<double> _upstreamConnect;
     private readonly Histogram<double> _upstreamReply;
 
@@ -42,6 +43,8 @@ public sealed class ProxyMetrics : IDisposable
         _activeConnections = _meter.CreateUpDownCounter<long>("earlypipe.active_connections", description: "Client connections open now.");
         _connectionsRefused = _meter.CreateCounter<long>("earlypipe.connections_refused",
             description: "Connections refused with 421 before a session began, by limit (ConnectionRefusal).");
+        _proxyHeaders = _meter.CreateCounter<long>("earlypipe.proxy_headers",
+            description: "Connections from a listed load balancer, by what their PROXY header did (ProxyHeaderOutcome).");
         _upstreamConnect = _meter.CreateHistogram<double>("earlypipe.upstream.connect", unit: "s",
             description: "Time to connect to the backend (inbound) or remote (outbound).",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
@@ -114,6 +117,10 @@ public sealed class ProxyMetrics : IDisposable
     /// <param name="reason">One of <see cref="ConnectionRefusal"/>'s labels.</param>
     public void ConnectionRefused(string listener, string direction, string reason) =>
         _connectionsRefused.Add(1, new TagList { { "listener", listener }, { "direction", direction }, { "reason", reason } });
+
+    /// <param name="result">One of <see cref="Inbound.ProxyHeaderOutcome"/>'s labels.</param>
+    public void ProxyHeader(string listener, string result) =>
+        _proxyHeaders.Add(1, new TagList { { "listener", listener }, { "result", result } });
 
     public void UpstreamConnected(string listener, string direction, TimeSpan elapsed) =>
         _upstreamConnect.Record(elapsed.TotalSeconds, new TagList { { "listener", listener }, { "direction", direction } });

@@ -67,6 +67,9 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>"Trace": { "Clients" }: the client addresses whose sessions are traced; null leaves tracing off.</summary>
     public IReadOnlyList<string>? TraceClients { get; init; }
+
+    /// <summary>"AcceptProxyHeaderFrom": the load balancers whose PROXY header is read; null leaves none.</summary>
+    public IReadOnlyList<string>? AcceptProxyHeaderFrom { get; init; }
 }
 
 /// <summary>
@@ -234,6 +237,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                 Tls = l.Tls is null ? null : new { l.Tls.CertificatePath, l.Tls.KeyPath },
                 ImplicitTls = l.ImplicitTls ? true : (bool?)null,
                 Trace = l.TraceClients is null ? null : new { Clients = l.TraceClients },
+                l.AcceptProxyHeaderFrom,
             }).ToArray();
         }
 

@@ -30,6 +30,28 @@ public sealed class ConfigurationLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_LoadBalancers_ABadEntryIsNamedByItsKey_AndEveryoneIsRefused()
+    {
+        var bad = ConfigurationLoader.Load(Write("""
+            { "Inbound": [ { "Listen": "127.0.0.1:2025", "AcceptProxyHeaderFrom": [ "10.0.0.0/8", "10.0.0.0/99" ],
+                "RequireProxyHeader": false, "Timeouts": { "ProxyHeader": "0s" } } ] }
+            """), []);
+        var everyone = ConfigurationLoader.Load(Write("""{ "Inbound": [ { "Listen": "127.0.0.1:2025", "AcceptProxyHeaderFrom": [ "*" ] } ] }"""), []);
+        var good = ConfigurationLoader.Load(Write("""
+            { "Inbound": [ { "Listen": "127.0.0.1:2025", "AcceptProxyHeaderFrom": [ "10.0.0.0/8", "2001:db8::/32" ], "Timeouts": { "ProxyHeader": "2s" } } ] }
+            """), []);
+
+        Assert.Equal(["Inbound:0:AcceptProxyHeaderFrom:1", "Inbound:0:Timeouts:ProxyHeader"], bad.Problems.Select(p => p.Key));
+        var problem = Assert.Single(everyone.Problems);
+        Assert.Contains("AcceptProxyHeaderFrom must name the load balancers, not '*'", problem.Message, StringComparison.Ordinal);
+        Assert.True(good.IsValid, string.Join('\n', good.Problems));
+        var settings = Assert.Single(good.Inbound).Settings;
+        Assert.True(settings.ProxyHeaderFrom!.Contains(System.Net.IPAddress.Parse("10.1.2.3")));
+        Assert.False(settings.ProxyHeaderFrom.Contains(System.Net.IPAddress.Parse("192.0.2.1")));
+        Assert.Equal(TimeSpan.FromSeconds(2), settings.Options.Timeouts.ProxyHeader);
+    }
+
+    [Fact]
     public void Load_CertificateThatDoesNotLoad_ClosesOnlyItsListener_AndIsReportedForItsKey()
     {
         var path = Write("""
