@@ -67,6 +67,9 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>"Trace": { "Clients" }: the client addresses whose sessions are traced; null leaves tracing off.</summary>
     public IReadOnlyList<string>? TraceClients { get; init; }
+
+    /// <summary>"Transparent": true: the listening socket takes TPROXY-diverted connections (IP_TRANSPARENT).</summary>
+    public bool Transparent { get; init; }
 }
 
 /// <summary>
@@ -234,6 +237,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                 Tls = l.Tls is null ? null : new { l.Tls.CertificatePath, l.Tls.KeyPath },
                 ImplicitTls = l.ImplicitTls ? true : (bool?)null,
                 Trace = l.TraceClients is null ? null : new { Clients = l.TraceClients },
+                Transparent = l.Transparent ? true : (bool?)null,
             }).ToArray();
         }
 
@@ -311,7 +315,8 @@ public sealed class ProxyProcess : IAsyncDisposable
                     throw new InvalidOperationException($"the proxy exited:\n{string.Join('\n', proxy._lines)}");
                 }
 
-                var probe = await netns.ExecAsync(["bash", "-c", $"exec 3<>/dev/tcp/{l.ListenHost}/{l.ListenPort}"]);
+                // bash's /dev/tcp takes an IPv6 address without the brackets of "Listen".
+                var probe = await netns.ExecAsync(["bash", "-c", $"exec 3<>/dev/tcp/{l.ListenHost.Trim('[', ']')}/{l.ListenPort}"]);
                 if (probe.ExitCode == 0)
                 {
                     break;
