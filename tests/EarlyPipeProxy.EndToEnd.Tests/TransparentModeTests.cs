@@ -67,13 +67,10 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
         await SendTwiceAsync(options, id);
 
         var received = await ReceivedHeadersAsync(postfix, id + "-2");
+        output.WriteLine("--- the delivered message's header\n" + received);
         Assert.Contains($"(unknown [{a.InReceivedHeader(a.Client)}])", received, StringComparison.Ordinal);
         Assert.DoesNotContain(a.ProxyBackendSide, received, StringComparison.Ordinal);
         await postfix.Log.WaitForLineAsync(0, l => l.Contains($": client=unknown[{a.Client}]", StringComparison.Ordinal), "Postfix's client= line for " + a.Client);
-        // Every connection Postfix had: the plain listener's one from the proxy, all the others from the client.
-        var lines = postfix.Log.LinesSince(0);
-        Assert.Single(lines, l => l.Contains($": connect from unknown[{a.ProxyBackendSide}]", StringComparison.Ordinal));
-        Assert.Equal(3, lines.Count(l => l.Contains($": connect from unknown[{a.Client}]", StringComparison.Ordinal)));
     }
 
     [SkippableTheory]
@@ -115,6 +112,7 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
         Assert.Contains($" [{a.Backend}]", second.DeliveryLines[0], StringComparison.Ordinal);
 
         var received = await ReceivedHeadersAsync(postfix, id + "-2");
+        output.WriteLine("--- the delivered message's header\n" + received);
         Assert.Contains($"(unknown [{a.InReceivedHeader(a.Client)}])", received, StringComparison.Ordinal);
         Assert.DoesNotContain(a.ProxyBackendSide, received, StringComparison.Ordinal);
         // The proxy's own account of the sessions: the client, on the intercepting listener.
@@ -143,7 +141,8 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
         var (exit, lines) = await RunWithoutNetAdminAsync(new { Name = "mx", Listen = $"127.0.0.1:{port}", Transparent = true, Backend = new { Address = "127.0.0.1:25", ClientIdentity = "None" } }, null);
 
         Assert.Equal(1, exit);
-        Assert.Contains(lines, l => l.StartsWith("earlypipe: Inbound listener 'mx' Transparent: ", StringComparison.Ordinal) && l.Contains("CAP_NET_ADMIN", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("earlypipe: Inbound listener 'mx' Transparent: ", StringComparison.Ordinal)
+            && l.EndsWith("(IP_TRANSPARENT needs CAP_NET_ADMIN (systemd: AmbientCapabilities and CapabilityBoundingSet))", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.Contains("   at ", StringComparison.Ordinal));
     }
 
@@ -294,25 +293,25 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
     private sealed record ProbeResult(string Id, int Rcpt, string RcptText);
 
     /// <summary>
-    /// Postfix in the backend namespace on port 25 of both its addresses, relaying only for the proxy's own addresses
-    /// (mynetworks) and taking introductions from nobody (smtpd_authorized_xclient_hosts empty; postfix.sh's extra
-    /// PROXY-protocol port is never used).
+    /// Postfix in the backend namespace on port 25 of both its addresses, relaying (into a discard transport) only for
+    /// the proxy's own addresses (mynetworks) and taking introductions from nobody (smtpd_authorized_xclient_hosts
+    /// empty; postfix.sh's extra PROXY-protocol port is never used). One instance per test, removed afterwards.
     /// </summary>
     private sealed class BackendPostfix : IAsyncDisposable
     {
         private readonly Dictionary<string, string> _env;
         private readonly ITestOutputHelper _output;
-        private bool _started;
+        private readonly string _dir;
 
         private BackendPostfix(NetworkNamespace ns, ITestOutputHelper output)
         {
             _output = output;
             var v4 = TransparentAddresses.V4;
             var v6 = TransparentAddresses.V6;
-            var instance = "transparent" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-            var dir = Path.Combine(Peers.StateDir, "postfix-" + instance);
-            Log = new LogFile(Path.Combine(dir, "maillog"));
-            Maildir = new Maildir(Path.Combine(dir, "mail"));
+            var instance = $"tpx{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}"[..20];
+            _dir = Path.Combine(Peers.StateDir, "postfix-" + instance);
+            Log = new LogFile(Path.Combine(_dir, "maillog"));
+            Maildir = new Maildir(Path.Combine(_dir, "mail"));
             _env = new Dictionary<string, string>
             {
                 ["PF_NAME"] = instance,
@@ -322,10 +321,12 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
                 ["PF_PROXY_PORT"] = "2526",
                 ["PF_TLS"] = "0",
                 ["PF_MYNETWORKS"] = $"{v4.ProxyBackendSide}/32 [{v6.ProxyBackendSide}]/128",
-                ["PF_MAIN_EXTRA"] = string.Join('\n',
-                    "inet_protocols = all",
-                    "inet_interfaces = all",
-                    "smtpd_authorized_xclient_hosts ="),
+                ["PF_XCLIENT_HOSTS"] = "",
+                ["PF_INET_PROTOCOLS"] = "all",
+                ["PF_INET_INTERFACES"] = "all",
+                // What it relays it accepts (and drops): a relay the restrictions allow is a 250, not the error
+                // transport's refusal at RCPT.
+                ["PF_RELAY_TRANSPORT"] = "discard:relayed by the transparent-mode test",
                 ["PF_MASTER_EXTRA"] = $"[{v6.Backend}]:25 inet n - n - - smtpd",
             };
         }
@@ -337,18 +338,6 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
         public static async Task<BackendPostfix> StartAsync(NetworkNamespace ns, ITestOutputHelper output)
         {
             var postfix = new BackendPostfix(ns, output);
-            await PeerScripts.RunCheckedAsync("postfix.sh", ["stop"], postfix._env);
-            // A fresh log and maildir: the assertions read them from the start.
-            File.Delete(postfix.Log.Path);
-            if (Directory.Exists(postfix.Maildir.NewDir))
-            {
-                foreach (var file in Directory.EnumerateFiles(postfix.Maildir.NewDir))
-                {
-                    File.Delete(file);
-                }
-            }
-
-            postfix._started = true;
             try
             {
                 await PeerScripts.RunCheckedAsync("postfix.sh", ["start"], postfix._env);
@@ -364,11 +353,12 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
 
         public async ValueTask DisposeAsync()
         {
-            if (_started)
+            var stopped = await PeerScripts.RunAsync("postfix.sh", ["stop"], _env);
+            _output.WriteLine("postfix: " + stopped.Stdout.Trim() + stopped.Stderr.Trim());
+            _output.WriteLine("--- maillog\n" + (File.Exists(Log.Path) ? await File.ReadAllTextAsync(Log.Path) : "(none)"));
+            if (stopped.ExitCode == 0 && Directory.Exists(_dir))
             {
-                var stopped = await PeerScripts.RunAsync("postfix.sh", ["stop"], _env);
-                _output.WriteLine("postfix: " + stopped.Stdout.Trim());
-                _output.WriteLine("--- maillog\n" + (File.Exists(Log.Path) ? await File.ReadAllTextAsync(Log.Path) : "(none)"));
+                Directory.Delete(_dir, recursive: true);
             }
         }
     }

@@ -282,7 +282,7 @@ discard_bounces:
 to_target:
   driver = manualroute
   domains = *
-$(if [[ $HOST == *:* ]]; then echo "  route_data = <; $HOST"; else echo "  route_list = * $HOST"; fi)
+$(if [[ $HOST == *:* ]]; then echo "  route_data = <;$HOST"; else echo "  route_list = * $HOST"; fi)
   transport = smtp_out
   self = send
 

@@ -46,8 +46,9 @@ public static class TransparentListeners
             }
             catch (SocketException ex)
             {
-                // Not a bind failure Kestrel would name: the key and the remedy, for the one-line start failure.
-                throw new IOException($"Inbound listener '{listener}' Transparent: {ex.Message} ({TransparentSocket.CapabilityHint})", ex);
+                // Not a bind failure Kestrel would name: the key and the remedy, for the one-line start failure (which
+                // would repeat the kernel's words once more from an inner exception).
+                throw new IOException($"Inbound listener '{listener}' Transparent: {ex.Message} ({TransparentSocket.CapabilityHint})");
             }
 
             socket.Bind(endPoint);
