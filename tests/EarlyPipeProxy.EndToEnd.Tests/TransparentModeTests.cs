@@ -42,6 +42,11 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
             ehloCachePath: null,
             netns: network.Proxy);
 
+        // The health probe: from the proxy's own address, with IP_TRANSPARENT set (allowed: the proxy runs as root).
+        await Poll.UntilAsync(
+            () => proxy.OutputLines.Any(l => l.Contains($"health: backend transparent {a.Host(a.Backend)}:25 is up: IP_TRANSPARENT allowed, banner 220, EHLO 250", StringComparison.Ordinal)),
+            "the transparent listener's health probe");
+
         // Without an introduction the backend sees the proxy, in its mynetworks: it relays for anybody.
         var plain = await ProbeAsync(network, a, a.ProxyClientSide, proxy["plain"].ListenPort, "plain");
         Assert.True(plain.Rcpt == 250, "through the plain listener: " + plain.RcptText);
@@ -138,7 +143,8 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
     {
         RequireSetpriv();
         var port = Peers.FreePort();
-        var (exit, lines) = await RunWithoutNetAdminAsync(new { Name = "mx", Listen = $"127.0.0.1:{port}", Transparent = true, Backend = new { Address = "127.0.0.1:25", ClientIdentity = "None" } }, null);
+        var (exit, lines) = await RunWithoutNetAdminAsync(
+            new { Name = "mx", Listen = $"127.0.0.1:{port}", Transparent = true, Backend = new { Address = "127.0.0.1:25", ClientIdentity = "None" } }, null, []);
 
         Assert.Equal(1, exit);
         Assert.Contains(lines, l => l.StartsWith("earlypipe: Inbound listener 'mx' Transparent: ", StringComparison.Ordinal)
@@ -158,6 +164,9 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
         using var backend = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         backend.Start();
         var backendPort = ((System.Net.IPEndPoint)backend.LocalEndpoint).Port;
+        var backendAddress = $"127.0.0.1:{backendPort.ToString(CultureInfo.InvariantCulture)}";
+        var refusal = $"cannot connect to {backendAddress} from the client's address: ";
+        var probeRefusal = $"fails the probe: cannot connect to {backendAddress} with IP_TRANSPARENT: ";
         var (_, lines) = await RunWithoutNetAdminAsync(
             new { Name = "mx", Listen = $"127.0.0.1:{port}", Backend = new { Address = $"127.0.0.1:{backendPort}", ClientIdentity = "Transparent" } },
             async () =>
@@ -167,10 +176,12 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
                 using var reader = new StreamReader(client.GetStream(), Encoding.ASCII);
                 var greeting = await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
                 Assert.StartsWith("421 4.4.2 ", greeting, StringComparison.Ordinal);
-            });
+            },
+            [" I=mx: " + refusal, probeRefusal]);
 
-        Assert.Contains(lines, l => l.Contains(" I=mx: cannot connect to 127.0.0.1:" + backendPort.ToString(CultureInfo.InvariantCulture) + " from the client's address: ", StringComparison.Ordinal)
-            && l.Contains("CAP_NET_ADMIN", StringComparison.Ordinal));
+        // The session's line and the health probe's (which sets the option too, from the proxy's own address).
+        Assert.Contains(lines, l => l.Contains(" I=mx: " + refusal, StringComparison.Ordinal) && l.Contains("CAP_NET_ADMIN", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains(probeRefusal, StringComparison.Ordinal) && l.Contains("CAP_NET_ADMIN", StringComparison.Ordinal));
         // The backend never saw a connection: no fallback to the proxy's own address.
         Assert.False(backend.Pending(), "the backend got a connection");
     }
@@ -190,10 +201,10 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
 
     /// <summary>
     /// The proxy with <paramref name="listener"/> as its one inbound listener, as root without CAP_NET_ADMIN and
-    /// CAP_NET_RAW; <paramref name="whileRunning"/> once it listens (null: it is expected to exit by itself). Returns
-    /// its exit code and every line it wrote.
+    /// CAP_NET_RAW; <paramref name="whileRunning"/> once it listens (null: it is expected to exit by itself), then until it
+    /// has written a line containing each of <paramref name="awaited"/>. Returns its exit code and every line it wrote.
     /// </summary>
-    private async Task<(int Exit, IReadOnlyList<string> Lines)> RunWithoutNetAdminAsync(object listener, Func<Task>? whileRunning)
+    private async Task<(int Exit, IReadOnlyList<string> Lines)> RunWithoutNetAdminAsync(object listener, Func<Task>? whileRunning, string[] awaited)
     {
         var dir = Directory.CreateTempSubdirectory("earlypipe-tpcap-").FullName;
         try
@@ -225,7 +236,11 @@ public sealed class TransparentModeTests(ITestOutputHelper output)
                     await Poll.UntilAsync(() => process.HasExited || lines.Any(l => l.Contains("listening I=mx", StringComparison.Ordinal)), "the proxy to listen");
                     Assert.False(process.HasExited, "the proxy exited:\n" + string.Join('\n', lines));
                     await whileRunning();
-                    await Poll.UntilAsync(() => lines.Any(l => l.Contains("CAP_NET_ADMIN", StringComparison.Ordinal)), "the proxy to log the refusal");
+                    foreach (var text in awaited)
+                    {
+                        await Poll.UntilAsync(() => lines.Any(l => l.Contains(text, StringComparison.Ordinal)), "the proxy to log: " + text);
+                    }
+
                     process.Kill(entireProcessTree: true);
                 }
 

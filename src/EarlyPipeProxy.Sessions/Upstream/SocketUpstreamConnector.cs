@@ -86,8 +86,9 @@ public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
         catch (Exception ex) when (ex is SocketException or PlatformNotSupportedException)
         {
             socket.Dispose();
+            var how = source is null ? "with IP_TRANSPARENT" : "from the client's address";
             throw new UpstreamUnavailableException(UpstreamFailure.Unreachable,
-                $"cannot connect to {endPoint} from the client's address: {ex.Message} ({Transport.TransparentSocket.CapabilityHint})", ex);
+                $"cannot connect to {endPoint} {how}: {ex.Message} ({Transport.TransparentSocket.CapabilityHint})", ex);
         }
 
         try
