@@ -9,7 +9,8 @@
 # Options (or the environment variables of the same name):
 #   --destdir DIR   DESTDIR      staging root, empty for this machine
 #   --prefix DIR    PREFIX       /usr: the application in PREFIX/lib/earlypipe, the command PREFIX/bin/earlypipe,
-#                                the README in PREFIX/share/doc/earlypipe
+#                                the README (and transparent-setup.sh, README "Transparent mode") in
+#                                PREFIX/share/doc/earlypipe
 #   UNITDIR     /etc/systemd/system      where earlypipe.service goes
 #   SYSUSERSDIR /usr/lib/sysusers.d      where earlypipe.conf (the user, for systemd-sysusers) goes
 #   DOTNET      dotnet on PATH           the SDK that publishes; /usr/bin/earlypipe runs on its runtime
@@ -122,6 +123,7 @@ echo "installed $UNITDIR/earlypipe.service"
 
 install -d -m 0755 "$DESTDIR$DOCDIR"
 install -m 0644 "$repo/README.md" "$DESTDIR$DOCDIR/README.md"
+install -m 0755 "$repo/deploy/transparent/setup.sh" "$DESTDIR$DOCDIR/transparent-setup.sh"
 
 # The user: described for systemd-sysusers (images, packages), and created here when installing into this machine.
 install -d -m 0755 "$DESTDIR$SYSUSERSDIR"

@@ -52,6 +52,28 @@ public sealed class ConfigurationReloadTests(PostfixFixture postfix, ITestOutput
     }
 
     /// <summary>
+    /// A listener's Transparent switch is set on its listening socket when it is created: a change waits for a restart,
+    /// and the rest of the file (here Backend:ClientIdentity, to Transparent) applies at once.
+    /// </summary>
+    [Fact]
+    public async Task A_Transparent_change_waits_for_a_restart()
+    {
+        await using var proxy = await ProxyProcess.StartAsync(output, new ListenerSpec("plain", Peers.FreePort()));
+
+        await EditConfigAsync(proxy, root =>
+        {
+            root["Inbound"]![0]!["Transparent"] = true;
+            root["Inbound"]![0]!["Backend"]!["ClientIdentity"] = "Transparent";
+        });
+        await proxy.SignalAsync("HUP");
+        output.WriteLine("proxy: " + await WaitForNewLineAsync(
+            proxy, l => l.Contains("reload: Inbound:0:Transparent changed; needs a restart", StringComparison.Ordinal), 0, "the Transparent change logged"));
+        output.WriteLine("proxy: " + await WaitForNewLineAsync(
+            proxy, l => l.Contains("applied after SIGHUP (1 change(s) wait for a restart)", StringComparison.Ordinal), 0, "the reload applied"));
+        Assert.False(proxy.HasExited);
+    }
+
+    /// <summary>
     /// A session is in the middle of its message (after DATA, part of the body sent) when the file changes
     /// PipeConnect:AdvertiseHosts (no longer 127.0.0.1), Limits:MaxLineLength (512 to 200) and Timeouts:Command, and
     /// SIGHUP is sent. The session ends its message, Postfix delivers it, and the session still has its own settings: a

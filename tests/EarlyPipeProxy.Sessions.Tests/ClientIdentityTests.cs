@@ -104,4 +104,29 @@ public sealed class ClientIdentityTests
         Assert.Equal(header, backend.ProxyHeader);
         Assert.StartsWith(Wire.Text(header) + "EHLO client.example\r\n", backend.ReceivedText, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task RunAsync_TransparentMode_ConnectsFromTheClientsAddressAndSendsNoIntroduction()
+    {
+        // Arrange: a backend that would take XCLIENT; transparent mode must not use it.
+        await using var harness = new SessionHarness(
+            FakeBackendOptions.Lockstep("XCLIENT NAME ADDR PORT PROTO HELO LOGIN"),
+            o => o.Backend.ClientIdentity = ClientIdentityMode.Transparent);
+        await harness.Client.SendAsync(SessionHarness.ClientEhlo + "\r\nMAIL FROM:<alice@example.org>\r\n");
+
+        // Act
+        harness.Start();
+        var banner = await harness.Client.ReadReplyAsync();
+        await harness.Client.ReadReplyAsync();
+        var mail = await harness.Client.ReadReplyAsync();
+
+        // Assert
+        Assert.Equal([FakeBackendOptions.FinalBannerLine], banner);
+        Assert.Equal(["250 2.1.0 Ok"], mail);
+        Assert.Equal([SessionHarness.DefaultClientEndPoint], harness.Connector.TransparentSources);
+        var backend = await harness.BackendAsync();
+        Assert.True(backend.Violations.Count == 0, backend.Describe());
+        Assert.Null(backend.ProxyHeader);
+        Assert.Equal(["EHLO client.example", "MAIL FROM:<alice@example.org>"], backend.CommandLines);
+    }
 }

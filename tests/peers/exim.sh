@@ -34,7 +34,7 @@
 #
 # Send environment:
 #   EXIM_NAME           client instance (default client); not for concurrent use
-#   TO_HOST, TO_PORT    where to connect (defaults 127.0.0.1, 2525)
+#   TO_HOST, TO_PORT    where to connect (defaults 127.0.0.1, 2525); an IPv6 TO_HOST without brackets
 #   INTERFACE           source address to bind (optional, e.g. 127.0.0.2)
 #   PIPE_CONNECT        1|0 hosts_pipe_connect = * (default 1)
 #   CHUNKING            1|0 (0: hosts_try_chunking = : so DATA is used) (default 1)
@@ -282,7 +282,7 @@ discard_bounces:
 to_target:
   driver = manualroute
   domains = *
-  route_list = * $HOST
+$(if [[ $HOST == *:* ]]; then echo "  route_data = <;$HOST"; else echo "  route_list = * $HOST"; fi)
   transport = smtp_out
   self = send
 

@@ -13,14 +13,21 @@
 #                     each end of data before its verdict (smtpd_end_of_data_restrictions = sleep)
 #   PF_NETNS          start the instance inside this network namespace (optional)
 #   PF_MYNETWORKS     default 127.0.0.1/32
-#   PF_XCLIENT_HOSTS  default 127.0.0.1
+#   PF_XCLIENT_HOSTS  default 127.0.0.1 (set but empty: nobody may send XCLIENT)
+#   PF_INET_PROTOCOLS inet_protocols, default ipv4 (all: also IPv6 services in PF_MASTER_EXTRA)
+#   PF_INET_INTERFACES inet_interfaces, default PF_ADDR
+#   PF_RELAY_TRANSPORT default_transport and relay_transport, default "error:5.7.1 this test backend relays
+#                     nothing" (Postfix refuses relayed recipients at RCPT); e.g. discard:why to accept them
 #   PF_DOMAIN         the one local (virtual) domain, default backend.test
 #   PF_TLS            1|0 offer STARTTLS on both smtpd ports (default 1): smtpd_tls_security_level
 #                     = may with the test certificate of tls.sh ($PEERS_DIR/tls/server-chain.pem,
 #                     server.key; created if missing). Clients that do not use it see no change.
 #   PF_SMTPD_TIMEOUT  smtpd_timeout, e.g. 3s (default: Postfix's own, 300s): a client idle this long
 #                     gets "421 4.4.2 <myhostname> Error: timeout exceeded" and is disconnected
-#   PF_MAIN_EXTRA     more main.cf lines, appended last (so they override the settings above)
+#   PF_MAIN_EXTRA     more main.cf lines, appended last (so they override the settings above; but every
+#                     override makes every Postfix process log a warning as it starts, and enough of them fill
+#                     the postlog socket's queue (net.unix.max_dgram_qlen, 10) before postlogd reads it, which
+#                     then blocks writing its own: prefer the variables above)
 #   PF_MASTER_EXTRA   more master.cf lines, appended last (more services)
 #
 # Any local part @$PF_DOMAIN is delivered into the maildir .../postfix-$PF_NAME/mail/
@@ -39,7 +46,10 @@ PF_SLOW_PORT=${PF_SLOW_PORT:-}
 PF_SLOW_SECONDS=${PF_SLOW_SECONDS:-4}
 PF_NETNS=${PF_NETNS:-}
 PF_MYNETWORKS=${PF_MYNETWORKS:-127.0.0.1/32}
-PF_XCLIENT_HOSTS=${PF_XCLIENT_HOSTS:-127.0.0.1}
+PF_XCLIENT_HOSTS=${PF_XCLIENT_HOSTS-127.0.0.1}
+PF_INET_PROTOCOLS=${PF_INET_PROTOCOLS:-ipv4}
+PF_INET_INTERFACES=${PF_INET_INTERFACES:-$PF_ADDR}
+PF_RELAY_TRANSPORT=${PF_RELAY_TRANSPORT:-error:5.7.1 this test backend relays nothing}
 PF_DOMAIN=${PF_DOMAIN:-backend.test}
 PF_TLS=${PF_TLS:-1}
 PF_SMTPD_TIMEOUT=${PF_SMTPD_TIMEOUT:-}
@@ -85,8 +95,8 @@ myhostname = $PF_NAME.legacy-backend.peers.test
 mydomain = peers.test
 myorigin = \$myhostname
 mydestination =
-inet_interfaces = $PF_ADDR
-inet_protocols = ipv4
+inet_interfaces = $PF_INET_INTERFACES
+inet_protocols = $PF_INET_PROTOCOLS
 mynetworks = $PF_MYNETWORKS
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions =
@@ -102,8 +112,8 @@ virtual_mailbox_base = $D
 virtual_mailbox_maps = static:mail/
 virtual_uid_maps = static:$(id -u nobody)
 virtual_gid_maps = static:$(getent group nogroup | cut -d: -f3)
-default_transport = error:5.7.1 this test backend relays nothing
-relay_transport = error:5.7.1 this test backend relays nothing
+default_transport = $PF_RELAY_TRANSPORT
+relay_transport = $PF_RELAY_TRANSPORT
 alias_maps =
 alias_database =
 local_recipient_maps =

@@ -244,6 +244,7 @@ public sealed partial class ConfigurationReloader(
         next.Name = KeepRunning(restarts, key + ":Name", running.Name, next.Name);
         next.Listen = KeepRunning(restarts, key + ":Listen", running.Listen, next.Listen);
         next.Backend.Address = KeepRunning(restarts, key + ":Backend:Address", running.Backend.Address, next.Backend.Address);
+        next.Transparent = KeepRunning(restarts, key + ":Transparent", running.Transparent, next.Transparent);
         if (live.Problem is not null)
         {
             restarts.Add($"{key} ({live.Name}) was not opened at start ({live.Problem}), opening it");
@@ -298,6 +299,17 @@ public sealed partial class ConfigurationReloader(
             problems.Add(ex.Message);
             return null;
         }
+    }
+
+    /// <summary>A restart-only switch (the listening socket's IP_TRANSPARENT is set when it is created).</summary>
+    private static bool KeepRunning(List<string> restarts, string key, bool running, bool next)
+    {
+        if (running != next)
+        {
+            restarts.Add(key + " changed");
+        }
+
+        return running;
     }
 
     /// <summary>A restart-only value: a change is noted, and the running value is what applies.</summary>

@@ -61,6 +61,7 @@ public static class ProxyHost
         // Session code never blocks a thread, so socket continuations may run inline on the I/O threads instead of
         // hopping through the thread pool several times per round trip (bench/throughput measures the difference).
         builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+        builder.WebHost.UseTransparentListeners(listeners);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

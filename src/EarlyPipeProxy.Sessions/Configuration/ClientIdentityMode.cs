@@ -14,4 +14,11 @@ public enum ClientIdentityMode
 
     /// <summary>HAProxy PROXY protocol v2 binary header before any SMTP byte (Postfix ≥ 3.5, Exim hosts_proxy).</summary>
     ProxyV2,
+
+    /// <summary>
+    /// Nothing is sent: the backend connection is made from the client's own address (IP_TRANSPARENT, CAP_NET_ADMIN),
+    /// so a backend that takes neither XCLIENT nor PROXY (Exchange, appliances) sees the client itself. Its replies
+    /// must be routed back through the proxy (README, "Transparent mode").
+    /// </summary>
+    Transparent,
 }

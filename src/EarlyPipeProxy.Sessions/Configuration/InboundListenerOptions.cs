@@ -9,6 +9,13 @@ public sealed class InboundListenerOptions
     /// <summary>address:port to listen on ([::]:25 for all addresses).</summary>
     public string Listen { get; set; } = "127.0.0.1:2025";
 
+    /// <summary>
+    /// Also take connections a TPROXY rule diverts to <see cref="Listen"/> (IP_TRANSPARENT on the listening socket,
+    /// CAP_NET_ADMIN): clients keep connecting to the backend's own address while the proxy sits in the path. Each
+    /// connection still goes to <see cref="BackendOptions.Address"/>. Read at start only.
+    /// </summary>
+    public bool Transparent { get; set; }
+
     /// <summary>Our name in the EHLO we send before XCLIENT and in replies the proxy writes itself.</summary>
     public string HostName { get; set; } = "earlypipe.localdomain";
 

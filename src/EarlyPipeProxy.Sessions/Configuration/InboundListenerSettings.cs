@@ -33,6 +33,11 @@ public sealed class InboundListenerSettings
 
         BackendHostName = EndPointParser.HostPart(options.Backend.Address);
         BackendTrustAnchors = TrustAnchors.Load(options.Backend.TrustedCaPath, $"Inbound listener '{options.Name}' Backend:TrustedCaPath");
+        if ((options.Transparent || options.Backend.ClientIdentity == ClientIdentityMode.Transparent) && !OperatingSystem.IsLinux())
+        {
+            throw new FormatException($"Inbound listener '{options.Name}': Transparent and Backend:ClientIdentity Transparent (IP_TRANSPARENT) are Linux only.");
+        }
+
         if (options.ImplicitTls && !options.Tls.IsConfigured)
         {
             throw new FormatException($"Inbound listener '{options.Name}': ImplicitTls needs Tls:CertificatePath.");

@@ -14,8 +14,9 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 
 /// <summary>
 /// Inbound policy, first part: the backend connection up to its banner. Connect; introduce the real client (a PROXY
-/// header first, or XCLIENT after the greeting); STARTTLS toward the backend when configured, before anything of the
-/// client's; and wait for the backend's final greeting line, which nothing of the client's may precede.
+/// header first, XCLIENT after the greeting, or in transparent mode the connection's own source address); STARTTLS
+/// toward the backend when configured, before anything of the client's; and wait for the backend's final greeting
+/// line, which nothing of the client's may precede.
 /// </summary>
 internal sealed class BackendOpening
 {
@@ -45,11 +46,27 @@ internal sealed class BackendOpening
         }
     }
 
-    /// <summary>Connects, and sends the PROXY header when that is how the client is introduced.</summary>
+    /// <summary>
+    /// Connects (from the client's own address and port in transparent mode), and sends the PROXY header when that is
+    /// how the client is introduced.
+    /// </summary>
     public async ValueTask<UpstreamChannel> ConnectAsync(IUpstreamConnector connector, ProxyTlsInfo? clientTls)
     {
-        var backend = await UpstreamChannel.ConnectAsync(connector, _listener.BackendEndPoint, source: null, fastOpen: false, firstFlight: default,
-            _deadline, _options.Timeouts, _options.Limits, _record, countsRoundTrips: false);
+        var transparent = _options.Backend.ClientIdentity == ClientIdentityMode.Transparent;
+        UpstreamChannel backend;
+        try
+        {
+            backend = await UpstreamChannel.ConnectAsync(connector, _listener.BackendEndPoint, source: null, fastOpen: false, firstFlight: default,
+                _deadline, _options.Timeouts, _options.Limits, _record, countsRoundTrips: false, transparentSource: transparent ? _client : null);
+        }
+        catch (UpstreamUnavailableException ex) when (transparent && ex.Failure == UpstreamFailure.Unreachable && ex.InnerException is { } cause && _deadline.IsTimeout(cause))
+        {
+            // The health probe connects from the proxy's own address and sees nothing wrong: the likely cause is that
+            // the backend's answers to client addresses do not come back through this host.
+            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable,
+                ex.Message + " (transparent: the backend's route to the client must lead through the proxy, README \"Transparent mode\")", ex);
+        }
+
         switch (_options.Backend.ClientIdentity)
         {
             case ClientIdentityMode.ProxyV1:

@@ -21,6 +21,10 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// with 421: it is down, and the backend's own words say why.
 /// </summary>
 /// <remarks>
+/// In transparent mode the probe connects from the proxy's own address (it has no client whose address it could
+/// take), with IP_TRANSPARENT set as on a session's connection: a proxy the kernel refuses it (no CAP_NET_ADMIN) is
+/// down, as every session would fail. Whether the backend's answers to client addresses come back through the proxy
+/// only a session can tell.
 /// The probe introduces the proxy as itself: ADDR and PORT are the probe connection's own source, NAME and
 /// REVERSE_NAME [UNAVAILABLE], DESTADDR/DESTPORT the listener's address. Nothing but QUIT follows, so whatever the
 /// backend's restrictions make of that client is never put to use.
@@ -77,7 +81,9 @@ public sealed class BackendProbe
 
     private async Task<ProbeVerdict> RunAsync(IUpstreamConnector connector, CancellationToken cancellationToken)
     {
-        var connection = await connector.ConnectAsync(_listener.BackendEndPoint, cancellationToken);
+        var connection = _backend.ClientIdentity == ClientIdentityMode.Transparent
+            ? await connector.ConnectTransparentAsync(_listener.BackendEndPoint, source: null, cancellationToken)
+            : await connector.ConnectAsync(_listener.BackendEndPoint, cancellationToken);
         await using (connection)
         {
             var verdict = await ConverseAsync(connection, cancellationToken);
@@ -178,6 +184,10 @@ public sealed class BackendProbe
         else if (_backend.ClientIdentity is ClientIdentityMode.ProxyV1 or ClientIdentityMode.ProxyV2)
         {
             seen.Insert(0, (_backend.ClientIdentity == ClientIdentityMode.ProxyV1 ? "PROXY v1" : "PROXY v2") + " header taken");
+        }
+        else if (_backend.ClientIdentity == ClientIdentityMode.Transparent)
+        {
+            seen.Insert(0, "IP_TRANSPARENT allowed");
         }
 
         return ProbeVerdict.Up(string.Join(", ", seen));

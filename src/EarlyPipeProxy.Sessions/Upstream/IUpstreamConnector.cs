@@ -27,4 +27,14 @@ public interface IUpstreamConnector
 
         return connection;
     }
+
+    /// <summary>
+    /// Connects from <paramref name="source"/>, an address that need not be this host's: the client's own, for
+    /// Backend:ClientIdentity Transparent (IP_TRANSPARENT; the backend's replies to it must be routed back through this
+    /// host). Null: the kernel's choice of address, with the option still set, so that a probe finds out whether the
+    /// kernel allows it. Throws <see cref="UpstreamUnavailableException"/> with <see cref="UpstreamFailure.Unreachable"/>,
+    /// also where the option is refused; connectors without sockets cannot do it at all.
+    /// </summary>
+    ValueTask<UpstreamConnection> ConnectTransparentAsync(IPEndPoint endPoint, IPEndPoint? source, CancellationToken cancellationToken) =>
+        throw new UpstreamUnavailableException(UpstreamFailure.Unreachable, $"cannot connect to {endPoint} from the client's address: this connector has no sockets");
 }

@@ -67,6 +67,69 @@ public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
             throw new UpstreamUnavailableException(UpstreamFailure.Unreachable, $"cannot connect to {endPoint}: {ex.Message}", ex);
         }
 
+        return Wrap(socket, endPoint);
+    }
+
+    public async ValueTask<UpstreamConnection> ConnectTransparentAsync(IPEndPoint endPoint, IPEndPoint? source, CancellationToken cancellationToken)
+    {
+        if (source is not null && source.AddressFamily != endPoint.AddressFamily)
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable,
+                $"cannot connect to {endPoint} from the client's address {source.Address}: another address family (Backend:ClientIdentity Transparent)");
+        }
+
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            Transport.TransparentSocket.Enable(socket);
+        }
+        catch (Exception ex) when (ex is SocketException or PlatformNotSupportedException)
+        {
+            socket.Dispose();
+            var how = source is null ? "with IP_TRANSPARENT" : "from the client's address";
+            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable,
+                $"cannot connect to {endPoint} {how}: {ex.Message} ({Transport.TransparentSocket.CapabilityHint})", ex);
+        }
+
+        try
+        {
+            if (source is not null)
+            {
+                BindTransparently(socket, source);
+            }
+
+            await socket.ConnectAsync(endPoint, cancellationToken);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            socket.Dispose();
+            var from = source is null ? string.Empty : $" from {source.Address}";
+            throw new UpstreamUnavailableException(UpstreamFailure.Unreachable, $"cannot connect to {endPoint}{from}: {ex.Message}", ex);
+        }
+
+        return Wrap(socket, endPoint);
+    }
+
+    /// <summary>
+    /// Binds to the client's own address and port, so that the backend's log shows both as they are; the port is left to
+    /// the kernel when it is taken on this host (the client is local, or an earlier connection from it is still in
+    /// TIME_WAIT here).
+    /// </summary>
+    private static void BindTransparently(Socket socket, IPEndPoint source)
+    {
+        try
+        {
+            socket.Bind(source);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse && source.Port != 0)
+        {
+            socket.Bind(new IPEndPoint(source.Address, 0));
+        }
+    }
+
+    /// <summary>The connected socket on Kestrel's transport, with the close that goes with it.</summary>
+    private UpstreamConnection Wrap(Socket socket, IPEndPoint endPoint)
+    {
         Microsoft.AspNetCore.Connections.ConnectionContext context;
         try
         {

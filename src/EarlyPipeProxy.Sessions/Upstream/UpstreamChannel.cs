@@ -62,11 +62,13 @@ public sealed class UpstreamChannel : IAsyncDisposable
 
     /// <summary>
     /// Connects under the connect timeout; with <paramref name="firstFlight"/> the bytes leave with the handshake
-    /// (see <see cref="IUpstreamConnector"/>).
+    /// (see <see cref="IUpstreamConnector"/>). With <paramref name="transparentSource"/> the connection is made from that
+    /// address instead (<see cref="IUpstreamConnector.ConnectTransparentAsync"/>), without a flight.
     /// </summary>
     public static async ValueTask<UpstreamChannel> ConnectAsync(
         IUpstreamConnector connector, IPEndPoint endPoint, IPAddress? source, bool fastOpen, ReadOnlyMemory<byte> firstFlight,
-        SessionDeadline deadline, SessionTimeouts timeouts, ListenerLimits limits, SessionRecord record, bool countsRoundTrips)
+        SessionDeadline deadline, SessionTimeouts timeouts, ListenerLimits limits, SessionRecord record, bool countsRoundTrips,
+        IPEndPoint? transparentSource = null)
     {
         ArgumentNullException.ThrowIfNull(connector);
         ArgumentNullException.ThrowIfNull(deadline);
@@ -77,7 +79,9 @@ public sealed class UpstreamChannel : IAsyncDisposable
         try
         {
             using var scope = deadline.Begin(timeouts.BackendConnect);
-            connection = await connector.ConnectAsync(endPoint, source, fastOpen, firstFlight, scope.Token);
+            connection = transparentSource is null
+                ? await connector.ConnectAsync(endPoint, source, fastOpen, firstFlight, scope.Token)
+                : await connector.ConnectTransparentAsync(endPoint, transparentSource, scope.Token);
         }
         catch (OperationCanceledException ex) when (deadline.IsTimeout(ex))
         {

@@ -13,6 +13,9 @@ public sealed record EximSendOptions
 
     public string? Interface { get; init; }
 
+    /// <summary>exim.sh EXIM_NETNS: run the client inside this network namespace.</summary>
+    public string? Netns { get; init; }
+
     public bool PipeConnect { get; init; } = true;
 
     public bool Chunking { get; init; } = true;
@@ -82,6 +85,11 @@ public static class EximClient
         if (options.Interface is not null)
         {
             env["INTERFACE"] = options.Interface;
+        }
+
+        if (options.Netns is not null)
+        {
+            env["EXIM_NETNS"] = options.Netns;
         }
 
         env["TLS"] = options.Tls;

@@ -70,6 +70,9 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>"AcceptProxyHeaderFrom": the load balancers whose PROXY header is read; null leaves none.</summary>
     public IReadOnlyList<string>? AcceptProxyHeaderFrom { get; init; }
+
+    /// <summary>"Transparent": true: the listening socket takes TPROXY-diverted connections (IP_TRANSPARENT).</summary>
+    public bool Transparent { get; init; }
 }
 
 /// <summary>
@@ -238,6 +241,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                 ImplicitTls = l.ImplicitTls ? true : (bool?)null,
                 Trace = l.TraceClients is null ? null : new { Clients = l.TraceClients },
                 l.AcceptProxyHeaderFrom,
+                Transparent = l.Transparent ? true : (bool?)null,
             }).ToArray();
         }
 
@@ -315,7 +319,8 @@ public sealed class ProxyProcess : IAsyncDisposable
                     throw new InvalidOperationException($"the proxy exited:\n{string.Join('\n', proxy._lines)}");
                 }
 
-                var probe = await netns.ExecAsync(["bash", "-c", $"exec 3<>/dev/tcp/{l.ListenHost}/{l.ListenPort}"]);
+                // bash's /dev/tcp takes an IPv6 address without the brackets of "Listen".
+                var probe = await netns.ExecAsync(["bash", "-c", $"exec 3<>/dev/tcp/{l.ListenHost.Trim('[', ']')}/{l.ListenPort}"]);
                 if (probe.ExitCode == 0)
                 {
                     break;

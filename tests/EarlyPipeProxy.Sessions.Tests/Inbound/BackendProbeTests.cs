@@ -113,6 +113,20 @@ public sealed class BackendProbeTests
     }
 
     [Fact]
+    public async Task Transparent_FromTheProxysOwnAddress_WithoutIntroduction()
+    {
+        await using var connector = new FakeBackendConnector(FakeBackendOptions.Lockstep("XCLIENT NAME ADDR"));
+
+        var verdict = await BackendProbe.ProbeAsync(connector, Listener(ClientIdentityMode.Transparent), Timeout, CancellationToken.None);
+
+        Assert.Equal(ProbeVerdict.Up("IP_TRANSPARENT allowed, banner 220, EHLO 250"), verdict);
+        // A transparent connection, but from no client's address: the probe has none to take.
+        Assert.Equal([null], connector.TransparentSources);
+        var backend = await connector.BackendAsync();
+        Assert.Equal(["EHLO proxy.test", "QUIT"], backend.CommandLines);
+    }
+
+    [Fact]
     public async Task NoBanner_IsDown_SayingWhatNeverCame()
     {
         var options = FakeBackendOptions.Lockstep();

@@ -21,6 +21,9 @@ public sealed class FakeBackendConnector(FakeBackendOptions options) : IUpstream
 
     public IReadOnlyList<IPEndPoint> EndPoints { get; private set; } = [];
 
+    /// <summary>The source of every transparent connection asked for (null: the kernel's choice, as the probe asks).</summary>
+    public IReadOnlyList<IPEndPoint?> TransparentSources { get; private set; } = [];
+
     public IReadOnlyList<FakeBackend> Backends
     {
         get
@@ -54,6 +57,13 @@ public sealed class FakeBackendConnector(FakeBackendOptions options) : IUpstream
         backend.Start();
         _first.TrySetResult(backend);
         return ValueTask.FromResult(new UpstreamConnection(backend.SessionSide, endPoint, backend.OnSessionCloseAsync));
+    }
+
+    /// <summary>Records the source; the connection itself is the same in-memory one.</summary>
+    public ValueTask<UpstreamConnection> ConnectTransparentAsync(IPEndPoint endPoint, IPEndPoint? source, CancellationToken cancellationToken)
+    {
+        TransparentSources = [.. TransparentSources, source];
+        return ConnectAsync(endPoint, cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
