@@ -591,9 +591,10 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
 
     private async ValueTask RelayToBackendAsync(ReadOnlySequence<byte> piece)
     {
+        // Not a write per piece: a client's stream of small chunks would cost a system call each (ReplyBacklogTests).
         var backend = _relay!.Backend;
         backend.Write(piece);
-        await backend.FlushAsync();
+        await backend.FlushWhenFullAsync();
     }
 
     private static bool DeclaresBinaryMime(in ReadOnlySequence<byte> line)

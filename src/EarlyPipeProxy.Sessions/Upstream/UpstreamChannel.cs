@@ -17,6 +17,9 @@ namespace EarlyPipeProxy.Sessions.Upstream;
 /// </summary>
 public sealed class UpstreamChannel : IAsyncDisposable
 {
+    /// <summary>How much relayed body <see cref="FlushWhenFullAsync"/> lets gather before it writes.</summary>
+    public const int StreamingFlushOctets = 64 * 1024;
+
     // A polite end is worth a short wait, never a long one: the peer already has its answer.
     private static readonly TimeSpan QuitBound = TimeSpan.FromSeconds(5);
 
@@ -118,6 +121,14 @@ public sealed class UpstreamChannel : IAsyncDisposable
             _connection.Output.Write(segment.Span);
         }
     }
+
+    /// <summary>
+    /// Hands buffered bytes on once they reach <see cref="StreamingFlushOctets"/>: a large chunk streams through without
+    /// being held whole, while a run of small pipelined chunks leaves in one write with the commands around it (the
+    /// session's next flush takes the rest).
+    /// </summary>
+    public ValueTask FlushWhenFullAsync() =>
+        _connection.Output.CanGetUnflushedBytes && _connection.Output.UnflushedBytes < StreamingFlushOctets ? ValueTask.CompletedTask : FlushAsync();
 
     /// <summary>Hands buffered bytes to the upstream; one that stops reading counts as gone after the reply timeout.</summary>
     public async ValueTask FlushAsync()
