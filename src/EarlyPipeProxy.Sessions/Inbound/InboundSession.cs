@@ -393,7 +393,7 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         }
 
         relay.InTransaction = true;
-        if (!await ReadChunkAsync(command.BdatChunkSize, RelayToBackendAsync))
+        if (!await ReadChunkAsync(command.BdatChunkSize, RelayToBackendAsync, _relay!.Backend.FlushAsync))
         {
             return;
         }
@@ -569,9 +569,9 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
     /// Reads exactly <paramref name="size"/> octets from the client into <paramref name="take"/> (nowhere when null);
     /// false when the session ended mid-chunk, each way of ending handled here.
     /// </summary>
-    private async ValueTask<bool> ReadChunkAsync(long size, Func<ReadOnlySequence<byte>, ValueTask>? take)
+    private async ValueTask<bool> ReadChunkAsync(long size, Func<ReadOnlySequence<byte>, ValueTask>? take, Func<ValueTask>? awaitingMore = null)
     {
-        switch (await BdatChunkReader.ReadAsync(_client!, size, _options.Timeouts.Data, _record, take))
+        switch (await BdatChunkReader.ReadAsync(_client!, size, _options.Timeouts.Data, _record, take, awaitingMore))
         {
             case BdatChunkOutcome.Complete:
                 return true;
@@ -591,7 +591,8 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
 
     private async ValueTask RelayToBackendAsync(ReadOnlySequence<byte> piece)
     {
-        // Not a write per piece: a client's stream of small chunks would cost a system call each (ReplyBacklogTests).
+        // Not a write per piece: a client's stream of small whole chunks would cost a system call each
+        // (ReplyBacklogTests). A chunk still coming in is handed on before each wait (ReadChunkAsync's awaitingMore).
         var backend = _relay!.Backend;
         backend.Write(piece);
         await backend.FlushWhenFullAsync();

@@ -13,8 +13,13 @@ namespace EarlyPipeProxy.Sessions.Messages;
 /// </summary>
 public static class BdatChunkReader
 {
+    /// <param name="awaitingMore">
+    /// Called when a piece was taken and more of the chunk is still to come, before waiting for it: where <c>take</c>
+    /// buffers, the place to hand on what it holds, so that a chunk trickling in still streams while a run of small
+    /// whole chunks leaves in one write.
+    /// </param>
     public static async ValueTask<BdatChunkOutcome> ReadAsync(DownstreamChannel peer, long size, TimeSpan timeout, SessionRecord record,
-        Func<ReadOnlySequence<byte>, ValueTask>? take)
+        Func<ReadOnlySequence<byte>, ValueTask>? take, Func<ValueTask>? awaitingMore = null)
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(record);
@@ -49,6 +54,11 @@ public static class BdatChunkReader
             if (remaining > 0 && result.IsCompleted)
             {
                 return BdatChunkOutcome.PeerLost;
+            }
+
+            if (remaining > 0 && awaitingMore is not null && !chunk.IsEmpty)
+            {
+                await awaitingMore();
             }
         }
 
