@@ -175,19 +175,7 @@ public sealed class HaproxyBalancer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        _process.Dispose();
+        await PeerProcessEnd.KillAsync(_process);
         try
         {
             _output.WriteLine("--- haproxy output (last lines)\n" + string.Join('\n', Log().Split('\n').TakeLast(40)));

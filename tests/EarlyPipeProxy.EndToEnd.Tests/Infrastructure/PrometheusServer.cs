@@ -142,19 +142,7 @@ public sealed class PrometheusServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        _process.Dispose();
+        await PeerProcessEnd.KillAsync(_process);
         try
         {
             _output.WriteLine("--- prometheus output (last lines)\n" + string.Join('\n', Log().Split('\n').TakeLast(15)));

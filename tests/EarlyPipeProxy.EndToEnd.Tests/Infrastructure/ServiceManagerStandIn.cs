@@ -183,21 +183,8 @@ public sealed class ServiceManagerStandIn : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Already gone.
-        }
-
+        await PeerProcessEnd.KillAsync(_process);
         _output.WriteLine("proxy output:\n" + string.Join('\n', _lines));
-        _process.Dispose();
         _notifySocket.Dispose();
         try
         {
