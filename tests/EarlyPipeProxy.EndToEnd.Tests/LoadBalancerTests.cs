@@ -9,7 +9,7 @@ namespace EarlyPipeProxy.EndToEnd.Tests;
 /// <summary>
 /// Scaling out: two proxy instances behind a real HAProxy in TCP mode (`send-proxy-v2`, health checks on /healthz), in
 /// front of one Postfix. The client Postfix records is the one that connected to HAProxy; early pipelining works
-/// through it; and a graceful stop of one instance while mail flows loses and duplicates nothing.
+/// through it; a header from anyone but HAProxy is refused; and a graceful stop of one instance while mail flows loses and duplicates nothing.
 /// </summary>
 [Collection(EndToEndCollection.Name)]
 public sealed class LoadBalancerTests(PostfixFixture postfix, ITestOutputHelper output)
@@ -83,6 +83,16 @@ public sealed class LoadBalancerTests(PostfixFixture postfix, ITestOutputHelper 
             await c.CommandAsync("QUIT", 221);
         }
 
+        // A header straight to an instance from 127.0.0.4, which is no balancer: closed without a word, and nothing of
+        // it reaches Postfix as SMTP.
+        await using (var stranger = await RawSmtpClient.ConnectAsync("127.0.0.1", a.SmtpPort, "127.0.0.4"))
+        {
+            await stranger.SendAsync("PROXY TCP4 192.0.2.66 127.0.0.1 40000 25\r\nEHLO spoofed.test\r\n");
+            var replies = await stranger.ReadRepliesUntilCloseAsync(TimeSpan.FromSeconds(10));
+            Assert.True(replies.Count == 0, "a header from an address not listed should get no reply: " + string.Join(" | ", replies));
+            Assert.True(stranger.Closed, "the connection of a header from an address not listed should be closed");
+        }
+
         foreach (var (n, client) in new[] { ("-1", "127.0.0.2"), ("-2", "127.0.0.2"), ("-3", "127.0.0.3") })
         {
             var stored = await postfix.Maildir.WaitForMessageAsync("X-Marker: " + id + n);
@@ -98,6 +108,8 @@ public sealed class LoadBalancerTests(PostfixFixture postfix, ITestOutputHelper 
         Assert.Equal(2, clients.Count(l => l.Contains("client=unknown[127.0.0.2]", StringComparison.Ordinal)));
         Assert.Single(clients, l => l.Contains("client=unknown[127.0.0.3]", StringComparison.Ordinal));
         Assert.DoesNotContain(clients, l => l.Contains("[127.0.0.1]", StringComparison.Ordinal));
+        Assert.DoesNotContain(postfix.Log.LinesSince(mark), l => l.Contains("192.0.2.66", StringComparison.Ordinal) || l.Contains("spoofed.test", StringComparison.Ordinal));
+        Assert.Contains(a.Proxy.OutputLines, l => l.Contains("PROXY header refused H=[127.0.0.4]:", StringComparison.Ordinal));
 
         // The proxies' own session lines name the clients too, and the early one says L*.
         var lines = SessionLines(a, b).ToList();

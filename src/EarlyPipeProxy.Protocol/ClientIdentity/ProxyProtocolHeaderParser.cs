@@ -44,6 +44,20 @@ public static class ProxyProtocolHeaderParser
 
     private static ReadOnlySpan<byte> V2Signature => "\r\n\r\n\0\r\nQUIT\n"u8;
 
+    /// <summary>
+    /// Whether <paramref name="input"/> opens with a PROXY header's signature (v1 "PROXY " or v2's twelve octets), valid or
+    /// not: octets a balancer sends and no SMTP client does, so a server can tell a header from someone it takes none
+    /// from apart from a client's first command.
+    /// </summary>
+    public static bool StartsWithSignature(in ReadOnlySequence<byte> input)
+    {
+        Span<byte> head = stackalloc byte[V2Signature.Length];
+        var available = (int)Math.Min(input.Length, head.Length);
+        input.Slice(0, available).CopyTo(head);
+        head = head[..available];
+        return head.StartsWith(V1Prefix) || head.StartsWith(V2Signature);
+    }
+
     /// <summary>Reads <paramref name="input"/>, the connection's first octets (more may follow a complete header: SMTP, TLS).</summary>
     public static ProxyHeader Parse(in ReadOnlySequence<byte> input)
     {

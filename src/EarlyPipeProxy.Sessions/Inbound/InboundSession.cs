@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using EarlyPipeProxy.Protocol.ClientIdentity;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Auth;
@@ -143,6 +144,18 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         if (buffer.IsEmpty)
         {
             return true;
+        }
+
+        // Checked before the early-input decision: a header is no SMTP command, so neither a 554 nor the backend may
+        // answer it as one (the backend has already been given the connection's own address).
+        if (ProxyProtocolHeaderParser.StartsWithSignature(buffer))
+        {
+            _record.Metrics?.ProxyHeader(_listener.Name, ProxyHeaderOutcome.Unlisted);
+            ProxyHeaderLog.Refused(_record.Logger, _clientEndPoint.Address, _clientEndPoint.Port, _listener.Name, _listener.ProxyHeaderFrom is null
+                ? "this listener takes PROXY headers from no one (AcceptProxyHeaderFrom is empty)"
+                : "not a listed balancer (AcceptProxyHeaderFrom), or a second header behind one");
+            _record.Ended(SessionEnd.ProxyHeaderNotAccepted);
+            return false;
         }
 
         if (!_advertise)

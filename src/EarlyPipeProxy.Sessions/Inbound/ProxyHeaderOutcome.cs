@@ -1,6 +1,7 @@
 namespace EarlyPipeProxy.Sessions.Inbound;
 
-/// <summary>The "result" label of earlypipe.proxy_headers: what became of a connection from a listed load balancer.</summary>
+/// <summary>The "result" label of earlypipe.proxy_headers: what became of a connection from a listed load balancer,
+/// and of a header from anyone else.</summary>
 public static class ProxyHeaderOutcome
 {
     /// <summary>A header named the client: the session is that client's.</summary>
@@ -23,4 +24,7 @@ public static class ProxyHeaderOutcome
 
     /// <summary>The balancer closed before its header was complete.</summary>
     public const string Closed = "closed";
+
+    /// <summary>A header from an address not in AcceptProxyHeaderFrom (or a second one behind a balancer's): closed.</summary>
+    public const string Unlisted = "unlisted";
 }

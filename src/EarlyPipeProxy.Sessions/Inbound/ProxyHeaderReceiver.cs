@@ -11,8 +11,8 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// <summary>
 /// Reads the PROXY header a load balancer in <see cref="InboundListenerOptions.AcceptProxyHeaderFrom"/> sends before
 /// anything else, before a session exists: nothing is written to the connection (no banner, no backend connection)
-/// until it has been read. Only called for a connection from a listed balancer; from anyone else nothing is read as
-/// a header, so a client's own "PROXY …" is just SMTP input.
+/// until it has been read. Only called for a connection from a listed balancer; a header from anyone else is refused
+/// by the session before its banner (<see cref="ProxyProtocolHeaderParser.StartsWithSignature"/>).
 /// </summary>
 /// <remarks>
 /// A malformed header, one not complete within <see cref="SessionTimeouts.ProxyHeader"/>, and (with

@@ -47,6 +47,12 @@ public enum SessionEnd
     /// <summary>Input before the banner from a host not offered early pipelining (554 5.5.0).</summary>
     InputBeforeGreeting,
 
+    /// <summary>
+    /// A PROXY header as the first octets from an address not in AcceptProxyHeaderFrom (or a second one behind a
+    /// balancer's): closed without a word, as a balancer's malformed header is.
+    /// </summary>
+    ProxyHeaderNotAccepted,
+
     /// <summary>Message data pipelined behind DATA, before its 354 (RFC 2920 §3.1).</summary>
     DataBefore354,
 

@@ -31,6 +31,7 @@ public static class SessionEndText
             SessionEnd.Timeout => "timeout",
             SessionEnd.TlsHandshakeFailed => "TLS handshake failed",
             SessionEnd.InputBeforeGreeting => "synchronization error (input before greeting)",
+            SessionEnd.ProxyHeaderNotAccepted => "PROXY header from an address not in AcceptProxyHeaderFrom",
             SessionEnd.DataBefore354 => "synchronization error (data before 354)",
             SessionEnd.BareLineEndingInData => "message refused: bare CR, LF or NUL in data",
             SessionEnd.MalformedBdat => "malformed BDAT",

@@ -332,4 +332,27 @@ public sealed class ProxyProtocolHeaderParserTests
             Assert.True(header.Status != ProxyHeaderStatus.Invalid || !string.IsNullOrEmpty(header.Problem));
         }
     }
+
+    [Theory]
+    [InlineData("PROXY TCP4 203.0.113.7 192.0.2.25 40312 25\r\n", true)]
+    [InlineData("PROXY garbage", true)]
+    [InlineData("PROXY ", true)]
+    [InlineData("PROXYX\r\n", false)]
+    [InlineData("proxy TCP4", false)]
+    [InlineData("PROX", false)]
+    [InlineData("EHLO client.example\r\n", false)]
+    [InlineData("\r\n\r\n\0\r\nQUIT\n!", true)]
+    [InlineData("\r\n\r\n\0\r\nQUIT", false)]
+    [InlineData("\r\nEHLO x\r\n", false)]
+    [InlineData("", false)]
+    public void A_signature_is_told_from_a_command_valid_or_not(string first, bool expected)
+    {
+        Assert.Equal(expected, ProxyProtocolHeaderParser.StartsWithSignature(Bytes.Sequence(first)));
+    }
+
+    [Fact]
+    public void A_v2_signature_split_across_segments_is_seen()
+    {
+        Assert.True(ProxyProtocolHeaderParser.StartsWithSignature(Bytes.OneBytePerSegment(System.Text.Encoding.Latin1.GetString(Signature))));
+    }
 }

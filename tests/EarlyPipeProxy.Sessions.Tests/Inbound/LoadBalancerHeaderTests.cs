@@ -8,8 +8,8 @@ namespace EarlyPipeProxy.Sessions.Tests.Inbound;
 
 /// <summary>
 /// A listener behind load balancers (AcceptProxyHeaderFrom): the PROXY header of a listed balancer is read before
-/// anything else and its client is the session's client for everything; from anyone else nothing is read as a header;
-/// a header that is malformed, late or missing closes the connection without a word.
+/// anything else and its client is the session's client for everything; a header that is malformed, late, missing,
+/// from anyone else or a second one closes the connection without a word.
 /// </summary>
 public sealed class LoadBalancerHeaderTests
 {
@@ -122,38 +122,74 @@ public sealed class LoadBalancerHeaderTests
         Assert.StartsWith("XCLIENT ADDR=203.0.113.7 PORT=40312 ", XclientLine(backend), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_client_that_is_not_a_listed_balancer_sending_proxy_is_just_an_smtp_client()
+    [Theory]
+    [InlineData(true, 1)]
+    [InlineData(true, 2)]
+    [InlineData(false, 1)]
+    [InlineData(false, 2)]
+    public async Task A_header_from_an_address_that_is_not_listed_closes_without_a_word(bool mayPipelineEarly, int version)
     {
-        // Not advertised early pipelining: its input before the banner is a synchronization error, as without balancers.
-        await using var listener = Behind(o => o.PipeConnect.AdvertiseHosts = [":"]);
+        // Neither a 554 (the header is no early SMTP input) nor the backend's answer to an unknown command: a header
+        // where none is taken is a misconfigured balancer or a client claiming another's address.
+        await using var listener = Behind(o => o.PipeConnect.AdvertiseHosts = mayPipelineEarly ? ["*"] : [":"]);
         var stranger = new IPEndPoint(IPAddress.Parse("198.51.100.9"), 41000);
         var client = listener.Connect(stranger);
 
-        await client.SendAsync("PROXY TCP4 203.0.113.7 192.0.2.25 40312 25\r\n");
+        await client.SendAsync(version == 1 ? System.Text.Encoding.ASCII.GetBytes("PROXY TCP4 203.0.113.7 192.0.2.25 40312 25\r\nEHLO x\r\n") : V2(Client, Front));
 
-        var reply = await client.ReadToEndAsync();
-        Assert.Contains("554 5.5.0", reply, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, await client.ReadToEndAsync());
+        await listener.WaitForEndAsync(client);
         var backend = await listener.Connector.BackendAsync();
         Assert.StartsWith("XCLIENT ADDR=198.51.100.9 PORT=41000 ", XclientLine(backend), StringComparison.Ordinal);
-        Assert.DoesNotContain(backend.CommandLines, l => l.StartsWith("PROXY", StringComparison.Ordinal));
-        Assert.DoesNotContain(listener.Log.Lines, l => l.Contains("PROXY header", StringComparison.Ordinal));
+        Assert.DoesNotContain(backend.CommandLines, l => l.StartsWith("PROXY", StringComparison.Ordinal) || l == "EHLO x");
+        Assert.Contains(listener.Log.Lines, l => l.StartsWith(
+            "Warning: PROXY header refused H=[198.51.100.9]:41000 I=lb: not a listed balancer (AcceptProxyHeaderFrom), or a second header behind one; connection closed",
+            StringComparison.Ordinal));
+        Assert.Contains(listener.Log.Lines, l => l.Contains("session H=[198.51.100.9]:41000 ", StringComparison.Ordinal)
+            && l.Contains("end=\"PROXY header from an address not in AcceptProxyHeaderFrom\"", StringComparison.Ordinal));
     }
 
     [Fact]
-    public async Task A_client_that_is_not_listed_and_may_pipeline_early_has_its_proxy_line_relayed_as_a_command()
+    public async Task A_second_header_behind_a_balancers_closes_without_a_word()
+    {
+        await using var listener = Behind();
+        var client = listener.Connect(Balancer);
+
+        await client.SendAsync([.. V2(Client, Front), .. V2(new IPEndPoint(IPAddress.Parse("192.0.2.99"), 1), Front)]);
+
+        Assert.Equal(string.Empty, await client.ReadToEndAsync());
+        await listener.WaitForEndAsync(client);
+        Assert.Contains(listener.Log.Lines, l => l.StartsWith("Warning: PROXY header refused H=[203.0.113.7]:40312 I=lb: not a listed balancer", StringComparison.Ordinal));
+        var backend = await listener.Connector.BackendAsync();
+        Assert.StartsWith("XCLIENT ADDR=203.0.113.7 PORT=40312 ", XclientLine(backend), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_header_to_a_listener_that_takes_none_closes_without_a_word()
+    {
+        await using var listener = new ListenerHarness(FakeBackendOptions.Lockstep(Postfix37Xclient), _ => { });
+        var client = listener.Connect(new IPEndPoint(IPAddress.Parse("198.51.100.9"), 41000));
+
+        await client.SendAsync("PROXY TCP4 203.0.113.7 192.0.2.25 40312 25\r\n");
+
+        Assert.Equal(string.Empty, await client.ReadToEndAsync());
+        await listener.WaitForEndAsync(client);
+        Assert.Contains(listener.Log.Lines, l => l.Contains("PROXY header refused H=[198.51.100.9]:41000 I=", StringComparison.Ordinal)
+            && l.Contains(": this listener takes PROXY headers from no one (AcceptProxyHeaderFrom is empty); connection closed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_client_that_is_not_listed_and_starts_with_a_proxy_like_word_is_just_an_smtp_client()
     {
         await using var listener = Behind();
         var client = listener.Connect(new IPEndPoint(IPAddress.Parse("198.51.100.9"), 41000));
 
-        await client.SendAsync("PROXY TCP4 203.0.113.7 192.0.2.25 40312 25\r\n");
+        await client.SendAsync("PROXYX\r\n");
         Assert.Equal([FakeBackendOptions.FinalBannerLine], await client.ReadReplyAsync());
-        var answer = await client.ReadReplyAsync();
 
-        Assert.Matches("^5[0-9][0-9] ", answer[0]);
+        Assert.Matches("^5[0-9][0-9] ", (await client.ReadReplyAsync())[0]);
         var backend = await listener.Connector.BackendAsync();
-        Assert.StartsWith("XCLIENT ADDR=198.51.100.9 ", XclientLine(backend), StringComparison.Ordinal);
-        Assert.Contains("PROXY TCP4 203.0.113.7 192.0.2.25 40312 25", backend.CommandLines);
+        Assert.Contains("PROXYX", backend.CommandLines);
     }
 
     [Theory]
@@ -305,11 +341,12 @@ public sealed class LoadBalancerHeaderTests
         };
         listener.Listener.Apply(new InboundListenerSettings(reloaded, listener.Listener.ClientNames, null));
 
-        // 10.0.0.3 is no balancer any more: its header is input before the banner.
+        // 10.0.0.3 is no balancer any more: its header is refused, not read.
         var client = listener.Connect(Balancer);
         await client.SendAsync(V2(Client, Front));
 
-        Assert.Contains("554 5.5.0", await client.ReadToEndAsync(), StringComparison.Ordinal);
+        Assert.Equal(string.Empty, await client.ReadToEndAsync());
+        Assert.Contains(listener.Log.Lines, l => l.StartsWith("Warning: PROXY header refused H=[10.0.0.3]:50000 I=lb: not a listed balancer", StringComparison.Ordinal));
         var backend = await listener.Connector.BackendAsync();
         Assert.StartsWith("XCLIENT ADDR=10.0.0.3 ", XclientLine(backend), StringComparison.Ordinal);
     }

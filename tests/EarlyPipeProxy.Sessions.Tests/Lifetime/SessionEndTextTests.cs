@@ -95,6 +95,7 @@ public sealed class SessionEndTextTests
     [InlineData(SessionEnd.DataBefore354, Direction.Outbound, "synchronization error (data before 354)")]
     [InlineData(SessionEnd.InputBeforeGreeting, Direction.Inbound, "synchronization error (input before greeting)")]
     [InlineData(SessionEnd.PeerClosedMidCommand, Direction.Inbound, "client closed mid-command")]
+    [InlineData(SessionEnd.ProxyHeaderNotAccepted, Direction.Inbound, "PROXY header from an address not in AcceptProxyHeaderFrom")]
     [InlineData(SessionEnd.PeerLostDuringData, Direction.Outbound, "sender connection lost during DATA")]
     public void The_words_operators_grep_stay(SessionEnd end, string direction, string expected)
     {
