@@ -39,7 +39,7 @@ public sealed class StatusCommandTests(PostfixFixture postfix, ITestOutputHelper
         };
         await using var proxy = await ProxyProcess.StartAsync(output, sections,
             new ListenerSpec("smtp", postfix.SmtpPort) { Tls = tls, MaxConnections = 40 },
-            new ListenerSpec("dead", deadBackend));
+            new ListenerSpec("dead", deadBackend) { AcceptProxyHeaderFrom = ["192.0.2.0/24", "10.1.2.3"] });
         await Poll.UntilAsync(() => File.Exists(SocketPath), "the control socket");
 
         // One session held open on I=smtp.
@@ -68,6 +68,8 @@ public sealed class StatusCommandTests(PostfixFixture postfix, ITestOutputHelper
 
         var dead = Block(report, "dead");
         Assert.Contains("  sessions     0 open, max 1000\n", dead, StringComparison.Ordinal);
+        Assert.Contains("  balancers    PROXY header from 192.0.2.0/24, 10.1.2.3 (required from them)\n", dead, StringComparison.Ordinal);
+        Assert.DoesNotContain("balancers", smtp, StringComparison.Ordinal);
         Assert.Contains($"  backend      127.0.0.1:{deadBackend}: down: cannot connect to 127.0.0.1:{deadBackend}: Connection refused", dead, StringComparison.Ordinal);
         Assert.DoesNotContain("certificate", dead, StringComparison.Ordinal);
 

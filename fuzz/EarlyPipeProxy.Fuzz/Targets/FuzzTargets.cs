@@ -6,6 +6,7 @@ internal static class FuzzTargets
     public static readonly IReadOnlyDictionary<string, Action<byte[]>> All = new Dictionary<string, Action<byte[]>>
     {
         ["lines"] = LineTarget.Run,
+        ["proxy-header"] = ProxyHeaderTarget.Run,
         ["replies"] = ReplyTarget.Run,
         ["scanner"] = ScannerTarget.Run,
         ["session"] = SessionTarget.Run,

@@ -12,7 +12,7 @@ namespace EarlyPipeProxy.Host.Control;
 /// <summary>
 /// The running proxy's answer to the control socket's `status` request (`earlypipe status`): version and uptime, health
 /// as /healthz judges it, the EHLO cache's size, then one block per listener: its address, what it is, its open
-/// connections against its maximum, its backend's or fixed upstream's last probe, and the certificate it offers with
+/// connections against its maximum, the load balancers whose PROXY header it reads, its backend's or fixed upstream's last probe, and the certificate it offers with
 /// its expiry. Aligned text for a human; each line starts with its label, so `grep` and `awk` find a field.
 /// </summary>
 public sealed class StatusReport(
@@ -46,6 +46,12 @@ public sealed class StatusReport(
             var tls = listener.Certificates is null ? "no TLS" : options.ImplicitTls ? "TLS on connect" : "STARTTLS";
             Field(text, "kind", $"inbound, client identity {options.Backend.ClientIdentity}, {tls}"
                 + (options.Backend.Tls == BackendTlsMode.StartTls ? ", STARTTLS to the backend" : string.Empty), indent: true);
+            if (options.AcceptProxyHeaderFrom is { Length: > 0 } balancers)
+            {
+                Field(text, "balancers", $"PROXY header from {string.Join(", ", balancers)}"
+                    + (options.RequireProxyHeader ? " (required from them)" : " (optional from them)"), indent: true);
+            }
+
             Sessions(text, listener.Connections);
             Upstream(text, UpstreamTarget.For(listener));
             Certificate(text, listener.Certificates, now);

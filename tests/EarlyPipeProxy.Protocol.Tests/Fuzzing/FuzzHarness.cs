@@ -5,7 +5,7 @@ namespace EarlyPipeProxy.Protocol.Tests.Fuzzing;
 /// <summary>Where the fuzz harness and its scripts are, and a way to run them with a hard time limit.</summary>
 internal static class FuzzHarness
 {
-    public static readonly string[] Targets = ["lines", "replies", "scanner", "session"];
+    public static readonly string[] Targets = ["lines", "proxy-header", "replies", "scanner", "session"];
 
     public static string RepositoryRoot { get; } = FindRoot();
 
