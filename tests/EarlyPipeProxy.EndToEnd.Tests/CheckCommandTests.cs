@@ -38,6 +38,29 @@ public sealed class CheckCommandTests(PostfixFixture postfix, ITestOutputHelper 
         Assert.Contains("early pipelining: yes (PIPECONNECT with PIPELINING)", proxyText, StringComparison.Ordinal);
     }
 
+    [SkippableFact]
+    public async Task Check_TlsOnConnect_HandshakesFirst_VerifiesTheCertificate_AndSeesEarlyPipelining()
+    {
+        Peers.Require();
+        var tls = await TlsMaterial.EnsureAsync();
+        await using var exim = await EximServer.StartAsync("e2e-check465", new Dictionary<string, string> { ["EXIM_PIPE_CONNECT"] = "1", ["EXIM_TLS_ON_CONNECT"] = "1" });
+        var target = $"127.0.0.1:{exim.Port}";
+
+        var (exit, text) = await CheckAsync(target, "--tls-on-connect", "--tls-name", tls.CommonName, "--ca-file", tls.CaPath);
+        var (systemExit, systemText) = await CheckAsync(target, "--tls-on-connect", "--tls-name", tls.CommonName);
+        var (anyExit, anyText) = await CheckAsync(target, "--tls-on-connect", "--no-verify");
+
+        Assert.Equal(0, exit);
+        Assert.Matches($@"TLS:      TLS1\.[23]:\S+ on connect, certificate verified for {System.Text.RegularExpressions.Regex.Escape(tls.CommonName)} against ", text);
+        Assert.Contains("Exim", text, StringComparison.Ordinal);
+        Assert.Contains("early pipelining: yes (PIPECONNECT with PIPELINING)", text, StringComparison.Ordinal);
+        // The test CA is in no system store: the handshake fails, and says why.
+        Assert.Equal(1, systemExit);
+        Assert.Contains("TLS handshake failed", systemText, StringComparison.Ordinal);
+        Assert.Equal(0, anyExit);
+        Assert.Contains("certificate NOT verified (--no-verify)", anyText, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Check_NothingListening_ExitsOneWithTheReason()
     {
@@ -47,9 +70,9 @@ public sealed class CheckCommandTests(PostfixFixture postfix, ITestOutputHelper 
         Assert.Contains("refused", text, StringComparison.OrdinalIgnoreCase);
     }
 
-    private async Task<(int Exit, string Text)> CheckAsync(string target)
+    private async Task<(int Exit, string Text)> CheckAsync(string target, params string[] options)
     {
-        var (exit, stdout, stderr) = await EarlypipeCommand.RunAsync(output, ["check", target]);
+        var (exit, stdout, stderr) = await EarlypipeCommand.RunAsync(output, ["check", target, .. options]);
         return (exit, stdout + stderr);
     }
 }
