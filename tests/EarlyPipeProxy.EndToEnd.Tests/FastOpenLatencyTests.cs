@@ -8,8 +8,10 @@ namespace EarlyPipeProxy.EndToEnd.Tests;
 /// TCP Fast Open on the wire: bench/rtt/measure.sh with MODES=tfo sets net.ipv4.tcp_fastopen=3 in its two namespaces
 /// (25 ms each way) and sends, from an Exim 4.96 client with hosts_try_fastopen and a cached EHLO reply, DATA and BDAT
 /// messages to an Exim server with TFO (the reference), through the proxy to Postfix, and through a listener of the same
-/// proxy with FastOpen false. Every counted connection through the proxy must carry its flight in the SYN (Exim's TFO*)
-/// and get its first reply about one round trip after the SYN, without waiting for the handshake: at most
+/// proxy with FastOpen false. Every counted connection through the proxy must carry its flight in the SYN, taken by the
+/// proxy's kernel (its SYN-ACK acknowledges the data, on the wire: Exim 4.96 logs TFO* only when the SYN-ACK is in before
+/// its one look right after connect(), never over this link), and get its first reply about one round trip after the SYN,
+/// without waiting for the handshake: at most
 /// <see cref="MaximumFirstReplyRtt"/>, and at least <see cref="MinimumSavedRtt"/> sooner than without Fast Open in the
 /// same run; with DATA the end-of-message reply is as much sooner (the 354 comes with the first replies). With BDAT,
 /// Exim sends the body only after the handshake, so the proxy must match the reference within <see cref="BdatMarginRtt"/>.
@@ -62,10 +64,9 @@ public sealed class FastOpenLatencyTests(ITestOutputHelper output)
                     $"end-of-message {reference.EomRtt:F2} / {proxied.EomRtt:F2} / {without.EomRtt:F2} RTT (Exim reference / proxy / proxy without Fast Open)");
 
                 // The set-up itself: Exim's server took every flight in its SYN, the listener without Fast Open none.
-                Assert.True(reference.Tfo == Counted, $"{mode}: Exim logged TFO* for {reference.Tfo} of {Counted} connections to the Exim server\n{run.Stdout}");
-                Assert.True(without.Tfo == 0 && without.SynData == 0, $"{mode}: FastOpen false, yet {without.Tfo} TFO* and {without.SynData} SYNs with data taken\n{run.Stdout}");
+                Assert.True(reference.SynData == Counted, $"{mode}: the Exim server took the SYN's data on {reference.SynData} of {Counted} connections\n{run.Stdout}");
+                Assert.True(without.SynData == 0, $"{mode}: FastOpen false, yet {without.SynData} SYNs with data taken\n{run.Stdout}");
 
-                Assert.True(proxied.Tfo == Counted, $"{mode}: Exim logged TFO* for {proxied.Tfo} of {Counted} connections through the proxy\n{run.Stdout}");
                 Assert.True(proxied.SynData == Counted, $"{mode}: the proxy's SYN-ACK took the SYN's data on {proxied.SynData} of {Counted} connections\n{run.Stdout}");
                 Assert.True(proxied.Early == Counted, $"{mode}: {proxied.Early} of {Counted} connections through the proxy were early-pipelined\n{run.Stdout}");
                 Assert.True(proxied.FirstRtt <= MaximumFirstReplyRtt, $"{mode}: first reply {proxied.FirstRtt:F2} RTT after the SYN, more than {MaximumFirstReplyRtt}\n{run.Stdout}");
@@ -92,11 +93,11 @@ public sealed class FastOpenLatencyTests(ITestOutputHelper output)
         }
     }
 
-    private sealed record Row(int Count, double EomRtt, double FirstRtt, int Early, int SynData, int Tfo);
+    private sealed record Row(int Count, double EomRtt, double FirstRtt, int Early, int SynData);
 
     /// <summary>
     /// Lines such as <c>RTT_RESULT mode=TFO-DATA path=proxy status=ok n=5 median_ms=.. median_rtt=2.10 early=5 rtt_ms=50.4
-    /// first_ms=.. first_rtt=1.05 syn_data=5 tfo=5</c>, by mode and path.
+    /// first_ms=.. first_rtt=1.05 syn_data=5 tfo=0</c>, by mode and path.
     /// </summary>
     private static Dictionary<(string Mode, string Path), Row> Rows(string stdout)
     {
@@ -115,8 +116,7 @@ public sealed class FastOpenLatencyTests(ITestOutputHelper output)
                 double.Parse(f["median_rtt"], CultureInfo.InvariantCulture),
                 double.Parse(f["first_rtt"], CultureInfo.InvariantCulture),
                 int.Parse(f["early"], CultureInfo.InvariantCulture),
-                int.Parse(f["syn_data"], CultureInfo.InvariantCulture),
-                int.Parse(f["tfo"], CultureInfo.InvariantCulture));
+                int.Parse(f["syn_data"], CultureInfo.InvariantCulture));
         }
 
         foreach (var key in Paths.SelectMany(p => Modes.Select(m => (m, p))))
