@@ -121,7 +121,7 @@ public sealed class FastOpenListenersTests
     }
 
     [Fact]
-    public void Config_check_names_the_listener_for_a_queue_below_one_and_binds_both_keys()
+    public void Config_check_names_the_key_of_a_queue_below_one_and_binds_both_keys()
     {
         var path = Path.Combine(Directory.CreateTempSubdirectory("epp-fastopen-").FullName, "earlypipe.json");
         try
@@ -136,8 +136,9 @@ public sealed class FastOpenListenersTests
 
             // Only the queue's problem counts here: another test class may have an EARLYPIPE__ variable of its own set meanwhile.
             var problem = Assert.Single(loaded.Problems, p => p.Key.StartsWith("Inbound:", StringComparison.Ordinal) && !p.Message.Contains("unknown key", StringComparison.Ordinal));
-            Assert.Equal("Inbound:0", problem.Key);
-            Assert.Contains("FastOpenQueueLength must be at least 1", problem.Message, StringComparison.Ordinal);
+            Assert.Equal("Inbound:0:FastOpenQueueLength", problem.Key);
+            Assert.Equal("must be at least 1 (it is -5; FastOpen false turns Fast Open off)", problem.Message);
+            Assert.Equal(path, problem.Source);
             Assert.Equal(["plain", "wide"], loaded.Inbound.Select(l => l.Name));
             Assert.False(loaded.Inbound[0].Options.FastOpen);
             Assert.Equal(4096, loaded.Inbound[1].Options.FastOpenQueueLength);
