@@ -182,7 +182,7 @@ public sealed class LatencyTests(ITestOutputHelper output)
     }
 
     /// <summary>Skips without root or `ip netns`, except with CI=true, where those are failures.</summary>
-    private static void RequireNetworkNamespaces()
+    internal static void RequireNetworkNamespaces()
     {
         var reason = WhyNotRunnable();
         if (reason is null)

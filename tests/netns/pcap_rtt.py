@@ -11,7 +11,10 @@ For every TCP connection to PORT in the capture (take it with tcpdump in the
            "BDAT n LAST"), in ms and in RTTs;
   * early: EARLY if the client's first data segment carried EHLO before the
            220 banner had arrived (early pipelining / PIPECONNECT), else WAIT;
-  * what the client wrote before the banner arrived (e.g. EHLO,MAIL,RCPT,BDAT).
+  * what the client wrote before the banner arrived (e.g. EHLO,MAIL,RCPT,BDAT);
+  * first: time from the SYN to the arrival of the server's first reply (the
+           banner), and syn_data: whether the SYN carried data that the
+           server's SYN-ACK acknowledged (TCP Fast Open: the server took it).
 
 The RTT is --rtt-ms if given, else the median SYN -> SYN-ACK time over the
 connections in the capture (with the capture on the client side that is one
@@ -36,9 +39,10 @@ SMTP pipelining guarantees: reply 0 is the banner, reply k answers the k-th
 command.  A DATA body is only assumed when the DATA reply was 354.
 
 Output, one block per connection, each ending with a machine-readable line:
-  RESULT conn=1 client=198.18.0.1:40312 early=1 eom_ms=106.2 eom_rtt=2.12 eom_code=250 body=BDAT before_banner=EHLO,MAIL,RCPT,BDAT
+  RESULT conn=1 client=198.18.0.1:40312 early=1 eom_ms=106.2 eom_rtt=2.12 eom_code=250 body=BDAT before_banner=EHLO,MAIL,RCPT,BDAT tls=no first_ms=52.0 first_rtt=1.04 syn_data=1
 (eom_ms=NA when no end-of-message reply was seen) and finally
-  SUMMARY conns=N rtt_ms=.. median_eom_ms=.. median_eom_rtt=.. early=K   (after --skip N)
+  SUMMARY conns=N rtt_ms=.. median_eom_ms=.. median_eom_rtt=.. early=K with_eom=.. median_first_ms=.. median_first_rtt=.. syn_data=K
+  (after --skip N)
 --timeline also lists every segment (time from SYN, direction, flags, text);
 -q prints only the RESULT and SUMMARY lines; --json prints one JSON document.  Standard library only.
 Reads classic pcap (tcpdump -w), microsecond or nanosecond, any byte order;
@@ -104,7 +108,7 @@ def link_payload(link, frame):
 
 
 def tcp_segments(path):
-    """Yield (t, src, sport, dst, dport, seq, flags, payload) for TCP/IPv4."""
+    """Yield (t, src, sport, dst, dport, seq, ack, flags, payload) for TCP/IPv4."""
     for t, ip in read_pcap(path):
         if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
             continue
@@ -115,9 +119,9 @@ def tcp_segments(path):
         tcp = ip[ihl:total]
         if len(tcp) < 20:
             continue
-        sport, dport, seq = struct.unpack('>HHI', tcp[:8])
+        sport, dport, seq, ack = struct.unpack('>HHII', tcp[:12])
         doff = (tcp[12] >> 4) * 4
-        yield (t, ip[12:16], sport, ip[16:20], dport, seq, tcp[13], tcp[doff:])
+        yield (t, ip[12:16], sport, ip[16:20], dport, seq, ack, tcp[13], tcp[doff:])
 
 
 def addr(raw, port):
@@ -182,12 +186,14 @@ class Conn:
         self.c2s = Stream(isn)
         self.s2c = None
         self.fin = False
+        self.syn_len = 0                        # octets of data the SYN carried (TCP Fast Open)
+        self.syn_data_acked = False             # ... and the SYN-ACK acknowledged them: the server took them
         self.events = []                        # (t, 'C>S'|'S>C', flags, payload) for --timeline
 
 
 def connections(path, port):
     conns, live = [], {}
-    for t, src, sp, dst, dp, seq, fl, pl in tcp_segments(path):
+    for t, src, sp, dst, dp, seq, ackno, fl, pl in tcp_segments(path):
         syn, ack, fin, rst = fl & 0x02, fl & 0x10, fl & 0x01, fl & 0x04
         if dp == port:
             key, to_server = (src, sp, dst), True
@@ -203,6 +209,7 @@ def connections(path, port):
             conns.append(c)
             live[key] = c
             c.events.append((t, 'C>S', fl, pl))
+            c.syn_len = len(pl)
             c.c2s.add(t, seq, pl, syn=True)     # TCP Fast Open data
             continue
         if c is None:
@@ -212,6 +219,7 @@ def connections(path, port):
             if c.s2c is None:
                 c.t_synack = t
                 c.s2c = Stream(seq)
+                c.syn_data_acked = c.syn_len > 0 and ackno == (c.c2s.base + c.syn_len) & 0xFFFFFFFF
             continue
         if to_server:
             c.c2s.add(t, seq, pl)
@@ -446,6 +454,7 @@ def analyse(c, keylog=None):
     first_c = c2s.first_payload_t
     first_verb = cmds[0]['verb'] if cmds else ''
     r['banner_ms'] = None if banner_t is None else (banner_t - c.t_syn) * 1000
+    r['syn_data'] = c.syn_data_acked
     r['first_data_ms'] = None if first_c is None else (first_c - c.t_syn) * 1000
     r['early'] = bool(first_c is not None and first_verb in ('EHLO', 'HELO', 'LHLO') and
                       (banner_t is None or first_c < banner_t))
@@ -515,14 +524,20 @@ def main(argv):
         rtt, rtt_src = None, 'unknown'
     for r in results:
         r['eom_rtt'] = None if rtt is None or r['eom_ms'] is None else r['eom_ms'] / rtt
+        r['first_rtt'] = None if rtt is None or r['banner_ms'] is None else r['banner_ms'] / rtt
     counted = results[int(opts['--skip']):]
     eoms = [r['eom_ms'] for r in counted if r['eom_ms'] is not None]
+    firsts = [r['banner_ms'] for r in counted if r['banner_ms'] is not None]
     summary = {'conns': len(counted), 'skipped': len(results) - len(counted), 'rtt_ms': rtt,
                'rtt_source': rtt_src, 'early': sum(r['early'] for r in counted),
                'with_eom': len(eoms),
-               'median_eom_ms': statistics.median(eoms) if eoms else None}
+               'median_eom_ms': statistics.median(eoms) if eoms else None,
+               'median_first_ms': statistics.median(firsts) if firsts else None,
+               'syn_data': sum(r['syn_data'] for r in counted)}
     summary['median_eom_rtt'] = (None if rtt is None or summary['median_eom_ms'] is None
                                  else summary['median_eom_ms'] / rtt)
+    summary['median_first_rtt'] = (None if rtt is None or summary['median_first_ms'] is None
+                                   else summary['median_first_ms'] / rtt)
     if as_json:
         json.dump({'port': port, 'connections': results, 'summary': summary}, sys.stdout, indent=1)
         print()
@@ -535,6 +550,10 @@ def main(argv):
                 'EARLY (EHLO before the banner)' if r['early'] else 'WAIT (client waited for the banner)'))
             if r['before_banner']:
                 print('  written before the banner arrived: ' + ','.join(r['before_banner']))
+            conn = conns[r['conn'] - 1]
+            if conn.syn_len:
+                print('  the SYN carried %d octets: %s' % (conn.syn_len, 'taken by the server (TCP Fast Open; its SYN-ACK acknowledged them)'
+                      if r['syn_data'] else 'NOT acknowledged by the SYN-ACK (sent again after the handshake)'))
             if r['tls']:
                 t = r['tls']
                 print('  TLS (%s): %s, suite %s, %s' % (t['tls'], t['version'], t['suite'],
@@ -547,14 +566,17 @@ def main(argv):
                     m['body'], fmt(m['eom_ms']),
                     '' if rtt is None or m['eom_ms'] is None else ' = %.2f RTT' % (m['eom_ms'] / rtt),
                     m.get('reply') or 'no reply'))
-        print('RESULT conn=%d client=%s early=%d eom_ms=%s eom_rtt=%s eom_code=%s body=%s before_banner=%s tls=%s' % (
+        print('RESULT conn=%d client=%s early=%d eom_ms=%s eom_rtt=%s eom_code=%s body=%s before_banner=%s tls=%s first_ms=%s first_rtt=%s syn_data=%d' % (
             r['conn'], r['client'], int(r['early']), fmt(r['eom_ms']), fmt(r['eom_rtt'], '%.2f'),
             r['eom_code'] or 'NA', r['body'] or 'NA', ','.join(r['before_banner']) or '-',
-            'no' if not r['tls'] else '%s:%s' % (r['tls']['tls'], 'decrypted' if r['tls']['decrypted'] else 'opaque')))
-    print('SUMMARY conns=%d skipped=%d rtt_ms=%s rtt_source=%s median_eom_ms=%s median_eom_rtt=%s early=%d with_eom=%d' % (
-        summary['conns'], summary['skipped'], fmt(rtt), rtt_src.replace(' ', '_'),
-        fmt(summary['median_eom_ms']), fmt(summary['median_eom_rtt'], '%.2f'),
-        summary['early'], summary['with_eom']))
+            'no' if not r['tls'] else '%s:%s' % (r['tls']['tls'], 'decrypted' if r['tls']['decrypted'] else 'opaque'),
+            fmt(r['banner_ms']), fmt(r['first_rtt'], '%.2f'), int(r['syn_data'])))
+    print('SUMMARY conns=%d skipped=%d rtt_ms=%s rtt_source=%s median_eom_ms=%s median_eom_rtt=%s early=%d with_eom=%d'
+          ' median_first_ms=%s median_first_rtt=%s syn_data=%d' % (
+              summary['conns'], summary['skipped'], fmt(rtt), rtt_src.replace(' ', '_'),
+              fmt(summary['median_eom_ms']), fmt(summary['median_eom_rtt'], '%.2f'),
+              summary['early'], summary['with_eom'],
+              fmt(summary['median_first_ms']), fmt(summary['median_first_rtt'], '%.2f'), summary['syn_data']))
     return 0
 
 

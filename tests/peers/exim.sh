@@ -38,6 +38,9 @@
 #   INTERFACE           source address to bind (optional, e.g. 127.0.0.2)
 #   PIPE_CONNECT        1|0 hosts_pipe_connect = * (default 1)
 #   CHUNKING            1|0 (0: hosts_try_chunking = : so DATA is used) (default 1)
+#   FAST_OPEN           1|0 hosts_try_fastopen = * (TCP Fast Open: with the kernel's cookie for the server and
+#                       an early-pipelining flight, the flight goes in the SYN; the => line then says "TFO*";
+#                       the client's network namespace needs net.ipv4.tcp_fastopen with bit 0x1) (default 0)
 #   RESET_CACHE         1: forget cached EHLO replies (the hints DB "misc") first
 #   EXIM_FROM           envelope sender (default sender@client.test)
 #   EXIM_NETNS          run the client inside this network namespace (optional)
@@ -292,7 +295,7 @@ smtp_out:
   port = $PORT
   hosts_pipe_connect = $([ "${PIPE_CONNECT:-1}" = 1 ] && echo '*' || echo ':')
   hosts_try_chunking = $([ "${CHUNKING:-1}" = 1 ] && echo '*' || echo ':')
-  hosts_try_fastopen = :
+  hosts_try_fastopen = $([ "${FAST_OPEN:-0}" = 1 ] && echo '*' || echo ':')
 $tls_cf
   helo_data = $NAME.exim-client.peers.test
 $([ -n "${INTERFACE:-}" ] && echo "  interface = <; ${INTERFACE}")

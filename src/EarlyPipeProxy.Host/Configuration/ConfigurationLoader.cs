@@ -284,6 +284,11 @@ public static class ConfigurationLoader
             AddressList(key + ":Limits:AddressLimitExceptions", options.Limits.AddressLimitExceptions);
             ReadableFile(key + ":Backend:TrustedCaPath", options.Backend.TrustedCaPath);
             Timeouts(key, options.Timeouts);
+            if (options.FastOpen && options.FastOpenQueueLength < 1)
+            {
+                Add(key + ":FastOpenQueueLength", $"must be at least 1 (it is {options.FastOpenQueueLength}; FastOpen false turns Fast Open off)");
+            }
+
             // A certificate or key that does not load is not a problem of the configuration but of that listener: it
             // stays closed and the others serve (see ProxyConfiguration.ListenerProblems).
             // Without a resolver of its own (ClientNameLookup is invalid, already reported) the listener is still

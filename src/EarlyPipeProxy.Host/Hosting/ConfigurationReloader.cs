@@ -245,6 +245,8 @@ public sealed partial class ConfigurationReloader(
         next.Listen = KeepRunning(restarts, key + ":Listen", running.Listen, next.Listen);
         next.Backend.Address = KeepRunning(restarts, key + ":Backend:Address", running.Backend.Address, next.Backend.Address);
         next.Transparent = KeepRunning(restarts, key + ":Transparent", running.Transparent, next.Transparent);
+        next.FastOpen = KeepRunning(restarts, key + ":FastOpen", running.FastOpen, next.FastOpen);
+        next.FastOpenQueueLength = KeepRunning(restarts, key + ":FastOpenQueueLength", running.FastOpenQueueLength, next.FastOpenQueueLength);
         if (live.Problem is not null)
         {
             restarts.Add($"{key} ({live.Name}) was not opened at start ({live.Problem}), opening it");
@@ -301,8 +303,19 @@ public sealed partial class ConfigurationReloader(
         }
     }
 
-    /// <summary>A restart-only switch (the listening socket's IP_TRANSPARENT is set when it is created).</summary>
+    /// <summary>A restart-only switch (the listening socket's IP_TRANSPARENT and TCP_FASTOPEN are set when it is created).</summary>
     private static bool KeepRunning(List<string> restarts, string key, bool running, bool next)
+    {
+        if (running != next)
+        {
+            restarts.Add(key + " changed");
+        }
+
+        return running;
+    }
+
+    /// <summary>A restart-only number (the listening socket's Fast Open queue is set when it is created).</summary>
+    private static int KeepRunning(List<string> restarts, string key, int running, int next)
     {
         if (running != next)
         {

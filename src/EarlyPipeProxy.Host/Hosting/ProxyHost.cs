@@ -62,6 +62,7 @@ public static class ProxyHost
         // hopping through the thread pool several times per round trip (bench/throughput measures the difference).
         builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
         builder.WebHost.UseTransparentListeners(listeners);
+        builder.WebHost.UseFastOpenListeners(listeners);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -38,6 +38,11 @@ public sealed class InboundListenerSettings
             throw new FormatException($"Inbound listener '{options.Name}': Transparent and Backend:ClientIdentity Transparent (IP_TRANSPARENT) are Linux only.");
         }
 
+        if (options.FastOpen && options.FastOpenQueueLength < 1)
+        {
+            throw new FormatException($"Inbound listener '{options.Name}': FastOpenQueueLength must be at least 1 (FastOpen false turns Fast Open off).");
+        }
+
         if (options.ImplicitTls && !options.Tls.IsConfigured)
         {
             throw new FormatException($"Inbound listener '{options.Name}': ImplicitTls needs Tls:CertificatePath.");

@@ -62,6 +62,11 @@ public static class LogEventIds
     public const int ListeningOutbound = 504;
     public const int StoppingHard = 505;
 
+    // TCP Fast Open on inbound listeners (Host: FastOpenListeners), 510-512.
+    public const int FastOpenKernelRefuses = 510;
+    public const int FastOpenNotSet = 511;
+    public const int FastOpenOn = 512;
+
     // EHLO cache store (src/EarlyPipeProxy.Sessions/EhloCache/LiteDbEhloStore.cs), 600-605.
     public const int EhloCacheUnreadable = 600;
     public const int EhloCacheMovedAside = 601;

@@ -22,6 +22,9 @@ public sealed record EximSendOptions
 
     public bool ResetCache { get; init; }
 
+    /// <summary>exim.sh FAST_OPEN=1: hosts_try_fastopen = * (the early flight in the SYN once the kernel has a cookie).</summary>
+    public bool FastOpen { get; init; }
+
     /// <summary>exim.sh TLS=off|try|require: cleartext only, STARTTLS when offered, or TLS required.</summary>
     public string Tls { get; init; } = "off";
 
@@ -48,6 +51,12 @@ public sealed record EximSendResult(ScriptResult Script)
 
     /// <summary>Exim's +pipelining field on the delivery line: "L*" = early pipelining was used.</summary>
     public bool EarlyPipelined => DeliveryLines.Count > 0 && DeliveryLines.All(l => l.Contains(" L* ", StringComparison.Ordinal));
+
+    /// <summary>Exim's "TFO*" on the delivery line: TCP Fast Open with data, the server acknowledged the flight in the SYN.</summary>
+    public bool FastOpenWithData => DeliveryLines.Count > 0 && DeliveryLines.All(l => l.Contains(" TFO* ", StringComparison.Ordinal));
+
+    /// <summary>Exim's "TFO" or "TFO*" on a delivery line: Fast Open was used, with or without data.</summary>
+    public bool AnyFastOpen => DeliveryLines.Any(l => l.Contains(" TFO", StringComparison.Ordinal));
 
     /// <summary>PIPELINING was used but not early pipelining ("L" without "*").</summary>
     public bool PlainPipelined => DeliveryLines.Count > 0 && DeliveryLines.All(l => l.Contains(" L ", StringComparison.Ordinal));
@@ -81,6 +90,7 @@ public static class EximClient
             ["PIPE_CONNECT"] = options.PipeConnect ? "1" : "0",
             ["CHUNKING"] = options.Chunking ? "1" : "0",
             ["RESET_CACHE"] = options.ResetCache ? "1" : "0",
+            ["FAST_OPEN"] = options.FastOpen ? "1" : "0",
         };
         if (options.Interface is not null)
         {

@@ -73,6 +73,9 @@ public sealed record ListenerSpec(string Name, int BackendPort, string ClientIde
 
     /// <summary>"Transparent": true: the listening socket takes TPROXY-diverted connections (IP_TRANSPARENT).</summary>
     public bool Transparent { get; init; }
+
+    /// <summary>"FastOpen": TCP Fast Open on the listening socket; null leaves the proxy's default (on).</summary>
+    public bool? FastOpen { get; init; }
 }
 
 /// <summary>
@@ -242,6 +245,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                 Trace = l.TraceClients is null ? null : new { Clients = l.TraceClients },
                 l.AcceptProxyHeaderFrom,
                 Transparent = l.Transparent ? true : (bool?)null,
+                l.FastOpen,
             }).ToArray();
         }
 
