@@ -101,7 +101,17 @@ public sealed class UpstreamConnection : IAsyncDisposable
 
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
-        var result = await _transport.Output.FlushAsync(cancellationToken);
+        FlushResult result;
+        try
+        {
+            result = await _transport.Output.FlushAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
+        {
+            // A transport that writes straight to the socket (SocketPipe) meets a reset here rather than on the next read.
+            throw new UpstreamUnavailableException(UpstreamFailure.Closed, "connection lost", ex);
+        }
+
         if (result.IsCompleted)
         {
             throw new UpstreamUnavailableException(UpstreamFailure.Closed, "the server stopped reading");
