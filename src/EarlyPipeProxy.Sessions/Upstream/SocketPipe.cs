@@ -27,6 +27,9 @@ internal sealed class SocketPipe : IDuplexPipe
     // 16 KiB buffers: a 64 KiB piece of relayed message body leaves in four sends. Rented only while written to.
     private static readonly StreamPipeWriterOptions OutputOptions = new(pool: null, minimumBufferSize: 16 * 1024, leaveOpen: true);
 
+    /// <summary>How long a polite close may wait for the server to take what is still queued for it.</summary>
+    private static readonly TimeSpan PoliteCloseBound = TimeSpan.FromSeconds(5);
+
     private readonly Socket _socket;
     private readonly Pipe _input = new(InputOptions);
 
@@ -45,18 +48,22 @@ internal sealed class SocketPipe : IDuplexPipe
 
     public PipeWriter Output { get; }
 
+    /// <summary>The kernel's smoothed round-trip time to the server, or null when unknown.</summary>
+    public TimeSpan? RoundTripTime => Telemetry.TcpRoundTrip.Measure(_socket);
+
     /// <summary>
-    /// Ends the connection. Politely (<paramref name="abort"/> false): what is still buffered is written within
-    /// <paramref name="bound"/> (a server that stopped reading is reset then), both directions are shut down, the
-    /// socket closed. Abort: a reset (RST), so the server sees a broken connection, never a completed message.
+    /// Ends the connection. Politely (<paramref name="abort"/> false): what is still buffered is written within a
+    /// bound (a server that stopped reading, a zero window, would hold the session for ever; it is reset then), both
+    /// directions are shut down, the socket closed. Abort: a reset (RST), so the server sees a broken connection,
+    /// never a completed message.
     /// </summary>
-    public async ValueTask CloseAsync(bool abort, TimeSpan bound)
+    public async ValueTask CloseAsync(bool abort)
     {
         if (!abort)
         {
             try
             {
-                await Output.CompleteAsync().AsTask().WaitAsync(bound);
+                await Output.CompleteAsync().AsTask().WaitAsync(PoliteCloseBound);
                 _socket.Shutdown(SocketShutdown.Both);
             }
             catch (Exception ex) when (ex is TimeoutException or IOException or SocketException or ObjectDisposedException)

@@ -25,9 +25,6 @@ public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
     // replay because a flight is only EHLO, MAIL and RCPT, never message data.
     private const int TcpFastOpenNoCookie = 34;
 
-    /// <summary>How long a polite close may wait for the server to take what is still queued for it.</summary>
-    private static readonly TimeSpan PoliteCloseBound = TimeSpan.FromSeconds(5);
-
     public ValueTask<UpstreamConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
         => ConnectAsync(endPoint, source: null, fastOpen: false, firstFlight: default, cancellationToken);
 
@@ -140,14 +137,7 @@ public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
             throw new UpstreamUnavailableException(UpstreamFailure.Closed, $"connection to {endPoint} lost: {ex.Message}", ex);
         }
 
-        var pipe = new SocketPipe(socket);
-        // Closing with RST rather than FIN on abort: the server must see a broken connection, never a completed message.
-        // A polite close waits for the kernel to take the last octets, but not for ever: a server that stopped reading
-        // (a zero window) would hold it, and the session with it.
-        return new UpstreamConnection(pipe, endPoint, abort => pipe.CloseAsync(abort, PoliteCloseBound), () => Telemetry.TcpRoundTrip.Measure(socket))
-        {
-            LocalEndPoint = local,
-        };
+        return new UpstreamConnection(new SocketPipe(socket), endPoint) { LocalEndPoint = local };
     }
 
     public void Dispose()
