@@ -1,21 +1,19 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging;
 
 namespace EarlyPipeProxy.Sessions.Upstream;
 
 /// <summary>
-/// TCP connections to upstream servers on Kestrel's socket transport (pooled pipe memory, the same abstraction as the
-/// client side), via its public <see cref="SocketConnectionContextFactory"/>.
+/// TCP connections to upstream servers, each a <see cref="SocketPipe"/>: the same pipe abstraction as the client side,
+/// without Kestrel's per-connection transport (two pipes, a send loop, a connection context), since an idle
+/// session holds its upstream connection for as long as the client idles.
 /// </summary>
 public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
 {
-    private readonly SocketConnectionContextFactory _factory;
-
     public SocketUpstreamConnector(ILogger<SocketUpstreamConnector> logger)
-        // Inline scheduling for the same reason as the listeners (see ProxyHost): no session code blocks.
-        => _factory = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions { UnsafePreferInlineScheduling = true }, logger);
+        // Kept for the callers (dependency injection): nothing is logged here yet.
+        => ArgumentNullException.ThrowIfNull(logger);
 
     // Linux's TCP_FASTOPEN_CONNECT (include/uapi/linux/tcp.h): connect() returns at once and the SYN leaves with the
     // first write, carrying it when the kernel has a cookie for the remote and falling back to a plain handshake when not.
@@ -26,9 +24,6 @@ public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
     // it is there before the remote's banner, with no wait for this process to be scheduled after connect. Safe to
     // replay because a flight is only EHLO, MAIL and RCPT, never message data.
     private const int TcpFastOpenNoCookie = 34;
-
-    /// <summary>How long a polite close may wait for the server to take what is still queued for it.</summary>
-    private static readonly TimeSpan PoliteCloseBound = TimeSpan.FromSeconds(5);
 
     public ValueTask<UpstreamConnection> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
         => ConnectAsync(endPoint, source: null, fastOpen: false, firstFlight: default, cancellationToken);
@@ -127,57 +122,28 @@ public sealed class SocketUpstreamConnector : IUpstreamConnector, IDisposable
         }
     }
 
-    /// <summary>The connected socket on Kestrel's transport, with the close that goes with it.</summary>
-    private UpstreamConnection Wrap(Socket socket, IPEndPoint endPoint)
+    /// <summary>The connected socket as a pipe (<see cref="SocketPipe"/>), with the close that goes with it.</summary>
+    private static UpstreamConnection Wrap(Socket socket, IPEndPoint endPoint)
     {
-        Microsoft.AspNetCore.Connections.ConnectionContext context;
+        EndPoint? local;
         try
         {
-            context = _factory.Create(socket);
+            local = socket.LocalEndPoint;
         }
         catch (SocketException ex)
         {
-            // The connection went away between the handshake and now (Kestrel asks the socket for its endpoints).
+            // The connection went away between the handshake and now.
             socket.Dispose();
             throw new UpstreamUnavailableException(UpstreamFailure.Closed, $"connection to {endPoint} lost: {ex.Message}", ex);
         }
 
-        return new UpstreamConnection(context.Transport, endPoint, async abort =>
-        {
-            if (abort)
-            {
-                // Closing with RST rather than FIN: the server must see a broken connection, never a completed message.
-                socket.LingerState = new LingerOption(true, 0);
-                context.Abort();
-            }
-            else
-            {
-                await context.Transport.Output.CompleteAsync();
-                var disposed = context.DisposeAsync().AsTask();
-                try
-                {
-                    // Disposing waits for Kestrel's send loop to hand the last octets to the kernel: a server that
-                    // stopped reading (a zero window) would hold it, and the session with it, for ever.
-                    await disposed.WaitAsync(PoliteCloseBound);
-                    return;
-                }
-                catch (TimeoutException)
-                {
-                    context.Abort();
-                }
-
-                await disposed;
-                return;
-            }
-
-            await context.DisposeAsync();
-        }, () => Telemetry.TcpRoundTrip.Measure(socket))
-        {
-            LocalEndPoint = context.LocalEndPoint,
-        };
+        return new UpstreamConnection(new SocketPipe(socket), endPoint) { LocalEndPoint = local };
     }
 
-    public void Dispose() => _factory.Dispose();
+    public void Dispose()
+    {
+        // Nothing pooled is left to release: each connection owns its socket and buffers (SocketPipe).
+    }
 
     private static void TryEnableFastOpen(Socket socket)
     {

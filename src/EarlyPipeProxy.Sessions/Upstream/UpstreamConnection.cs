@@ -21,7 +21,6 @@ public sealed class UpstreamConnection : IAsyncDisposable
     private PipeWriter? _tracedOutput;
     private Tracing.SessionTrace? _trace;
     private Tls.TlsDuplexPipe? _tls;
-    private readonly Func<bool, ValueTask> _close;
     private SequencePosition _replyEnd;
     private bool _holdingReply;
     private bool _closed;
@@ -40,10 +39,23 @@ public sealed class UpstreamConnection : IAsyncDisposable
         _roundTripTime = roundTripTime;
     }
 
+    /// <summary>
+    /// A connection on a socket of its own: the pipe closes it and measures it, without the two delegates and their
+    /// closure (memory an idle session holds for as long as its client idles).
+    /// </summary>
+    internal UpstreamConnection(SocketPipe socket, EndPoint remoteEndPoint)
+    {
+        _transport = socket;
+        _socket = socket;
+        RemoteEndPoint = remoteEndPoint;
+    }
+
+    private readonly Func<bool, ValueTask>? _close;
     private readonly Func<TimeSpan?>? _roundTripTime;
+    private readonly SocketPipe? _socket;
 
     /// <summary>The kernel's smoothed round-trip time to the server, or null when unknown.</summary>
-    public TimeSpan? RoundTripTime => _closed ? null : _roundTripTime?.Invoke();
+    public TimeSpan? RoundTripTime => _closed ? null : _socket is not null ? _socket.RoundTripTime : _roundTripTime?.Invoke();
 
     public EndPoint RemoteEndPoint { get; }
 
@@ -101,7 +113,17 @@ public sealed class UpstreamConnection : IAsyncDisposable
 
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
-        var result = await _transport.Output.FlushAsync(cancellationToken);
+        FlushResult result;
+        try
+        {
+            result = await _transport.Output.FlushAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
+        {
+            // A transport that writes straight to the socket (SocketPipe) meets a reset here rather than on the next read.
+            throw new UpstreamUnavailableException(UpstreamFailure.Closed, "connection lost", ex);
+        }
+
         if (result.IsCompleted)
         {
             throw new UpstreamUnavailableException(UpstreamFailure.Closed, "the server stopped reading");
@@ -238,6 +260,6 @@ public sealed class UpstreamConnection : IAsyncDisposable
             await _tls.DisposeAsync();
         }
 
-        await _close(abort);
+        await (_socket is not null ? _socket.CloseAsync(abort) : _close!(abort));
     }
 }
