@@ -560,12 +560,16 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     {
         var sender = _sender!;
         await DrainAsync();
+
+        // A clean connection is parked before the sender hears its 221 (parking waits for nothing: the RSET's answer is
+        // read later): a sender that reconnects at once for its next message finds it there.
+        _pending!.ForgetUnsentMail();
+        var parked = _remote!.Channel is not null && await TryParkAsync();
         sender.Write(ProxyReplies.Bye);
         await sender.FlushAsync();
         _over = true;
         _record.Ended(SessionEnd.Quit);
-        _pending!.ForgetUnsentMail();
-        if (_remote!.Channel is { } channel && !await TryParkAsync())
+        if (!parked && _remote.Channel is { } channel)
         {
             await channel.QuitAsync(_pending.Count, readReplies: true);
             _quitSent = true;
