@@ -216,6 +216,39 @@ public sealed class OutboundWarmConnectionTests
         Assert.Equal(2, first.Listener.WarmConnections.Count);
     }
 
+    [Fact]
+    public async Task ReloadedTlsPolicy_DoesNotInheritAConnectionParkedUnderTheOldOne()
+    {
+        // Arrange: a connection parked under Tls:Mode None, then a reload to Opportunistic (the remote offers no
+        // STARTTLS, so a fresh connection is cleartext too: only the policy differs).
+        await using var first = new OutboundSessionHarness(FakeBackendOptions.Pipelining(), configure: WarmOn);
+        await first.StartTransactionAsync(FakeBackendOptions.FinalBannerLine, Recipient);
+        await first.SendMessageAsync(Body);
+        await first.QuitAsync();
+        var reloaded = new OutboundListenerOptions
+        {
+            Name = first.Options.Name,
+            Listen = first.Options.Listen,
+            Upstream = first.Options.Upstream,
+            HostName = first.Options.HostName,
+            Tls = { Mode = OutboundTlsMode.Opportunistic },
+            Timeouts = first.Options.Timeouts,
+            ConnectionCache = { Enabled = true },
+        };
+        first.Listener.Apply(new OutboundListenerSettings(reloaded, senderCertificates: null));
+
+        // Act: the remote's own banner: nothing parked is this session's.
+        await using var second = new OutboundSessionHarness(after: first);
+        await second.StartTransactionAsync(FakeBackendOptions.FinalBannerLine, Carol);
+        await second.SendMessageAsync(SecondBody);
+        await second.QuitAsync();
+
+        // Assert: a second connection, and both parked, each under its own policy.
+        Assert.Equal(2, first.Connector.Attempts);
+        Assert.Equal([SecondBody], first.Connector.Backends[1].Messages);
+        Assert.Equal(2, first.Listener.WarmConnections.Count);
+    }
+
     [Theory]
     [InlineData("open transaction")]
     [InlineData("message limit")]
