@@ -142,7 +142,7 @@ public sealed class OutboundWarmConnectionTests
         using var meter = new ConnectionCacheMeter(metrics);
         await using var first = new OutboundSessionHarness(FakeBackendOptions.Pipelining(), configure: WarmOn, metrics: metrics);
         var timingOut = FakeBackendOptions.Pipelining();
-        timingOut.IdleTimeout = TimeSpan.FromSeconds(1.5);
+        timingOut.IdleTimeout = TimeSpan.FromSeconds(2.5);
         first.Connector.FirstConnectionOptions = timingOut;
         await first.StartTransactionAsync(FakeBackendOptions.FinalBannerLine, Recipient);
         await first.SendMessageAsync(Body);
