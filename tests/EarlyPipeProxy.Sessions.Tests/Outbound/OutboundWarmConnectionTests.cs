@@ -166,6 +166,35 @@ public sealed class OutboundWarmConnectionTests
     }
 
     [Fact]
+    public async Task ParkedConnection_SecondReplyToItsRset_IsOutOfStepAndDropped()
+    {
+        // Arrange: the remote answers the parking RSET twice; taken, every later reply would answer the wrong command.
+        using var metrics = new ProxyMetrics();
+        using var meter = new ConnectionCacheMeter(metrics);
+        await using var first = new OutboundSessionHarness(FakeBackendOptions.Pipelining(), configure: WarmOn, metrics: metrics);
+        var twice = FakeBackendOptions.Pipelining();
+        twice.VerbReplies["RSET"] = "250 2.0.0 Ok\r\n250 2.0.0 Ok again";
+        first.Connector.FirstConnectionOptions = twice;
+        await first.StartTransactionAsync(FakeBackendOptions.FinalBannerLine, Recipient);
+        await first.SendMessageAsync(Body);
+        await first.QuitAsync();
+        await WaitUntilAsync(() => first.Listener.WarmConnections.Count == 0, first);
+
+        // Act
+        await using var second = new OutboundSessionHarness(after: first, metrics: metrics);
+        var rcpt = await second.StartTransactionAsync(FakeBackendOptions.FinalBannerLine, Carol);
+        var final = await second.SendMessageAsync(SecondBody);
+        await second.QuitAsync();
+
+        // Assert
+        Assert.Equal([["250 2.1.5 Ok"]], rcpt);
+        Assert.Equal(["250 2.0.0 Ok: queued as 1"], final);
+        Assert.Contains("drops:out_of_step", meter.Measurements);
+        Assert.True(await first.Connector.Backends[0].SessionClosed.WaitAsync(Wire.Patience), "the out-of-step connection is reset");
+        Assert.Equal([SecondBody], first.Connector.Backends[1].Messages);
+    }
+
+    [Fact]
     public async Task WarmConnection_RemoteLostAfterTheEndOfData_SenderGets421_NeverARetry()
     {
         // Arrange: the remote takes the second message's end of data and closes without a verdict.

@@ -182,6 +182,12 @@ internal sealed partial class WarmReuse
             return (null, refused);
         }
 
+        if (!warm.ResetPending && warm.Connection.HasUnreadInput())
+        {
+            // Said while it was parked and owed nothing, too late for the watch: a reply no command asked for.
+            return (null, "a reply nothing asked for (out of step)");
+        }
+
         var replies = new UpstreamReply[flight.Length];
         for (var sent = 0; sent < flight.Length;)
         {
@@ -211,6 +217,9 @@ internal sealed partial class WarmReuse
             sent += group;
         }
 
+        // One reply too many (a second answer to the RSET, say) would shift every reply onto the wrong command; none
+        // of them has reached the sender yet, so the connection is given up instead (the exception makes it stale).
+        channel.EnsureNothingUnsolicited();
         return (replies, null);
     }
 
