@@ -1,16 +1,21 @@
 #!/bin/bash
 # The outbound proxy's promise, measured: how long a strictly lockstep sender takes
 # for one message (connect to the reply to QUIT), sent straight to a far-away Exim
-# server, and sent through the outbound proxy next to it.
+# server, and sent through the outbound proxy next to it: on a fresh remote connection
+# each time (the early flight), and on a warm one (ConnectionCache, the connection the
+# previous session parked).
 #
 #   client netns epp-cli                               server netns epp-srv 198.18.0.2
 #     lockstep sender --(DELAY_MS each way)-----------> Exim 4.96 :2625 (PIPECONNECT, CHUNKING)
-#     lockstep sender -> earlypipe 127.0.0.1:2526 ----> the same Exim
+#     lockstep sender -> earlypipe 127.0.0.1:2526 ----> the same Exim (ConnectionCache off: every message fresh)
+#     lockstep sender -> earlypipe 127.0.0.1:2527 ----> the same Exim (ConnectionCache on: later messages warm)
 #
 # One priming connection through the proxy (not counted) lets it learn Exim's EHLO
-# reply; then N counted connections per path, one message each. The sender times
-# every connection itself (tests/peers/lockstep-send.py --json); the table shows
-# medians in RTTs, and Exim's log says whether each proxied session was early (L*).
+# reply; then N counted connections per path, one message each; on the warm path N+1
+# connections in a row, the first of which (fresh, early) is shown apart. The sender
+# times every connection itself (tests/peers/lockstep-send.py --json); the table shows
+# medians in RTTs, Exim's log says whether each proxied session was early (L*) and, for
+# the warm path, how many connections carried its messages (client ports in "<=" lines).
 #
 #   sudo bench/rtt/outbound.sh
 # Environment:
@@ -21,6 +26,7 @@
 # Output: the table, then machine-readable lines (the format of measure.sh)
 #   RTT_RESULT mode=LOCKSTEP path=direct status=ok n=5 median_ms=.. median_rtt=.. early=0 rtt_ms=..
 #   RTT_RESULT mode=LOCKSTEP path=proxy status=ok n=5 median_ms=.. median_rtt=.. early=5 rtt_ms=..
+#   RTT_RESULT mode=LOCKSTEP path=warm status=ok n=5 median_ms=.. median_rtt=.. early=.. rtt_ms=.. first_ms=.. first_rtt=.. connections=1
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -32,7 +38,7 @@ N=${N:-5}
 DELAY_MS=${DELAY_MS:-25}
 RESULTS=${RESULTS:-$HERE/results/outbound-latest.txt}
 export NS_CLI=${NS_CLI:-epp-cli} NS_SRV=${NS_SRV:-epp-srv}
-SRV_ADDR=198.18.0.2 EXIM_PORT=2625 PROXY_PORT=2526
+SRV_ADDR=198.18.0.2 EXIM_PORT=2625 PROXY_PORT=2526 WARM_PORT=2527
 EXIM_ENV=(EXIM_NAME=rttout EXIM_NETNS="$NS_SRV" EXIM_ADDR="$SRV_ADDR" EXIM_PORT="$EXIM_PORT" EXIM_PIPE_CONNECT=1)
 EXIM_LOG=${PEERS_DIR:-/var/tmp/earlypipe-peers}/exim-rttout/log/mainlog
 
@@ -81,7 +87,10 @@ cat >"$WORK/earlypipe.json" <<EOF
 {
   "EhloCache": { "DatabasePath": "$WORK/ehlo-cache.db" },
   "Outbound": [
-    { "Name": "smarthost", "Listen": "127.0.0.1:$PROXY_PORT", "Upstream": "$SRV_ADDR:$EXIM_PORT", "Tls": { "Mode": "None" } }
+    { "Name": "smarthost", "Listen": "127.0.0.1:$PROXY_PORT", "Upstream": "$SRV_ADDR:$EXIM_PORT", "Tls": { "Mode": "None" },
+      "ConnectionCache": { "Enabled": false } },
+    { "Name": "warm", "Listen": "127.0.0.1:$WARM_PORT", "Upstream": "$SRV_ADDR:$EXIM_PORT", "Tls": { "Mode": "None" },
+      "ConnectionCache": { "Enabled": true } }
   ]
 }
 EOF
@@ -90,7 +99,7 @@ PROXY_PID=$!
 up=0
 for _ in $(seq 300); do
   [ -d "/proc/$PROXY_PID" ] || break
-  if ip netns exec "$NS_CLI" timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PROXY_PORT" 2>/dev/null; then up=1; break; fi
+  if ip netns exec "$NS_CLI" timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PROXY_PORT && exec 4<>/dev/tcp/127.0.0.1/$WARM_PORT" 2>/dev/null; then up=1; break; fi
   sleep 0.1
 done
 [ $up = 1 ] || { tail -30 "$WORK/proxy.log" >&2; fail "the proxy did not listen on 127.0.0.1:$PROXY_PORT in $NS_CLI"; }
@@ -124,6 +133,24 @@ measure direct $EXIM_PORT $SRV_ADDR
 log "proxy: $N connections through earlypipe"
 measure proxy $PROXY_PORT 127.0.0.1
 
+# The warm path: N+1 connections in a row; the first meets Exim on a fresh connection (early, the EHLO reply is
+# cached) and parks it, each later one takes the connection the one before parked.
+log "warm: $((N + 1)) connections through earlypipe with ConnectionCache on"
+before=$(grep -c ' <= ' "$EXIM_LOG" 2>/dev/null || true)
+out=$(send $WARM_PORT 127.0.0.1 "outbound-warm-$$" "$((N + 1))") || { echo "$out" >&2; fail "warm: the lockstep sender failed"; }
+echo "$out" >"$WORK/warm.json"
+read -r WARM_FIRST WARM_MED < <("$PY" -c '
+import json, statistics, sys
+totals = [json.loads(line)["total_ms"] for line in sys.stdin if line.strip()]
+assert len(totals) == int(sys.argv[1]) + 1, totals
+print("%.1f %.1f" % (totals[0], statistics.median(totals[1:])))' "$N" <"$WORK/warm.json") || fail "warm: cannot read the sender's timings"
+after=$(grep ' <= ' "$EXIM_LOG" | tail -n +"$((before + 1))")
+[ "$(grep -c . <<<"$after")" = "$((N + 1))" ] || { echo "$after" >&2; fail "warm: Exim received $(grep -c . <<<"$after") messages, expected $((N + 1))"; }
+WARM_CONNECTIONS=$(sed -n 's/.* H=[^[]*\[[0-9a-fA-F.:]*\]:\([0-9]*\) .*/\1/p' <<<"$after" | sort -u | grep -c . || true)
+WARM_EARLY=$(tail -n +2 <<<"$after" | grep -c ' L\* ' || true)
+MED[warm]=$WARM_MED
+EARLY[warm]=$WARM_EARLY
+
 rtt() { awk -v m="$1" -v r="$RTT_MS" 'BEGIN { printf "%.2f", m / r }'; }
 {
   echo "# bench/rtt/outbound.sh  $(date -u +%FT%TZ)"
@@ -135,9 +162,17 @@ rtt() { awk -v m="$1" -v r="$RTT_MS" 'BEGIN { printf "%.2f", m / r }'; }
   echo "|---|---|---|---|"
   echo "| one message per connection | $(rtt "${MED[direct]}") RTT (${MED[direct]} ms, early ${EARLY[direct]}/$N) | $(rtt "${MED[proxy]}") RTT (${MED[proxy]} ms, early ${EARLY[proxy]}/$N) | $(awk -v d="${MED[direct]}" -v p="${MED[proxy]}" -v r="$RTT_MS" 'BEGIN { printf "%.2f", (d - p) / r }') RTT |"
   echo
+  echo "# warm: $((N + 1)) connections in a row through a listener with ConnectionCache on; the first is fresh (early),"
+  echo "# the later $N take the remote connection the previous session parked; Exim saw $WARM_CONNECTIONS connection(s) carry all $((N + 1))"
+  echo
+  echo "| lockstep sender through the outbound proxy | first message (fresh connection, early flight) | later messages (warm connection) | saved per later message |"
+  echo "|---|---|---|---|"
+  echo "| one message per connection, connections in a row | $(rtt "$WARM_FIRST") RTT ($WARM_FIRST ms; fresh path median $(rtt "${MED[proxy]}") RTT) | $(rtt "${MED[warm]}") RTT (${MED[warm]} ms, median of $N, Exim connections $WARM_CONNECTIONS) | $(awk -v f="${MED[proxy]}" -v w="${MED[warm]}" -v r="$RTT_MS" 'BEGIN { printf "%.2f", (f - w) / r }') RTT |"
+  echo
   for path in direct proxy; do
     echo "RTT_RESULT mode=LOCKSTEP path=$path status=ok n=$N median_ms=${MED[$path]} median_rtt=$(rtt "${MED[$path]}") early=${EARLY[$path]} rtt_ms=$RTT_MS"
   done
+  echo "RTT_RESULT mode=LOCKSTEP path=warm status=ok n=$N median_ms=${MED[warm]} median_rtt=$(rtt "${MED[warm]}") early=${EARLY[warm]} rtt_ms=$RTT_MS first_ms=$WARM_FIRST first_rtt=$(rtt "$WARM_FIRST") connections=$WARM_CONNECTIONS"
 } >"$WORK/table.txt"
 mkdir -p "$(dirname "$RESULTS")"
 cp "$WORK/table.txt" "$RESULTS"

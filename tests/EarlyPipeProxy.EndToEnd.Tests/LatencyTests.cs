@@ -31,6 +31,7 @@ public sealed class LatencyTests(ITestOutputHelper output)
     private const double MinimumSavedRttStartTls = 2.0;
     private const double MaximumOutboundRtt = 3.8;
     private const double MinimumOutboundSavedRtt = 4.0;
+    private const double MaximumWarmOutboundRtt = 2.6;
     private static readonly TimeSpan MeasureTimeout = TimeSpan.FromMinutes(3);
 
     [SkippableFact]
@@ -103,7 +104,10 @@ public sealed class LatencyTests(ITestOutputHelper output)
     /// <see cref="MaximumOutboundRtt"/> and save at least <see cref="MinimumOutboundSavedRtt"/> against direct.
     /// The floor is 3 RTT (TCP handshake, the EHLO/MAIL/RCPT flight, the message); the 3.5 is the target
     /// the medians meet (bench/README.md), and the test allows 0.3 RTT more for Exim's own work and this VM's
-    /// scheduling, which vary from run to run.
+    /// scheduling, which vary from run to run. Its later sessions in a row over a warm connection (ConnectionCache, the
+    /// connection the previous session parked) cost at most <see cref="MaximumWarmOutboundRtt"/>: the RCPT's round trip
+    /// and the end of data's, 2 RTT, plus Exim's own end-of-data work (about 0.1 RTT here, as on the direct path) and
+    /// room for this VM's scheduling (2.30 to 2.59 measured, bench/README.md; the goal is 2.1).
     /// </summary>
     [SkippableFact]
     public async Task A_lockstep_sender_through_the_outbound_proxy_costs_about_3_5_RTT_where_direct_costs_over_8()
@@ -134,6 +138,9 @@ public sealed class LatencyTests(ITestOutputHelper output)
             Assert.True(proxied.Early == proxied.Count, $"only {proxied.Early} of {proxied.Count} proxied sessions were early-pipelined at Exim (L*)");
             Assert.True(proxied.MedianRtt <= MaximumOutboundRtt, $"through the proxy {proxied.MedianRtt:F2} RTT, more than {MaximumOutboundRtt}\n{run.Stdout}");
             Assert.True(saved >= MinimumOutboundSavedRtt, $"saved {saved:F2} RTT, less than {MinimumOutboundSavedRtt}\n{run.Stdout}");
+            var warm = Row(rows, "LOCKSTEP", "warm");
+            output.WriteLine($"later sessions over a warm connection: {warm.MedianRtt:F2} RTT");
+            Assert.True(warm.MedianRtt <= MaximumWarmOutboundRtt, $"over a warm connection {warm.MedianRtt:F2} RTT, more than {MaximumWarmOutboundRtt}\n{run.Stdout}");
         }
         finally
         {

@@ -18,6 +18,9 @@ namespace EarlyPipeProxy.Host.Hosting;
 /// certificates are out of their dates, and which listeners were not opened because theirs did not load.
 /// An inbound listener's load balancers (AcceptProxyHeaderFrom, RequireProxyHeader, Timeouts:ProxyHeader) need no
 /// restart: they are settings like the others, and each connection reads them once, when it is accepted.
+/// Neither does an outbound listener's ConnectionCache: its parked connections live on the listener across reloads and
+/// every value is read when used (connections parked from then on); a connection is reused only under the TLS policy
+/// it was parked under, so a new Tls section never inherits an old one's connection.
 /// </summary>
 public sealed partial class ConfigurationReloader(
     string configPath,

@@ -55,6 +55,7 @@ public static class ProxyHost
         builder.Services.AddSingleton(new OwnListeners([.. listeners.Select(l => l.ListenEndPoint), .. outboundListeners.Select(l => l.ListenEndPoint)]));
         builder.Services.AddSingleton<SessionConnectionRunner>();
         builder.Services.AddHostedService<ListenerAnnouncer>();
+        builder.Services.AddHostedService<ConnectionCacheShutdown>();
         builder.Services.AddConfigurationReloader(configPath);
         builder.Services.AddEhloCache(builder.Configuration, configPath).AddControlServer(builder.Configuration, configPath);
         var metricsEndPoint = builder.Services.AddProxyTelemetry(builder.Configuration, listeners, outboundListeners);

@@ -28,7 +28,11 @@ public sealed class OutboundListener
         ListenEndPoint = _settings.ListenEndPoint;
         Connections = new ConnectionSlots(options.Limits.MaxConnections);
         AddressLimits = new ClientAddressLimiter(options.Limits);
+        WarmConnections = new Outbound.Warm.WarmConnections(() => Settings.Options.ConnectionCache);
     }
+
+    /// <summary>The listener's parked remote connections (ConnectionCache), kept across reloads; its options are read at each use.</summary>
+    public Outbound.Warm.WarmConnections WarmConnections { get; }
 
     /// <summary>The settings new sessions take; replaced whole by <see cref="Apply"/>.</summary>
     public OutboundListenerSettings Settings => Volatile.Read(ref _settings);

@@ -49,6 +49,9 @@ public sealed class OutboundListenerOptions
     /// <summary>TLS toward senders: with a certificate, STARTTLS is offered to them (the remote's hop is unaffected).</summary>
     public InboundTlsOptions SenderTls { get; set; } = new();
 
+    /// <summary>Warm remote connections kept for the next session (RSET, then parked; see <see cref="ConnectionCacheOptions"/>).</summary>
+    public ConnectionCacheOptions ConnectionCache { get; set; } = new();
+
     public ListenerLimits Limits { get; set; } = new();
 
     public SessionTimeouts Timeouts { get; set; } = new();

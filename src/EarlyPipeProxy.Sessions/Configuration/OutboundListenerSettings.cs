@@ -67,6 +67,7 @@ public sealed class OutboundListenerSettings
         options.Limits.ValidateAddressLimits(what);
         options.Timeouts.Validate(what);
         options.Trace.Validate(what);
+        options.ConnectionCache.Validate(what);
     }
 
     public OutboundListenerOptions Options { get; }

@@ -36,6 +36,10 @@ public static class LogEventIds
     // Outbound policy (SessionLog). 301-304 were the outbound copies of 100-106 and are retired.
     public const int EarlyFlightRedone = 300;
 
+    // Outbound warm connections (Outbound/Warm): a parked connection given up, one found stale at reuse.
+    public const int WarmConnectionDropped = 320;
+    public const int WarmConnectionStale = 321;
+
     // Certificates and configuration reloads (Host: ConfigurationReloader).
     public const int CertificateReloaded = 310;
     public const int CertificateReloadFailed = 311;

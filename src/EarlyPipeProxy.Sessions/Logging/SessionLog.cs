@@ -5,15 +5,15 @@ namespace EarlyPipeProxy.Sessions.Logging;
 
 /// <summary>
 /// What sessions log, for both directions: Exim-style greppable lines. H= the connection served (client or sender),
-/// I= listener, B= backend or U= remote, L= early pipelining, X= the peer's TLS, BX=/UX= the upstream's TLS, M/R/C
+/// I= listener, B= backend or U= remote, L= early pipelining, W= a warm remote connection (outbound), X= the peer's TLS, BX=/UX= the upstream's TLS, M/R/C
 /// counts, D= duration, Q= the upstream's queue id of each message it accepted.
 /// </summary>
 public static partial class SessionLog
 {
     [LoggerMessage(EventId = LogEventIds.SessionLine, Level = LogLevel.Information,
-        Message = "{Kind} H=[{PeerAddress}]:{PeerPort} I={Listener} {UpstreamKey}={Upstream}{EarlyField}{TlsField}{UpstreamTlsField} M={Messages} R={Recipients} C={Commands} in={BytesIn} out={BytesOut} D={DurationSeconds}s{RedoField}{QueueField} end=\"{End}\"")]
+        Message = "{Kind} H=[{PeerAddress}]:{PeerPort} I={Listener} {UpstreamKey}={Upstream}{EarlyField}{WarmField}{TlsField}{UpstreamTlsField} M={Messages} R={Recipients} C={Commands} in={BytesIn} out={BytesOut} D={DurationSeconds}s{RedoField}{QueueField} end=\"{End}\"")]
     public static partial void SessionLine(ILogger logger, string kind, IPAddress peerAddress, int peerPort, string listener, string upstreamKey, IPEndPoint upstream,
-        string earlyField, string tlsField, string upstreamTlsField, int messages, int recipients, int commands, long bytesIn, long bytesOut,
+        string earlyField, string warmField, string tlsField, string upstreamTlsField, int messages, int recipients, int commands, long bytesIn, long bytesOut,
         string durationSeconds, string redoField, string queueField, string end);
 
     [LoggerMessage(EventId = LogEventIds.EarlyInputRefused, Level = LogLevel.Warning,

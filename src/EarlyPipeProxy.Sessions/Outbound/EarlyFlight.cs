@@ -7,6 +7,7 @@ using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Downstream;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Logging;
+using EarlyPipeProxy.Sessions.Outbound.Warm;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 
@@ -31,9 +32,12 @@ internal sealed class EarlyFlight
     private readonly PendingReplies _pending;
     private readonly DownstreamChannel _sender;
     private readonly SessionRecord _record;
+    private readonly WarmReuse? _warm;
 
-    public EarlyFlight(OutboundListenerOptions options, RemoteLink remote, PendingReplies pending, DownstreamChannel sender, SessionRecord record)
+    public EarlyFlight(OutboundListenerOptions options, RemoteLink remote, PendingReplies pending, DownstreamChannel sender, SessionRecord record,
+        WarmReuse? warm = null)
     {
+        _warm = warm;
         _options = options;
         _remote = remote;
         _pending = pending;
@@ -41,15 +45,27 @@ internal sealed class EarlyFlight
         _record = record;
     }
 
-    /// <summary>Connects with the waiting commands and delivers their replies, or completes them the ordinary way.</summary>
+    /// <summary>
+    /// Sends the waiting commands over a warm connection when one is parked for the remote; else connects with them
+    /// (early, from a cached reply) and delivers their replies, or completes them the ordinary way.
+    /// </summary>
     public async ValueTask SendAsync(Func<bool, ValueTask> drainAsync)
     {
         var flight = _pending.TakeFlight();
+        if (_warm is not null && await _warm.TryFlightAsync(flight) is { } warmReplies)
+        {
+            // A warm connection's replies are the remote's verdicts on a live session: no cache rule is about them.
+            _pending.Requeue(flight);
+            _pending.Process(warmReplies);
+            return;
+        }
+
         UpstreamReply[]? replies = null;
         string? failure = null;
         try
         {
-            replies = await FlyAsync(flight);
+            // Greeted from a parked connection that is gone now, without a cache entry to fly from: lockstep below.
+            replies = _remote.FromCache ? await FlyAsync(flight) : null;
         }
         catch (UpstreamUnavailableException ex) when (ex.Failure != UpstreamFailure.TlsFailed)
         {
@@ -73,7 +89,10 @@ internal sealed class EarlyFlight
 
         if (_remote.Channel is null)
         {
-            SessionLog.EarlyFlightRedone(_record.Logger, _record.Peer.Address, _record.Peer.Port, _record.Listener, _record.Upstream, failure ?? _record.Redo!);
+            if (_remote.FromCache)
+            {
+                SessionLog.EarlyFlightRedone(_record.Logger, _record.Peer.Address, _record.Peer.Port, _record.Listener, _record.Upstream, failure ?? _record.Redo!);
+            }
 
             // Until the redo sends them again, the flight's commands are still owed: a remote that cannot be reached
             // now owes each of them its 421.

@@ -404,8 +404,11 @@ internal sealed class MessageRelay
             _remote.Cache.OnEarlyTransactionReply(_remote.Key, final.Code);
         }
 
+        _remote.Messages++;
         if (final.IsPositiveCompletion)
         {
+            // The transaction is over at the remote by its own word: the connection may serve another session.
+            _pending.RemoteClean = true;
             _record.MessagesAccepted++;
             if (SmtpReply.TryGetQueueId(final.Code, final.AsSequence(), out var queueId))
             {

@@ -9,6 +9,7 @@ using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Downstream;
 using EarlyPipeProxy.Sessions.Lifetime;
 using EarlyPipeProxy.Sessions.Logging;
+using EarlyPipeProxy.Sessions.Outbound.Warm;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.Extensions.Logging;
@@ -35,14 +36,20 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     private readonly EhloCacheStore _cache;
     private readonly SessionRecord _record;
     private readonly TimeProvider _time;
+    private readonly WarmConnections _warmConnections;
     private SessionDeadline? _deadline;
     private DownstreamChannel? _sender;
     private RemoteLink? _remote;
     private PendingReplies? _pending;
     private EarlyFlight? _flight;
     private MessageRelay? _message;
+    private WarmReuse? _warm;
+    private TimeSpan? _parkedRoundTripTime;
+    private CancellationToken _closeRequested;
+    private CancellationToken _stopCutOff;
     private bool _greeted;
     private bool _authenticated;
+    private bool _authAttempted;
     private bool _quitSent;
     private bool _over;
 
@@ -62,6 +69,7 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
         // The listener's settings as they are now: a reload during the session does not change them under it.
         _listener = listener.Settings;
         _options = _listener.Options;
+        _warmConnections = listener.WarmConnections;
         _pipe = sender;
         _remoteEndPoint = remoteEndPoint;
         _connector = connector;
@@ -81,6 +89,8 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     {
         var deadline = new SessionDeadline(aborted, _time);
         _deadline = deadline;
+        _closeRequested = closeRequested;
+        _stopCutOff = stopCutOff;
         var sender = new DownstreamChannel(_pipe, deadline, _options.Timeouts, _options.Limits, _record, this);
         _sender = sender;
         return SessionGuard.RunAsync(this, _record, sender, deadline, closeRequested, stopCutOff);
@@ -89,21 +99,26 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     bool ISessionPolicy.InTransaction => _pending?.InTransaction == true;
 
     // Outbound the saving is the proxy's own, toward the remote.
-    TimeSpan? ISessionPolicy.MeasureRoundTripTime() => _remote?.Channel?.RoundTripTime;
+    TimeSpan? ISessionPolicy.MeasureRoundTripTime() => _remote?.Channel?.RoundTripTime ?? _parkedRoundTripTime;
 
-    /// <summary>The sender's banner: the proxy's own from a cached reply, else the remote's.</summary>
+    /// <summary>
+    /// The sender's banner: the proxy's own from a cached reply, or when a warm connection to the remote is parked
+    /// (its live EHLO reply then answers the sender's EHLO), else the remote's.
+    /// </summary>
     async ValueTask<bool> ISessionPolicy.OpenAsync()
     {
         var sender = _sender!;
-        var remote = new RemoteLink(_listener, _remoteEndPoint, _connector, _cache, _deadline!, _record);
+        var remote = new RemoteLink(_listener, _remoteEndPoint, _connector, _cache, _deadline!, _record, _warmConnections.Time);
         _remote = remote;
         _pending = new PendingReplies(sender, remote, _record);
-        _flight = new EarlyFlight(_options, remote, _pending, sender, _record);
+        _warm = new WarmReuse(_warmConnections, _options, remote, _record);
+        _flight = new EarlyFlight(_options, remote, _pending, sender, _record, _warm);
         _message = new MessageRelay(_options, sender, remote, _pending, _record);
-        if (remote.CachedCapabilities() is { } cached)
+        if ((remote.CachedCapabilities() ?? _warm.PeekCapabilities()) is { } cached)
         {
             // The remote's banner will be checked when the flight's replies come back; a bad one is a reason to redo
-            // the session in lockstep, never something the sender sees.
+            // the session in lockstep, never something the sender sees. Greeted from a parked connection, the session
+            // connects in lockstep should that connection be gone or stale by its first RCPT.
             remote.UseCapabilities(cached);
             sender.Write(ProxyReplies.Banner(_options.HostName));
         }
@@ -468,6 +483,8 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
             return;
         }
 
+        // An authenticated connection is this sender's: never parked for another session.
+        _authAttempted = true;
         if (!await MeetRemoteAsync())
         {
             return;
@@ -543,16 +560,45 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     {
         var sender = _sender!;
         await DrainAsync();
+
+        // A clean connection is parked before the sender hears its 221 (parking waits for nothing: the RSET's answer is
+        // read later): a sender that reconnects at once for its next message finds it there.
+        _pending!.ForgetUnsentMail();
+        var parked = _remote!.Channel is not null && await TryParkAsync();
         sender.Write(ProxyReplies.Bye);
         await sender.FlushAsync();
         _over = true;
         _record.Ended(SessionEnd.Quit);
-        _pending!.ForgetUnsentMail();
-        if (_remote!.Channel is { } channel)
+        if (!parked && _remote.Channel is { } channel)
         {
             await channel.QuitAsync(_pending.Count, readReplies: true);
             _quitSent = true;
         }
+    }
+
+    /// <summary>
+    /// Instead of QUIT, the remote connection is reset and parked for the next session (<see cref="WarmReuse"/>) when
+    /// it is clean: no transaction open there and no reply owed, the last transaction ended by a 250 to its end of data
+    /// or to RSET, no message half sent, no AUTH, and the proxy not stopping. True when it was parked.
+    /// </summary>
+    private async ValueTask<bool> TryParkAsync()
+    {
+        var pending = _pending!;
+        if (_remote?.Channel is not { } channel || _authAttempted || _message!.ConvertedMessageOpen || _record.AwaitingVerdict
+            || pending.Count > 0 || pending.InTransaction || pending.RemoteClosing || !pending.RemoteClean || _remote.Refusal is not null
+            || _closeRequested.IsCancellationRequested || _stopCutOff.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        var roundTripTime = channel.RoundTripTime;
+        if (!await _warm!.TryParkAsync())
+        {
+            return false;
+        }
+
+        _parkedRoundTripTime = roundTripTime;
+        return true;
     }
 
 
@@ -692,6 +738,12 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
         }
 
         channel.AbortOnClose |= abort;
+        if (!channel.AbortOnClose && !_quitSent && await TryParkAsync())
+        {
+            // A sender gone between transactions (or timed out there) leaves a clean connection too.
+            return;
+        }
+
         if (!channel.AbortOnClose && !_quitSent)
         {
             // A sender that left without QUIT: the remote still gets a polite end, if it takes it promptly.

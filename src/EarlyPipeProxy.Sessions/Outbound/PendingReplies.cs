@@ -44,6 +44,12 @@ internal sealed class PendingReplies
     /// <summary>The code of the reply last processed.</summary>
     public int LastCode { get; private set; }
 
+    /// <summary>
+    /// The remote's connection holds no transaction, by its own word: nothing sent yet, or the last MAIL sent was
+    /// ended by a 250 to its end of data or to RSET. Only such a connection is parked for another session.
+    /// </summary>
+    public bool RemoteClean { get; set; } = true;
+
     /// <summary>The remote said 421: the session ends once its word reached the sender.</summary>
     public bool RemoteClosing { get; private set; }
 
@@ -54,6 +60,7 @@ internal sealed class PendingReplies
         {
             channel.Write(line);
             _queue.Enqueue(new PendingReply(kind, null));
+            RemoteClean &= kind is not (PendingReplyKind.Mail or PendingReplyKind.AcknowledgedMail);
         }
         else
         {
@@ -88,6 +95,7 @@ internal sealed class PendingReplies
         foreach (var command in flight)
         {
             Owed += command.IsOwed ? 1 : 0;
+            RemoteClean &= command.Kind is not (PendingReplyKind.Mail or PendingReplyKind.AcknowledgedMail);
             _queue.Enqueue(command with { Line = null });
         }
     }
@@ -194,6 +202,7 @@ internal sealed class PendingReplies
                 if (positive)
                 {
                     EndTransaction();
+                    RemoteClean = true;
                 }
 
                 _sender.Write(reply.Raw);

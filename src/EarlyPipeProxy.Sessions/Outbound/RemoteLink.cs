@@ -7,6 +7,7 @@ using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.EhloCache;
 using EarlyPipeProxy.Sessions.Lifetime;
 using EarlyPipeProxy.Sessions.Logging;
+using EarlyPipeProxy.Sessions.Outbound.Warm;
 using EarlyPipeProxy.Sessions.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 using EhloCacheStore = EarlyPipeProxy.Sessions.EhloCache.EhloCache;
@@ -33,12 +34,14 @@ internal sealed class RemoteLink
     private readonly EhloCacheStore _cache;
     private readonly SessionDeadline _deadline;
     private readonly SessionRecord _record;
+    private readonly TimeProvider _time;
     private bool _learnt;
     private bool _tlsGaveUp;
 
     public RemoteLink(OutboundListenerSettings listener, IPEndPoint endPoint, IUpstreamConnector connector, EhloCacheStore cache,
-        SessionDeadline deadline, SessionRecord record)
+        SessionDeadline deadline, SessionRecord record, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _listener = listener;
         _options = listener.Options;
         _endPoint = endPoint;
@@ -50,6 +53,17 @@ internal sealed class RemoteLink
     }
 
     public EhloCacheStore Cache => _cache;
+
+    public SessionDeadline Deadline => _deadline;
+
+    /// <summary>When the connection was made (the connection cache's clock); a warm one keeps its first session's.</summary>
+    public long ConnectedAt { get; private set; }
+
+    /// <summary>Messages whose end of data went over the connection, counting those of earlier sessions on a warm one.</summary>
+    public int Messages { get; set; }
+
+    /// <summary>The sender was answered from a fresh EHLO cache entry: the first flight may go early.</summary>
+    public bool FromCache { get; private set; }
 
     /// <summary>The connection; null until the session connects (the early flight, or lockstep).</summary>
     public UpstreamChannel? Channel { get; set; }
@@ -118,6 +132,13 @@ internal sealed class RemoteLink
     /// </summary>
     public EhloCapabilities? CachedCapabilities()
     {
+        var cached = FindCachedCapabilities();
+        FromCache = cached is not null;
+        return cached;
+    }
+
+    private EhloCapabilities? FindCachedCapabilities()
+    {
         if (OnConnect)
         {
             // One phase, the TLS one (Exim's crypted view alone, C4): the flight follows the handshake.
@@ -152,9 +173,68 @@ internal sealed class RemoteLink
         return CachedCleartext;
     }
 
-    public ValueTask<UpstreamChannel> ConnectAsync(bool fastOpen, ReadOnlyMemory<byte> firstFlight = default) =>
-        UpstreamChannel.ConnectAsync(_connector, _endPoint, _listener.SourceAddress, fastOpen, firstFlight,
+    public ValueTask<UpstreamChannel> ConnectAsync(bool fastOpen, ReadOnlyMemory<byte> firstFlight = default)
+    {
+        ConnectedAt = _time.GetTimestamp();
+        Messages = 0;
+        return UpstreamChannel.ConnectAsync(_connector, _endPoint, _listener.SourceAddress, fastOpen, firstFlight,
             _deadline, _options.Timeouts, _options.Limits, _record, countsRoundTrips: true);
+    }
+
+    /// <summary>
+    /// The listener's TLS policy toward the remote, as far as it decides what a connection is: a connection is only
+    /// reused under the policy it was secured (or left cleartext) under.
+    /// </summary>
+    private string TlsPolicy => string.Join('|', _options.Tls.Mode, _options.Tls.VerifyCertificate, RemoteTlsName.Configured(_listener),
+        _options.Tls.TrustedCaPath);
+
+    /// <summary>The connection cache key of this session's remote in <paramref name="phase"/>, greeted with the session's EHLO name.</summary>
+    public WarmKey WarmKey(TlsPhase phase) => new(Key.WithPhase(phase), EhloName, TlsPolicy);
+
+    /// <summary>
+    /// The keys of the parked connections this session may take: those in the TLS phase its policy would reach. A
+    /// cleartext connection is parked under Opportunistic only when its remote offered no STARTTLS (<see
+    /// cref="MayPark"/>), so under that policy both phases are what a fresh connection would have been.
+    /// </summary>
+    public WarmKey[] WarmKeys() => _options.Tls.Mode switch
+    {
+        OutboundTlsMode.None => [WarmKey(TlsPhase.Cleartext)],
+        OutboundTlsMode.Required => [WarmKey(TlsPhase.AfterStartTls)],
+        OutboundTlsMode.OnConnect => [WarmKey(TlsPhase.TlsOnConnect)],
+        _ => [WarmKey(TlsPhase.AfterStartTls), WarmKey(TlsPhase.Cleartext)],
+    };
+
+    /// <summary>Whether a parked connection under <paramref name="key"/> could serve this session (its EHLO name not known yet).</summary>
+    public bool MayUse(WarmKey key) =>
+        key.TlsPolicy == TlsPolicy && (_options.HeloName is null || key.HeloName == EhloName)
+        && Array.Exists(WarmKeys(), mine => mine.Remote == key.Remote);
+
+    /// <summary>
+    /// Whether the connection is in the TLS state a fresh one under the policy would reach, so that the next session
+    /// may take it: not after TLS failed and was given up (Opportunistic going on in cleartext), and in cleartext only
+    /// where the policy asks for none or the remote offers no STARTTLS.
+    /// </summary>
+    public bool MayPark => Capabilities is not null && !TlsFailed && _options.Tls.Mode switch
+    {
+        OutboundTlsMode.None => !TlsActive,
+        OutboundTlsMode.Required => TlsActive && Key.Phase == TlsPhase.AfterStartTls,
+        OutboundTlsMode.OnConnect => TlsActive && Key.Phase == TlsPhase.TlsOnConnect,
+        _ => TlsActive ? Key.Phase == TlsPhase.AfterStartTls : !Capabilities.Contains(SmtpKeywords.StartTls),
+    };
+
+    /// <summary>A warm connection taken from the cache becomes the session's, with what its live EHLO reply offered.</summary>
+    public void Adopt(WarmConnection warm, UpstreamChannel channel)
+    {
+        Channel = channel;
+        UseCapabilities(warm.Capabilities);
+        TlsActive = warm.Phase != TlsPhase.Cleartext;
+        Key = Key.WithPhase(warm.Phase);
+        // Its EHLO reply was learnt (or not) by the session that greeted it; nothing new was said here.
+        _learnt = true;
+        BannerCode = ReadyBannerCode;
+        ConnectedAt = warm.ConnectedAt;
+        Messages = warm.Messages;
+    }
 
     /// <summary>
     /// A TLS-on-connect connection (Tls:Mode OnConnect): TCP, then the handshake, before the remote says anything. A

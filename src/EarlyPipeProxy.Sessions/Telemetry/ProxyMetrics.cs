@@ -26,6 +26,9 @@ public sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _proxyHeaders;
     private readonly Histogram<double> _upstreamConnect;
     private readonly Histogram<double> _upstreamReply;
+    private readonly Counter<long> _connectionCacheLookups;
+    private readonly Counter<long> _connectionCacheDrops;
+    private readonly UpDownCounter<long> _connectionCacheParked;
 
     public ProxyMetrics(IMeterFactory? meterFactory = null)
     {
@@ -51,6 +54,11 @@ public sealed class ProxyMetrics : IDisposable
         _upstreamReply = _meter.CreateHistogram<double>("earlypipe.upstream.reply", unit: "s",
             description: "Time the backend or remote took to answer, from the flush of a command to its reply.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        _connectionCacheLookups = _meter.CreateCounter<long>("earlypipe.connection_cache.lookups",
+            description: "Outbound sessions that looked for a warm remote connection, by result: hit (reused), miss (none parked), stale (failed at reuse; a fresh connection took over).");
+        _connectionCacheDrops = _meter.CreateCounter<long>("earlypipe.connection_cache.drops",
+            description: "Parked remote connections given up without being reused, by reason.");
+        _connectionCacheParked = _meter.CreateUpDownCounter<long>("earlypipe.connection_cache.parked", description: "Remote connections parked now, waiting for a session.");
     }
 
     // From loopback (sub-millisecond) to intercontinental round trips and slow end-of-data answers.
@@ -121,6 +129,18 @@ public sealed class ProxyMetrics : IDisposable
     /// <param name="result">One of <see cref="Inbound.ProxyHeaderOutcome"/>'s labels.</param>
     public void ProxyHeader(string listener, string result) =>
         _proxyHeaders.Add(1, new TagList { { "listener", listener }, { "result", result } });
+
+    /// <summary>A session looked for a warm connection: "hit", "miss" or "stale".</summary>
+    public void ConnectionCacheLookup(string listener, string result) =>
+        _connectionCacheLookups.Add(1, new TagList { { "listener", listener }, { "result", result } });
+
+    /// <summary>A parked connection was given up (closed while parked, its idle time over, the proxy stopping...).</summary>
+    public void ConnectionCacheDropped(string listener, string reason) =>
+        _connectionCacheDrops.Add(1, new TagList { { "listener", listener }, { "reason", reason } });
+
+    /// <summary>A connection was parked (+1) or left the cache (-1).</summary>
+    public void ConnectionCacheParked(string listener, int change) =>
+        _connectionCacheParked.Add(change, new TagList { { "listener", listener } });
 
     public void UpstreamConnected(string listener, string direction, TimeSpan elapsed) =>
         _upstreamConnect.Record(elapsed.TotalSeconds, new TagList { { "listener", listener }, { "direction", direction } });

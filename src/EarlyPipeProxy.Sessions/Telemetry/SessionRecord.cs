@@ -71,6 +71,26 @@ public sealed class SessionRecord
     /// <summary>The proxy's TLS with the upstream, described like <see cref="PeerTls"/>.</summary>
     public string UpstreamTls { get; private set; } = string.Empty;
 
+    /// <summary>
+    /// Outbound: what the session did with warm remote connections, for the session line's W= field: "reused" (its
+    /// mail went over a parked connection), "stale" (a parked one failed at reuse and a fresh one took over unseen),
+    /// "parked" (its connection was left for the next session), joined by '+'; null when none of them.
+    /// </summary>
+    public string? Warm { get; private set; }
+
+    /// <summary>Adds <paramref name="what"/> ("reused", "stale", "parked") to <see cref="Warm"/>.</summary>
+    public void WarmConnection(string what) => Warm = Warm is null ? what : Warm + "+" + what;
+
+    /// <summary>
+    /// The upstream's TLS on a connection an earlier session secured (a warm connection reused): described as that
+    /// session had it, with no handshake counted, as none happened in this one.
+    /// </summary>
+    public void UpstreamTlsReused(string upstreamTlsField, string kind)
+    {
+        UpstreamTls = upstreamTlsField;
+        TlsLabel = kind;
+    }
+
     /// <summary>Why an outbound early flight was redone in lockstep, for the session line's redo= field.</summary>
     public string? Redo { get; set; }
 
@@ -185,7 +205,7 @@ public sealed class SessionRecord
             _ => string.Empty,
         };
         SessionLog.SessionLine(Logger, inbound ? "session" : "outbound", Peer.Address, Peer.Port, Listener, inbound ? "B" : "U", Upstream,
-            earlyField, PeerTls, UpstreamTls, MessagesAccepted, Recipients, Commands, BytesFromPeer, BytesToPeer,
+            earlyField, Warm is null ? string.Empty : " W=" + Warm, PeerTls, UpstreamTls, MessagesAccepted, Recipients, Commands, BytesFromPeer, BytesToPeer,
             Stopwatch.GetElapsedTime(_started).TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture),
             Redo is null ? string.Empty : " redo=\"" + Redo + "\"", QueueField(), DescribeEnd());
     }

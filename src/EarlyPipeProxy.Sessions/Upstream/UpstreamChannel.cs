@@ -109,6 +109,20 @@ public sealed class UpstreamChannel : IAsyncDisposable
         return channel;
     }
 
+    /// <summary>
+    /// A session's side of a connection another session opened (outbound, a warm connection taken from the connection
+    /// cache): the same connection, under this session's deadline, timeouts, record and trace. Nothing is waited for
+    /// here; the remote was greeted long ago.
+    /// </summary>
+    public static UpstreamChannel Adopt(UpstreamConnection connection, SessionDeadline deadline, SessionTimeouts timeouts, ListenerLimits limits,
+        SessionRecord record, bool countsRoundTrips)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(record);
+        connection.Trace = record.Trace;
+        return new UpstreamChannel(connection, deadline, timeouts, limits, record) { CountsRoundTrips = countsRoundTrips };
+    }
+
     /// <summary>The kernel's smoothed round-trip time to the upstream, or null when unknown.</summary>
     public TimeSpan? RoundTripTime => _connection.RoundTripTime;
 

@@ -23,6 +23,15 @@ public sealed record OutboundListenerSpec(string Name, string Upstream)
     /// <summary>"Tls": { "TrustedCaPath" }: PEM CA certificates anchoring the upstream's chain; null = the system store.</summary>
     public string? TrustedCaPath { get; init; }
 
+    /// <summary>
+    /// "ConnectionCache": { "Enabled" }: warm remote connections. Off unless a test asks: the other tests are about
+    /// what a fresh connection does (the learning session, the early flight), which a parked connection would replace.
+    /// </summary>
+    public bool ConnectionCache { get; init; }
+
+    /// <summary>"ConnectionCache": { "IdleTimeout" } ("30s"); null leaves the proxy's default.</summary>
+    public string? ConnectionCacheIdleTimeout { get; init; }
+
     /// <summary>"Trace": { "Clients" }: the sender addresses whose sessions are traced; null leaves tracing off.</summary>
     public IReadOnlyList<string>? TraceClients { get; init; }
 }

@@ -210,6 +210,7 @@ public sealed class ProxyProcess : IAsyncDisposable
                     : new { Mode = o.TlsMode, o.VerifyCertificate, o.TrustedCaPath },
                 Timeouts = new { Command = "00:01:00" },
                 Trace = o.TraceClients is null ? null : new { Clients = o.TraceClients },
+                ConnectionCache = new { Enabled = o.ConnectionCache, IdleTimeout = o.ConnectionCacheIdleTimeout },
             }).ToArray();
         }
 

@@ -342,6 +342,17 @@ public sealed class FakeBackend : IAsyncDisposable
             return await ReplyAsync("451 4.3.0 Error: queue file write error");
         }
 
+        if (verb == "RSET" && _options.HoldResetUntil is { } hold)
+        {
+            Log("-- holding the reply to RSET");
+            while (!hold.IsCompleted)
+            {
+                // Still reading meanwhile, so that a test sees what was pipelined behind the RSET.
+                HasInput();
+                await Task.WhenAny(hold, Task.Delay(10, _stop.Token));
+            }
+        }
+
         if (_options.VerbReplies.TryGetValue(verb, out var scripted))
         {
             return await ReplyAsync(scripted);
@@ -553,6 +564,13 @@ public sealed class FakeBackend : IAsyncDisposable
                 }
 
                 Log($"> [message of {body.Length} octets, ended by '{Wire.Visible(terminator)}']");
+                if (_options.CloseAtEndOfMessage == _messages.Count)
+                {
+                    Log("-- closing at the end of data, without a verdict");
+                    await CloseAsync();
+                    return false;
+                }
+
                 await HoldVerdictAsync();
                 return await ReplyAsync("250 2.0.0 Ok: queued as " + (++_queued).ToString(CultureInfo.InvariantCulture));
             }

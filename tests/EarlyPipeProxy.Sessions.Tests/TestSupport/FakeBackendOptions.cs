@@ -84,6 +84,15 @@ public sealed class FakeBackendOptions
     /// </summary>
     public Task? HoldVerdictUntil { get; set; }
 
+    /// <summary>
+    /// At the end of the connection's message number this (1: its first), close the connection instead of giving a
+    /// verdict: a server lost after the end of data (DATA only).
+    /// </summary>
+    public int? CloseAtEndOfMessage { get; set; }
+
+    /// <summary>When set, the reply to RSET waits for this task (a remote slow to answer a warm connection's RSET).</summary>
+    public Task? HoldResetUntil { get; set; }
+
     /// <summary>Close the connection once this many octets of a DATA body have arrived.</summary>
     public int? CloseAfterBodyBytes { get; set; }
 

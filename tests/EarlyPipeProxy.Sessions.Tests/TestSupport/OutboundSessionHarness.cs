@@ -31,11 +31,20 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
     private readonly CancellationTokenSource _aborted = new();
     private readonly CancellationTokenSource _closeRequested = new();
     private readonly CancellationTokenSource _stopCutOff = new();
+    private readonly OutboundSessionHarness? _after;
     private Task? _run;
 
+    /// <param name="after">
+    /// A harness whose proxy this session shares: its listener (and so its parked warm connections), its remote
+    /// connector and its EHLO cache, as the next sender session on the same proxy. That harness owns them; dispose this
+    /// one first.
+    /// </param>
     public OutboundSessionHarness(FakeBackendOptions? remote = null, EhloCacheOptions? cache = null, Action<OutboundListenerOptions>? configure = null,
-        ProxyMetrics? metrics = null, OutboundListener? listener = null)
+        ProxyMetrics? metrics = null, OutboundListener? listener = null, OutboundSessionHarness? after = null)
     {
+        _after = after;
+        listener ??= after?.Listener;
+
         // A listener passed in is shared with an earlier session (its certificate context, for TLS resumption); its
         // options stand as they are.
         Options = listener?.Options ?? new OutboundListenerOptions
@@ -57,6 +66,9 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
                 BackendReply = TimeSpan.FromSeconds(5),
                 TlsHandshake = TimeSpan.FromSeconds(5),
             },
+
+            // Each test's remote sees QUIT at the end, as without the cache; warm connections are OutboundWarmConnectionTests'.
+            ConnectionCache = { Enabled = false },
         };
         if (listener is null)
         {
@@ -64,8 +76,8 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
         }
 
         Listener = listener ?? new OutboundListener(Options);
-        Cache = EhloCacheStore.Open(cache ?? new EhloCacheOptions(), Time, Log);
-        Connector = new FakeBackendConnector(remote ?? FakeBackendOptions.Lockstep());
+        Cache = after?.Cache ?? EhloCacheStore.Open(cache ?? new EhloCacheOptions(), Time, Log);
+        Connector = after?.Connector ?? new FakeBackendConnector(remote ?? FakeBackendOptions.Lockstep());
         Client = new TestClient { Diagnostics = Describe };
         Session = new OutboundSession(Listener, Client.SessionSide, SenderEndPoint, Listener.Upstream!, Connector, Cache, Log, metrics);
     }
@@ -217,8 +229,13 @@ public sealed class OutboundSessionHarness : IAsyncDisposable
             }
         }
 
-        await Connector.DisposeAsync();
-        await Cache.DisposeAsync();
+        if (_after is null)
+        {
+            await Listener.WarmConnections.CloseAsync();
+            await Connector.DisposeAsync();
+            await Cache.DisposeAsync();
+        }
+
         _aborted.Dispose();
         _closeRequested.Dispose();
         _stopCutOff.Dispose();
