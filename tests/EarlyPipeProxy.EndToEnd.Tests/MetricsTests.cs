@@ -48,8 +48,6 @@ public sealed class MetricsTests(PostfixFixture postfix, ITestOutputHelper outpu
                     Upstream = $"127.0.0.1:{exim.Port}",
                     Tls = new { Mode = "Opportunistic", VerifyCertificate = false },
                     Timeouts = new { Command = "00:01:00" },
-                    // Each session's own connection: these are about the early flight and TLS resumption (warm connections: OutboundWarmConnectionTests).
-                    ConnectionCache = new { Enabled = false },
                 },
             },
         };

@@ -49,12 +49,7 @@ public sealed class OriginalDestinationSessionTests(ITestOutputHelper output)
             EhloCache = new { DatabasePath = Path.Combine(dir, "ehlo-cache.db") },
             Outbound = new[]
             {
-                // Each connection its own (the second is the early flight); warm connections: OutboundWarmConnectionTests.
-                new
-                {
-                    Name = "wrapped", Listen = $"127.0.0.1:{proxyPort}", UseOriginalDestination = true, Tls = new { Mode = "None" },
-                    ConnectionCache = new { Enabled = false },
-                },
+                new { Name = "wrapped", Listen = $"127.0.0.1:{proxyPort}", UseOriginalDestination = true, Tls = new { Mode = "None" } },
             },
         }));
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";

@@ -148,8 +148,6 @@ public sealed class OutboundTlsOnConnectTests(ITestOutputHelper output)
                 {
                     Name = "smtps", Listen = $"127.0.0.1:{port}", Upstream = $"127.0.0.1:{exim.Port}", Tls = tls,
                     Timeouts = new { Command = "00:01:00", Banner = banner },
-                    // Each session's own connection: these are about the early flight and TLS resumption (warm connections: OutboundWarmConnectionTests).
-                    ConnectionCache = new { Enabled = false },
                 },
             },
         };

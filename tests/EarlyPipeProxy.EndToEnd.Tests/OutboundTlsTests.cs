@@ -142,8 +142,6 @@ public sealed class OutboundTlsTests(ITestOutputHelper output)
                     Upstream = $"127.0.0.1:{exim.Port}",
                     Tls = new { Mode = "None" },
                     SenderTls = new { tls.CertificatePath, tls.KeyPath },
-                    // Each session's own connection: these are about the early flight and TLS resumption (warm connections: OutboundWarmConnectionTests).
-                    ConnectionCache = new { Enabled = false },
                 },
             },
         };
@@ -207,8 +205,7 @@ public sealed class OutboundTlsTests(ITestOutputHelper output)
         {
             ["Outbound"] = new[]
             {
-                new { Name = "tlsout", Listen = $"127.0.0.1:{port}", Upstream = $"127.0.0.1:{exim.Port}", Tls = tls, Timeouts = new { Command = "00:01:00" },
-                    ConnectionCache = new { Enabled = false } },
+                new { Name = "tlsout", Listen = $"127.0.0.1:{port}", Upstream = $"127.0.0.1:{exim.Port}", Tls = tls, Timeouts = new { Command = "00:01:00" } },
             },
         };
         var proxy = await ProxyProcess.StartAsync(output, sections);

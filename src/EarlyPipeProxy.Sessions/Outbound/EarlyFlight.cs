@@ -189,6 +189,7 @@ internal sealed class EarlyFlight
 
             _remote.UseCapabilities(capabilities!);
             _record.Early = EarlyPipeUse.Used;
+            _remote.OpenedEarly = true;
 
             // The entry went when it was learnt (Learn flushes it); Exim ≥ 4.97 lets what it sent stand and stops
             // early pipelining on the connection. Here no reply has reached the sender yet, so the flight is disowned.

@@ -59,6 +59,12 @@ internal sealed class RemoteLink
     /// <summary>When the connection was made (the connection cache's clock); a warm one keeps its first session's.</summary>
     public long ConnectedAt { get; private set; }
 
+    /// <summary>
+    /// Whether the connection began with an early flight the remote took (its log then says so for every message it
+    /// carries, Exim's L*), carried over to the sessions that reuse it.
+    /// </summary>
+    public bool OpenedEarly { get; set; }
+
     /// <summary>Messages whose end of data went over the connection, counting those of earlier sessions on a warm one.</summary>
     public int Messages { get; set; }
 
@@ -177,6 +183,7 @@ internal sealed class RemoteLink
     {
         ConnectedAt = _time.GetTimestamp();
         Messages = 0;
+        OpenedEarly = false;
         return UpstreamChannel.ConnectAsync(_connector, _endPoint, _listener.SourceAddress, fastOpen, firstFlight,
             _deadline, _options.Timeouts, _options.Limits, _record, countsRoundTrips: true);
     }
@@ -234,6 +241,7 @@ internal sealed class RemoteLink
         BannerCode = ReadyBannerCode;
         ConnectedAt = warm.ConnectedAt;
         Messages = warm.Messages;
+        OpenedEarly = warm.OpenedEarly;
     }
 
     /// <summary>

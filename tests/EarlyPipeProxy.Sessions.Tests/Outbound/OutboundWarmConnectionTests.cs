@@ -59,6 +59,40 @@ public sealed class OutboundWarmConnectionTests
     }
 
     [Fact]
+    public async Task RemoteThatTakesEarlyFlights_TheLearningConnectionIsClosed_TheEarlyOneIsParkedAndReused()
+    {
+        // Arrange: a remote that offers PIPECONNECT, nothing cached yet.
+        using var metrics = new ProxyMetrics();
+        await using var first = new OutboundSessionHarness(FakeBackendOptions.EarlyPipelining(), configure: WarmOn, metrics: metrics);
+        await first.StartTransactionAsync(FakeBackendOptions.FinalBannerLine, Recipient);
+        await first.SendMessageAsync(Body);
+        await first.QuitAsync();
+
+        // The lockstep connection that learnt the EHLO reply ends with QUIT, so that the next one is an early flight.
+        Assert.Equal(0, first.Listener.WarmConnections.Count);
+        var learner = await first.RemoteAsync();
+        await WaitForCommandsAsync(learner, 5);
+        Assert.Equal("QUIT", learner.CommandLines[^1]);
+
+        // Act: the second session pipelines early and is parked; the third takes its connection.
+        await using var second = new OutboundSessionHarness(after: first, metrics: metrics);
+        await second.StartTransactionAsync(OutboundSessionHarness.LocalBanner, Carol);
+        Assert.Equal(["250 2.0.0 Ok: queued as 1"], await second.SendMessageAsync(SecondBody));
+        await second.QuitAsync();
+        Assert.Equal(1, second.Listener.WarmConnections.Count);
+        await using var third = new OutboundSessionHarness(after: second, metrics: metrics);
+        await third.StartTransactionAsync(OutboundSessionHarness.LocalBanner, Recipient);
+        Assert.Equal(["250 2.0.0 Ok: queued as 2"], await third.SendMessageAsync(Body));
+        await third.QuitAsync();
+
+        // Assert: two connections for three sessions; the early one carried the second and third messages.
+        Assert.Equal(2, first.Connector.Attempts);
+        Assert.Equal([SecondBody, Body], first.Connector.Backends[1].Messages);
+        Assert.Contains(second.Log.Lines, line => line.Contains(" L* ", StringComparison.Ordinal) && line.Contains(" W=parked ", StringComparison.Ordinal));
+        Assert.Contains(third.Log.Lines, line => line.Contains(" W=reused", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task ParkedConnection_ClosedByTheRemote_IsDroppedAndTheNextSessionConnectsAfresh()
     {
         // Arrange: the first connection closes instead of answering the RSET it is parked with.

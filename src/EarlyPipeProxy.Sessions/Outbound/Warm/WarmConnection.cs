@@ -32,6 +32,9 @@ internal sealed class WarmConnection
 
     public required int MaxReplyLineLength { get; init; }
 
+    /// <summary>It began with an early flight (<see cref="RemoteLink.OpenedEarly"/>).</summary>
+    public required bool OpenedEarly { get; init; }
+
     /// <summary>
     /// The RSET sent when it was parked has not been answered yet: the watch reads the answer while it is parked, the
     /// next session first thing when it takes the connection sooner. Anything but 250 makes the connection stale.

@@ -120,6 +120,14 @@ internal sealed partial class WarmReuse
             return false;
         }
 
+        // A remote that takes early flights gets each connection opened with one: the lockstep connection that learnt
+        // its EHLO reply is closed, not parked, so the next session's early flight checks the cached reply against
+        // the live one (the draft's rule) and the remote logs every proxied message as early pipelined (Exim's L*).
+        if (_options.EarlyPipelining && !_remote.OpenedEarly && EarlyPipeKeywords.OffersEarlyPipelining(_remote.Capabilities!))
+        {
+            return false;
+        }
+
         var age = _pool.Time.GetElapsedTime(_remote.ConnectedAt);
         if (age >= options.MaxAge)
         {
@@ -157,6 +165,7 @@ internal sealed partial class WarmReuse
             ConnectedAt = _remote.ConnectedAt,
             Messages = _remote.Messages,
             MaxReplyLineLength = _options.Limits.MaxReplyLineLength,
+            OpenedEarly = _remote.OpenedEarly,
             ResetPending = true,
         };
 
