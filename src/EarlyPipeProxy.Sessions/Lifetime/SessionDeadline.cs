@@ -5,34 +5,14 @@ namespace EarlyPipeProxy.Sessions.Lifetime;
 /// after its own timeout, on <see cref="TimeProvider"/> so tests can move time. A scope's token is also cancelled
 /// when the session is aborted; <see cref="IsTimeout"/> tells the two apart in catch filters.
 /// </summary>
-/// <remarks>
-/// A session begins and ends dozens of scopes per message, each far shorter than its timeout. Re-arming a timer for
-/// each (and disarming it after) took the runtime's timer lock twice per wait. So a scope only writes when it is due,
-/// and the session's one timer is moved only when a scope is due <em>earlier</em> than the timer fires: when the
-/// timer fires and the scope open then is not due yet, it is re-armed for the rest; when none is open, it stays
-/// unarmed. A scope still times out exactly when it is due, never later and never earlier.
-/// </remarks>
 public sealed class SessionDeadline : IDisposable
 {
     private static readonly TimeSpan LongestWait = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
-    // No scope open (_due), or the timer not armed (_armedFor).
-    private const long Never = long.MaxValue;
-
     private readonly TimeProvider _time;
     private readonly CancellationToken _aborted;
-    private readonly Lock _gate = new();
     private CancellationTokenSource _source;
     private CancellationTokenRegistration _abortRegistration;
-    private ITimer? _timer;
-
-    // In the clock's timestamps: when the open scope times out, and when the timer fires.
-    private long _due = Never;
-    private long _armedFor = Never;
-
-    // The timer found the open scope due and is cancelling its source: the next scope gets a new one.
-    private bool _expired;
-    private bool _disposed;
 
     public SessionDeadline(CancellationToken aborted, TimeProvider? time = null)
     {
@@ -56,41 +36,26 @@ public sealed class SessionDeadline : IDisposable
     /// </summary>
     public Scope Begin(TimeSpan timeout)
     {
-        CancellationTokenSource source;
-        lock (_gate)
+        if (_source.IsCancellationRequested && !_aborted.IsCancellationRequested)
         {
-            if ((_expired || _source.IsCancellationRequested) && !_aborted.IsCancellationRequested)
-            {
-                // A wait that timed out and was handled (an opportunistic TLS handshake, a polite QUIT) must not leave
-                // every later wait of the session cancelled before it starts.
-                _abortRegistration.Dispose();
-                _source.Dispose();
-                _source = Create();
-                _expired = false;
-            }
-
-            source = _source;
-            if (timeout > TimeSpan.Zero)
-            {
-                // A big message earns a long transfer time at the minimum data rate; past a timer's range (49 days)
-                // it would throw rather than wait.
-                var wait = timeout < LongestWait ? timeout : LongestWait;
-                var now = _time.GetTimestamp();
-                _due = now + ToTimestamp(wait);
-                if (_due < _armedFor)
-                {
-                    _armedFor = _due;
-                    Arm(wait);
-                }
-
-                return new Scope(this, source);
-            }
-
-            _due = Never;
+            // A wait that timed out and was handled (an opportunistic TLS handshake, a polite QUIT) must not leave
+            // every later wait of the session cancelled before it starts.
+            Dispose();
+            _source = Create();
         }
 
-        source.Cancel();
-        return new Scope(this, source);
+        if (timeout > TimeSpan.Zero)
+        {
+            // A big message earns a long transfer time at the minimum data rate; past CancelAfter's range (49 days)
+            // it would throw rather than wait.
+            _source.CancelAfter(timeout < LongestWait ? timeout : LongestWait);
+        }
+        else
+        {
+            _source.Cancel();
+        }
+
+        return new Scope(this, _source.Token);
     }
 
     /// <summary>True when <paramref name="exception"/> is a scope's timeout rather than the session's abort.</summary>
@@ -98,102 +63,21 @@ public sealed class SessionDeadline : IDisposable
 
     public void Dispose()
     {
-        lock (_gate)
-        {
-            _disposed = true;
-            _timer?.Dispose();
-            _abortRegistration.Dispose();
-            _source.Dispose();
-        }
+        _abortRegistration.Dispose();
+        _source.Dispose();
     }
 
     private void End(CancellationTokenSource source)
     {
-        lock (_gate)
+        if (ReferenceEquals(source, _source) && !source.IsCancellationRequested)
         {
-            if (ReferenceEquals(source, _source))
-            {
-                // The timer, if armed, stays so: it fires once for nothing rather than being moved twice per wait.
-                _due = Never;
-            }
+            source.CancelAfter(Timeout.InfiniteTimeSpan);
         }
     }
-
-    private void Arm(TimeSpan wait)
-    {
-        if (_timer is null)
-        {
-            // No execution context to carry (the callback only looks at this object's fields), nor to keep alive.
-            var suppress = !ExecutionContext.IsFlowSuppressed();
-            if (suppress)
-            {
-                ExecutionContext.SuppressFlow();
-            }
-
-            try
-            {
-                _timer = _time.CreateTimer(static state => ((SessionDeadline)state!).OnTimer(), this, wait, Timeout.InfiniteTimeSpan);
-            }
-            finally
-            {
-                if (suppress)
-                {
-                    ExecutionContext.RestoreFlow();
-                }
-            }
-
-            return;
-        }
-
-        _timer.Change(wait, Timeout.InfiniteTimeSpan);
-    }
-
-    private void OnTimer()
-    {
-        CancellationTokenSource due;
-        lock (_gate)
-        {
-            _armedFor = Never;
-            if (_disposed || _due == Never)
-            {
-                return;
-            }
-
-            var now = _time.GetTimestamp();
-            if (now < _due)
-            {
-                // The open scope began after the one the timer was armed for: it has the rest of its time.
-                _armedFor = _due;
-                var rest = _time.GetElapsedTime(now, _due);
-                Arm(rest > TimeSpan.Zero ? rest : TimeSpan.FromTicks(1));
-                return;
-            }
-
-            _due = Never;
-            _expired = true;
-            due = _source;
-        }
-
-        // Outside the lock: the cancellation runs the wait's continuation, which may begin the next scope.
-        try
-        {
-            due.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // The session ended in the meantime.
-        }
-    }
-
-    /// <summary><paramref name="wait"/> in the clock's timestamp units, exactly (the fake clock's are ticks).</summary>
-    private long ToTimestamp(TimeSpan wait) =>
-        _time.TimestampFrequency == TimeSpan.TicksPerSecond
-            ? wait.Ticks
-            : (long)((Int128)wait.Ticks * _time.TimestampFrequency / TimeSpan.TicksPerSecond);
 
     private CancellationTokenSource Create()
     {
-        var source = new CancellationTokenSource();
+        var source = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
         if (_aborted.CanBeCanceled)
         {
             // Registered once per source: a session that times out and goes on gets a new source, rarely.
@@ -209,11 +93,11 @@ public sealed class SessionDeadline : IDisposable
         private readonly SessionDeadline? _owner;
         private readonly CancellationTokenSource? _source;
 
-        internal Scope(SessionDeadline owner, CancellationTokenSource source)
+        internal Scope(SessionDeadline owner, CancellationToken token)
         {
             _owner = owner;
-            _source = source;
-            Token = source.Token;
+            _source = owner._source;
+            Token = token;
         }
 
         public CancellationToken Token { get; }
