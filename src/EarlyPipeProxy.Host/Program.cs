@@ -11,4 +11,13 @@ if (Environment.GetEnvironmentVariable(InlineCompletions) is null)
     Environment.SetEnvironmentVariable(InlineCompletions, "1");
 }
 
+// With session work inline on the socket threads, the thread pool mostly takes one item per connection (Kestrel's
+// dispatch of a new connection); its idle workers spinning for more cost about a tenth of the CPU under load
+// (perf: LowLevelLifoSemaphore.Wait, sched_yield; bench/README.md "Cost per message"). Read when the pool starts.
+const string ThreadPoolSpin = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
+if (Environment.GetEnvironmentVariable(ThreadPoolSpin) is null)
+{
+    Environment.SetEnvironmentVariable(ThreadPoolSpin, "0");
+}
+
 return await EarlyPipeCommandLine.InvokeAsync(args, Console.Out, Console.Error);

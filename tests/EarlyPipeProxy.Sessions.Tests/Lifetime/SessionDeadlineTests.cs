@@ -66,6 +66,36 @@ public sealed class SessionDeadlineTests
     }
 
     [Fact]
+    public void A_later_scope_gets_all_its_time_though_the_timer_was_armed_for_an_earlier_one()
+    {
+        using var deadline = new SessionDeadline(CancellationToken.None, _time);
+        deadline.Begin(TimeSpan.FromSeconds(10)).Dispose();
+        _time.Advance(TimeSpan.FromSeconds(5));
+
+        // Due at 15 s; the timer still fires at 10 s for the first scope, which must not end this one.
+        using var second = deadline.Begin(TimeSpan.FromSeconds(10));
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.False(second.Token.IsCancellationRequested);
+        _time.Advance(TimeSpan.FromSeconds(5) - TimeSpan.FromTicks(1));
+        Assert.False(second.Token.IsCancellationRequested);
+        _time.Advance(TimeSpan.FromTicks(1));
+        Assert.True(second.Token.IsCancellationRequested);
+    }
+
+    [Fact]
+    public void A_shorter_scope_after_a_longer_one_times_out_on_its_own_time()
+    {
+        using var deadline = new SessionDeadline(CancellationToken.None, _time);
+        deadline.Begin(TimeSpan.FromMinutes(5)).Dispose();
+
+        using var shorter = deadline.Begin(TimeSpan.FromSeconds(2));
+        _time.Advance(TimeSpan.FromSeconds(2) - TimeSpan.FromTicks(1));
+        Assert.False(shorter.Token.IsCancellationRequested);
+        _time.Advance(TimeSpan.FromTicks(1));
+        Assert.True(shorter.Token.IsCancellationRequested);
+    }
+
+    [Fact]
     public void After_a_handled_timeout_the_next_scope_starts_uncancelled_and_still_times_out()
     {
         using var deadline = new SessionDeadline(CancellationToken.None, _time);
