@@ -47,43 +47,18 @@ WORK=$(mktemp -d /tmp/epp-idle-rss.XXXXXX)
 OUT=${OUT:-$WORK}
 mkdir -p "$OUT"
 
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
-stop_pidfile() {
-    local f=$1 pid
-    [ -f "$f" ] || return 0
-    pid=$(cat "$f")
-    if alive "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
-        alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-}
+. "$HERE/processes.sh"
+
 cleanup() {
-    touch "$WORK/release" 2>/dev/null || true
-    for f in "$WORK"/*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
+    stop_all
     [ "$OUT" = "$WORK" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_listen() {
-    local port=$1 pid=$2
-    for _ in $(seq 300); do
-        [ -n "$(ss -ltnH "sport = :$port")" ] && return 0
-        alive "$pid" || die "process $pid for port $port died (see $WORK)"
-        sleep 0.1
-    done
-    die "nothing listens on $port after 30 s"
-}
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-start_sink() {
-    $SMTP_SINK -u nobody -m $((IDLE + 1000)) 127.0.0.1:$SINK_PORT 4096 >"$WORK/sink.log" 2>&1 &
-    echo $! >"$WORK/sink.pid"
-    wait_listen $SINK_PORT "$(cat "$WORK/sink.pid")"
-}
 
 start_epp() {
     cat >"$WORK/epp.json" <<EOF
