@@ -6,8 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace EarlyPipeProxy.EndToEnd.Tests;
 
 /// <summary>The host's configuration sources: the JSON file, then EARLYPIPE__ environment variables, then --Key=value arguments.</summary>
-/// <remarks>In the end-to-end collection so that no proxy process is started while this sets process environment variables.</remarks>
-[Collection(Infrastructure.EndToEndCollection.Name)]
+/// <remarks>Alone (<see cref="Infrastructure.ProcessEnvironmentWriters"/>): no other test's process may start while this sets process environment variables.</remarks>
+[Collection(Infrastructure.ProcessEnvironmentWriters.Name)]
 public sealed class HostConfigurationTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("epp-config-").FullName;

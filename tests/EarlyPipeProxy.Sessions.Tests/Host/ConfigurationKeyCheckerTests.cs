@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 namespace EarlyPipeProxy.Sessions.Tests.Host;
 
 /// <summary>Keys the binder would silently ignore, and values it could not convert, named with their key and source.</summary>
+[Collection(ProcessEnvironmentWriters.Name)]
 public sealed class ConfigurationKeyCheckerTests
 {
     private const string File = "config/earlypipe.json";
