@@ -57,20 +57,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 
-start_epp() {
-    cat >"$WORK/epp.json" <<EOF
-{ "Inbound": [ { "Name": "bench", "Listen": "127.0.0.1:$EPP_PORT",
-    "Backend": { "Address": "127.0.0.1:$SINK_PORT", "ClientIdentity": "None" },
-    "Limits": { "MaxConnections": 20000 } } ],
-  "Logging": { "LogLevel": { "Default": "Warning" } } }
-EOF
-    env ${EPP_ENV_ARR[@]+"${EPP_ENV_ARR[@]}"} dotnet "$DLL" run --config "$WORK/epp.json" >"$WORK/epp.log" 2>&1 &
-    echo $! >"$WORK/epp.pid"
-    wait_listen "$EPP_PORT" "$(cat "$WORK/epp.pid")"
-}
 
 # hold N: IDLE connections held until release; waits until all have their banner
 hold() {
@@ -92,7 +80,7 @@ release() {
 start_sink
 log "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for rep in $(seq "$REPS"); do
-    start_epp
+    start_epp epp "$EPP_PORT" Warning
     pid=$(cat "$WORK/epp.pid")
     "$PY" "$HERE/idle_conns.py" 127.0.0.1 $EPP_PORT 200 "$WORK/ready" "$WORK/release" 0.5 || die "warm-up failed"
     sleep 1
@@ -106,7 +94,7 @@ done
 
 if [ "${GCDUMP:-0}" = 1 ]; then
     [ -x "$GCDUMP_TOOL" ] || die "dotnet-gcdump not found (dotnet tool install -g dotnet-gcdump)"
-    start_epp
+    start_epp epp "$EPP_PORT" Warning
     pid=$(cat "$WORK/epp.pid")
     "$PY" "$HERE/idle_conns.py" 127.0.0.1 $EPP_PORT 200 "$WORK/ready" "$WORK/release" 0.5 || die "warm-up failed"
     sleep 1

@@ -1,5 +1,5 @@
 # Sourced by run.sh and idle_rss.sh: processes they start are tracked by pid files in $WORK and stopped by them,
-# never by name. Needs $WORK, $SMTP_SINK, $SINK_PORT, $IDLE and a die() of the caller's.
+# never by name. Needs $WORK, $SMTP_SINK, $SINK_PORT, $IDLE, $DLL, EPP_ENV_ARR and a die() of the caller's.
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
@@ -36,4 +36,24 @@ start_sink() {
     $SMTP_SINK -u nobody -m $((IDLE + 1000)) 127.0.0.1:$SINK_PORT 4096 >"$WORK/sink.log" 2>&1 &
     echo $! >"$WORK/sink.pid"
     wait_listen $SINK_PORT "$(cat "$WORK/sink.pid")"
+}
+
+# start_epp NAME PORT LOGLEVEL [DLL]
+start_epp() {
+    local name=$1 port=$2 level=$3 dll=${4:-$DLL}
+    cat >"$WORK/$name.json" <<EOF
+{ "Inbound": [ { "Name": "bench", "Listen": "127.0.0.1:$port",
+    "Backend": { "Address": "127.0.0.1:$SINK_PORT", "ClientIdentity": "None" },
+    "Limits": { "MaxConnections": 20000 } } ],
+  "Logging": { "LogLevel": { "Default": "$level" } } }
+EOF
+    env ${EPP_ENV_ARR[@]+"${EPP_ENV_ARR[@]}"} dotnet "$dll" run --config "$WORK/$name.json" >"$WORK/$name.log" 2>&1 &
+    echo $! >"$WORK/$name.pid"
+    wait_listen "$port" "$(cat "$WORK/$name.pid")"
+}
+
+rss_kib() { # VmRSS summed over the pids given
+    local pid sum=0
+    for pid in "$@"; do sum=$((sum + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"))); done
+    echo $sum
 }

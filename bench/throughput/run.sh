@@ -173,19 +173,6 @@ EOF
     wait_listen $NGX_PORT "$(cat "$WORK/nginx.pid")"
 }
 
-# start_epp NAME PORT LOGLEVEL [DLL]
-start_epp() {
-    local name=$1 port=$2 level=$3 dll=${4:-$DLL}
-    cat >"$WORK/$name.json" <<EOF
-{ "Inbound": [ { "Name": "bench", "Listen": "127.0.0.1:$port",
-    "Backend": { "Address": "127.0.0.1:$SINK_PORT", "ClientIdentity": "None" },
-    "Limits": { "MaxConnections": 20000 } } ],
-  "Logging": { "LogLevel": { "Default": "$level" } } }
-EOF
-    env ${EPP_ENV_ARR[@]+"${EPP_ENV_ARR[@]}"} dotnet "$dll" run --config "$WORK/$name.json" >"$WORK/$name.log" 2>&1 &
-    echo $! >"$WORK/$name.pid"
-    wait_listen "$port" "$(cat "$WORK/$name.pid")"
-}
 
 cpu_ticks() { # utime + stime of the pids given, in clock ticks
     local pid stat sum=0
@@ -193,11 +180,6 @@ cpu_ticks() { # utime + stime of the pids given, in clock ticks
         stat=$(cat "/proc/$pid/stat"); stat=${stat##*) }
         sum=$((sum + $(awk '{ print $12 + $13 }' <<<"$stat")))
     done
-    echo $sum
-}
-rss_kib() { # VmRSS summed over the pids given
-    local pid sum=0
-    for pid in "$@"; do sum=$((sum + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"))); done
     echo $sum
 }
 now_ns() { date +%s%N; }
