@@ -21,7 +21,9 @@ public sealed partial class OutboundWarmConnectionTests(ITestOutputHelper output
     {
         Peers.Require();
         await using var server = await EximServer.StartAsync("e2e-warm", new Dictionary<string, string> { ["EXIM_PIPE_CONNECT"] = "1" });
-        await using var proxy = await ProxyProcess.StartOutboundAsync(output, Smarthost(server));
+        // With a control socket: `earlypipe status` tells the operator what is parked.
+        await using var proxy = await ProxyProcess.StartAsync(output, [], [Smarthost(server)], ehloCachePath: null,
+            new Dictionary<string, object> { ["Control"] = new { SocketPath = "control.sock" } });
         var mark = server.Log.Mark();
         var id = Ids.New("warm");
         var rcpt = $"{id}@{RemoteDomain}";
@@ -57,6 +59,15 @@ public sealed partial class OutboundWarmConnectionTests(ITestOutputHelper output
         Assert.DoesNotContain(" W=", lines[0], StringComparison.Ordinal);
         Assert.Contains(" L* W=parked ", lines[1], StringComparison.Ordinal);
         Assert.Contains(" W=reused+parked ", lines[2], StringComparison.Ordinal);
+
+        // The third session parked the connection again: one is there, with the cache's defaults as its bounds.
+        var status = await Poll.UntilAsync(() =>
+        {
+            var run = EarlypipeCommand.RunAsync(output, ["status", "--config", proxy.ConfigPath]).GetAwaiter().GetResult();
+            Assert.Equal(0, run.Exit);
+            return run.Out.Contains("\n  warm         1 parked,", StringComparison.Ordinal) ? run.Out : null;
+        }, "earlypipe status to show the parked connection");
+        Assert.Contains("\n  warm         1 parked, max 100 (4 per remote), idle 30s, 10 messages or 5m per connection\n", status, StringComparison.Ordinal);
     }
 
     [SkippableFact]

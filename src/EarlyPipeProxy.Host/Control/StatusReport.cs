@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using System.Text;
+using EarlyPipeProxy.Host.Configuration;
 using EarlyPipeProxy.Host.Telemetry;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.EhloCache;
@@ -12,7 +13,7 @@ namespace EarlyPipeProxy.Host.Control;
 /// <summary>
 /// The running proxy's answer to the control socket's `status` request (`earlypipe status`): version and uptime, health
 /// as /healthz judges it, the EHLO cache's size, then one block per listener: its address, what it is, its open
-/// connections against its maximum, the load balancers whose PROXY header it reads, its backend's or fixed upstream's last probe, and the certificate it offers with
+/// connections against its maximum, the remote connections an outbound listener keeps warm, the load balancers whose PROXY header it reads, its backend's or fixed upstream's last probe, and the certificate it offers with
 /// its expiry. Aligned text for a human; each line starts with its label, so `grep` and `awk` find a field.
 /// </summary>
 public sealed class StatusReport(
@@ -65,6 +66,7 @@ public sealed class StatusReport(
             Field(text, "kind", "outbound, " + (listener.Options.EarlyPipelining ? "early pipelining where offered" : "no early pipelining")
                 + $", TLS to the remote {listener.Options.Tls.Mode}" + (listener.SenderCertificates is null ? string.Empty : ", STARTTLS for senders"), indent: true);
             Sessions(text, listener.Connections);
+            WarmConnections(text, listener);
             if (UpstreamTarget.For(listener) is { } target)
             {
                 Upstream(text, target);
@@ -96,6 +98,16 @@ public sealed class StatusReport(
 
     private static void Sessions(StringBuilder text, ConnectionSlots connections) =>
         Field(text, "sessions", $"{connections.Taken} open, max {connections.Capacity}", indent: true);
+
+    /// <summary>The connection cache: how many remote connections are parked now (and about to be), against its bounds.</summary>
+    private static void WarmConnections(StringBuilder text, OutboundListener listener)
+    {
+        var cache = listener.WarmConnections.Options;
+        Field(text, "warm", cache.Enabled
+            ? $"{listener.WarmConnections.Count} parked, max {cache.MaxConnections} ({cache.MaxConnectionsPerDestination} per remote), "
+                + $"idle {Duration.Format(cache.IdleTimeout)}, {cache.MaxMessages} messages or {Duration.Format(cache.MaxAge)} per connection"
+            : "off (ConnectionCache:Enabled false)", indent: true);
+    }
 
     private void Upstream(StringBuilder text, UpstreamTarget target)
     {
