@@ -122,7 +122,8 @@ internal sealed class BackendOpening
     /// EHLO as the proxy, then XCLIENT with what the backend's restrictions use of the client, as far as its EHLO
     /// offers the attributes; the backend greets again with 220 after each XCLIENT (one, or two for long names). In
     /// cleartext, with the offer a recent session read (<see cref="XclientOfferMemory"/>), XCLIENT goes right after the
-    /// banner instead; a refusal of it (other than 421) sends the session the long way, EHLO first.
+    /// banner instead; a refusal of it (other than 421) sends the session the long way, EHLO first, and every later
+    /// session of these settings too.
     /// </summary>
     private async ValueTask IntroduceClientAsync(UpstreamChannel backend)
     {

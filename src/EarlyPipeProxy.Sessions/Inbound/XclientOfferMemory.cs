@@ -5,8 +5,9 @@ namespace EarlyPipeProxy.Sessions.Inbound;
 /// that the sessions after it introduce their clients without asking again: banner, XCLIENT, the new 220, one backend
 /// round trip fewer before the client's first reply. Postfix takes XCLIENT at any time outside a transaction, before
 /// EHLO too (XCLIENT_README), and it resets the HELO state either way. The offer is asked for again once it is older
-/// than <see cref="MaxAge"/> (a backend reconfigured behind the same address is seen within that), and at once after a
-/// refusal (<see cref="Forget"/>): the session then goes the long way, EHLO first.
+/// than <see cref="MaxAge"/> (a backend reconfigured behind the same address is seen within that). A backend that
+/// refuses XCLIENT before EHLO (<see cref="Forget"/>) is asked first by every later session of the listener's settings
+/// generation (until a reload or restart), so that it never sees a refused XCLIENT twice.
 /// </summary>
 internal sealed class XclientOfferMemory
 {
@@ -16,6 +17,7 @@ internal sealed class XclientOfferMemory
     private readonly Lock _gate = new();
     private string? _offer;
     private long _learntAt;
+    private bool _refused;
 
     /// <summary>The remembered offer when it is younger than <see cref="MaxAge"/>.</summary>
     public bool TryGet(out string offer)
@@ -23,7 +25,7 @@ internal sealed class XclientOfferMemory
         lock (_gate)
         {
             offer = _offer ?? string.Empty;
-            return _offer is not null && Environment.TickCount64 - _learntAt < (long)MaxAge.TotalMilliseconds;
+            return _offer is not null && !_refused && Environment.TickCount64 - _learntAt < (long)MaxAge.TotalMilliseconds;
         }
     }
 
@@ -37,12 +39,13 @@ internal sealed class XclientOfferMemory
         }
     }
 
-    /// <summary>The backend refused an XCLIENT built from the remembered offer: the next session asks first.</summary>
+    /// <summary>The backend refused an XCLIENT sent before EHLO: from now on every session asks first.</summary>
     public void Forget()
     {
         lock (_gate)
         {
             _offer = null;
+            _refused = true;
         }
     }
 }

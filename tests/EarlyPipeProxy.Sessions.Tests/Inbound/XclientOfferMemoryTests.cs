@@ -43,7 +43,7 @@ public sealed class XclientOfferMemoryTests
     }
 
     [Fact]
-    public async Task IntroduceClient_RememberedOfferRefused_EhloThenXclientAndTheNextSessionAsksAgain()
+    public async Task IntroduceClient_RememberedOfferRefused_EhloThenXclientAndLaterSessionsAskFirst()
     {
         // Arrange
         await using var first = new SessionHarness(FakeBackendOptions.Lockstep(Postfix37Xclient), Xclient);
@@ -58,7 +58,7 @@ public sealed class XclientOfferMemoryTests
         // Assert
         Assert.Equal([Introduction, "EHLO proxy.test", Introduction, "EHLO client.example", "MAIL FROM:<alice@example.org>"], secondCommands);
         await using var third = new SessionHarness(FakeBackendOptions.Lockstep(Postfix37Xclient), listener: first.Listener);
-        Assert.Equal([Introduction, "EHLO client.example", "MAIL FROM:<alice@example.org>"], await RunToMailAsync(third));
+        Assert.Equal(["EHLO proxy.test", Introduction, "EHLO client.example", "MAIL FROM:<alice@example.org>"], await RunToMailAsync(third));
     }
 
     [Fact]
