@@ -87,6 +87,9 @@ public sealed class InboundListenerSettings
     /// <summary>Where XCLIENT's client names are looked up (shared by the process's listeners).</summary>
     public ClientNameResolver ClientNames { get; }
 
+    /// <summary>The backend's XCLIENT offer as this generation's sessions last read it (a reload starts without one).</summary>
+    internal XclientOfferMemory XclientOffer { get; } = new();
+
     private static AddressList? ParseBalancers(InboundListenerOptions options)
     {
         var entries = (options.AcceptProxyHeaderFrom ?? []).Where(e => !string.IsNullOrWhiteSpace(e) && e.Trim() != ":").ToArray();

@@ -120,10 +120,30 @@ internal sealed class BackendOpening
 
     /// <summary>
     /// EHLO as the proxy, then XCLIENT with what the backend's restrictions use of the client, as far as its EHLO
-    /// offers the attributes; the backend greets again with 220 after each XCLIENT (one, or two for long names).
+    /// offers the attributes; the backend greets again with 220 after each XCLIENT (one, or two for long names). In
+    /// cleartext, with the offer a recent session read (<see cref="XclientOfferMemory"/>), XCLIENT goes right after the
+    /// banner instead; a refusal of it (other than 421) sends the session the long way, EHLO first, and every later
+    /// session of these settings too.
     /// </summary>
     private async ValueTask IntroduceClientAsync(UpstreamChannel backend)
     {
+        var memory = _listener.XclientOffer;
+        if (_options.Backend.Tls == BackendTlsMode.None && memory.TryGet(out var remembered))
+        {
+            var client = new ProxiedClient(_client, _local, await _clientNames!);
+            var (code, text) = await XclientAsync(backend, client, XclientCommand.ParseOffer(remembered));
+            if (code == ReplyCode.ServiceReady)
+            {
+                return;
+            }
+
+            memory.Forget();
+            if (code == ReplyCode.ServiceNotAvailable)
+            {
+                throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend refused XCLIENT: {code} {text}");
+            }
+        }
+
         var offer = await EhloOfferAsync(backend, SmtpKeywords.Xclient)
             ?? throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply,
                 "backend does not offer XCLIENT to the proxy (Postfix: add the proxy to smtpd_authorized_xclient_hosts)");
@@ -133,7 +153,18 @@ internal sealed class BackendOpening
             throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend's XCLIENT does not take ADDR (it offers \"{offer}\")");
         }
 
-        var client = new ProxiedClient(_client, _local, await _clientNames!);
+        var (greetingCode, refusal) = await XclientAsync(backend, new ProxiedClient(_client, _local, await _clientNames!), offered);
+        if (greetingCode != ReplyCode.ServiceReady)
+        {
+            throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend refused XCLIENT: {greetingCode} {refusal}");
+        }
+
+        memory.Remember(offer);
+    }
+
+    /// <summary>The XCLIENT commands, each answered before the next; 220 when all were, else the first other code and its text.</summary>
+    private async ValueTask<(int Code, string? Text)> XclientAsync(UpstreamChannel backend, ProxiedClient client, XclientAttributes offered)
+    {
         foreach (var line in XclientCommand.Build(client, offered))
         {
             backend.Write(line);
@@ -144,9 +175,11 @@ internal sealed class BackendOpening
             backend.ReleaseReply();
             if (code != ReplyCode.ServiceReady)
             {
-                throw new UpstreamUnavailableException(UpstreamFailure.MalformedReply, $"backend refused XCLIENT: {code} {text}");
+                return (code, text);
             }
         }
+
+        return (ReplyCode.ServiceReady, null);
     }
 
     /// <summary>

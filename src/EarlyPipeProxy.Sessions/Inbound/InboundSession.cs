@@ -430,6 +430,10 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         _record.AwaitingVerdict = true;
         await _relay!.SendAndDrainAsync(ReplyFor.EndOfMessage);
         _record.AwaitingVerdict = false;
+
+        // The verdict is what the client waits for: it leaves now, not with the reply to a command pipelined behind
+        // the message (QUIT, the next MAIL), which would hold it for one more backend round trip.
+        await _client!.FlushAsync();
     }
 
     /// <summary>

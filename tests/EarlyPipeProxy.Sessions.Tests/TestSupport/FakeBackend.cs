@@ -45,6 +45,7 @@ public sealed class FakeBackend : IAsyncDisposable
     private bool _moreAtLastReply;
     private bool _closedByUs;
     private bool _mailGiven;
+    private bool _xclientSeen;
     private bool _idleActed;
     private int _queued;
     private int _bodyScanFrom;
@@ -378,7 +379,11 @@ public sealed class FakeBackend : IAsyncDisposable
                 return await ReplyAsync(string.Join("\r\n", lines.Select((l, i) => (i == lines.Count - 1 ? "250 " : "250-") + l)));
             case "HELO":
                 return await ReplyAsync("250 " + FakeBackendOptions.HostName);
+            case "XCLIENT" when _options.FirstXclientReply is { } firstReply && !_xclientSeen:
+                _xclientSeen = true;
+                return await ReplyAsync(firstReply);
             case "XCLIENT":
+                _xclientSeen = true;
                 CheckNothingBeforeGreeting("220 after XCLIENT");
                 return await ReplyAsync(FakeBackendOptions.FinalBannerLine);
             case "MAIL":

@@ -54,6 +54,9 @@ public sealed class FakeBackendOptions
     /// <summary>Postfix's reply when smtpd_timeout passes (smtpd.c), with the fake's name.</summary>
     public const string IdleTimeoutReply = "421 4.4.2 " + HostName + " Error: timeout exceeded";
 
+    /// <summary>The reply to the connection's first XCLIENT instead of the new 220 (a backend whose offer changed, say).</summary>
+    public string? FirstXclientReply { get; set; }
+
     /// <summary>On receiving this verb: reply 451 instead.</summary>
     public string? Fail451On { get; set; }
 
