@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Lines;
@@ -148,6 +149,9 @@ public sealed class DownstreamChannel : IAsyncDisposable
     /// <paramref name="sasl"/> for a SASL answer, which is never a command). Over-long lines are skipped here; a peer
     /// that closes is recorded as the session's end.
     /// </summary>
+    // Pooled, like the other methods a relayed command suspends in (ReplyRelay.DrainAsync, UpstreamChannel.ReadReplyAsync, ...):
+    // each command's wait would otherwise allocate its state machine box, and resume through Task continuations.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<CommandRead> ReadCommandAsync(bool sasl = false)
     {
         var maxLength = sasl ? _limits.MaxAuthLineLength : _limits.MaxLineLength;
@@ -284,6 +288,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     }
 
     /// <summary>Flushes what was written; a peer that does not read for the command timeout is gone.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask FlushAsync()
     {
         if (_unflushedBytes == 0)
@@ -382,6 +387,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     /// What happens before every wait for the peer (RFC 2920's flush rule, once): the session delivers what it owes,
     /// the replies leave in one flush, and the wait counts as a round trip. Completes at once in the usual case.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask PrepareToWaitAsync()
     {
         if (!await _owner.SettleAsync())
@@ -411,6 +417,7 @@ public sealed class DownstreamChannel : IAsyncDisposable
     private bool OverReplyLimit => _unflushedBytes > _limits.MaxUnflushedReplyBytes;
 
     /// <summary>Input, buffered or awaited within what is left of the request's time; each wait spends from it.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> ReadWithinRequestAsync()
     {
         var input = _pipe.Input;

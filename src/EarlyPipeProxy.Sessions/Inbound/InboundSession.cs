@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using EarlyPipeProxy.Protocol.ClientIdentity;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Replies;
@@ -174,6 +175,7 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
     }
 
     /// <summary>Before the client is waited for: every reply the backend owes it is relayed. False once the session is over.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     async ValueTask<bool> IDownstreamOwner.SettleAsync()
     {
         if (_relay!.Awaiting > 0)
@@ -287,6 +289,7 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
         _ => true,
     };
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ExecuteAsync(SmtpCommand command, bool moreBuffered)
     {
         var relay = _relay!;
@@ -343,6 +346,7 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
     /// backend's verdict. A client that sends the body before the 354 is out of sync (RFC 2920 §3.1) and is cut off
     /// before anything reaches the backend.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask DataAsync(bool moreBuffered)
     {
         var relay = _relay!;
@@ -425,6 +429,7 @@ public sealed class InboundSession : ISessionPolicy, IDownstreamOwner
     /// The backend has the end of the message: its verdict, relayed. Marked while awaited, so that an abort in the
     /// meantime is logged as the possible duplicate it is.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask VerdictAsync()
     {
         _record.AwaitingVerdict = true;

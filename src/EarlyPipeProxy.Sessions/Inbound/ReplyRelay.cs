@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Replies;
@@ -86,6 +87,7 @@ internal sealed class ReplyRelay
     }
 
     /// <summary>Sends what is buffered for the backend and relays every awaited reply to the client, in order.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask DrainAsync()
     {
         if (_awaiting.Count == 0)

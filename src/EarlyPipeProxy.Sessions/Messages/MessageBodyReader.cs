@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using EarlyPipeProxy.Protocol.Data;
 using EarlyPipeProxy.Sessions.Downstream;
 using EarlyPipeProxy.Sessions.Logging;
@@ -16,6 +17,7 @@ namespace EarlyPipeProxy.Sessions.Messages;
 public static class MessageBodyReader
 {
     /// <param name="timeout">The transfer's time beyond what the minimum data rate earns it (<see cref="Configuration.SessionTimeouts.Data"/>).</param>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<MessageBodyOutcome> ReadAsync(DownstreamChannel peer, IMessageBodySink sink, TimeSpan timeout, SessionRecord record)
     {
         ArgumentNullException.ThrowIfNull(peer);

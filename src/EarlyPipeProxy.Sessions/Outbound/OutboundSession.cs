@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Runtime.CompilerServices;
 using EarlyPipeProxy.Protocol.Capabilities;
 using EarlyPipeProxy.Protocol.Commands;
 using EarlyPipeProxy.Protocol.Replies;
@@ -131,6 +132,7 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     }
 
     /// <summary>Before the sender is waited for: the replies it is owed are collected. False once the session is over.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     async ValueTask<bool> IDownstreamOwner.SettleAsync()
     {
         await DrainAsync();
@@ -219,6 +221,7 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ExecuteAsync(SmtpCommand command, byte[] line, string? argument, bool moreBuffered)
     {
         switch (command.Verb)
@@ -269,6 +272,7 @@ public sealed class OutboundSession : ISessionPolicy, IDownstreamOwner
     /// for on its own (it travels with the next command) unless <paramref name="includeAcknowledged"/> says so. The
     /// first time the remote is needed it gets the early flight.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask DrainAsync(bool includeAcknowledged = false)
     {
         var pending = _pending!;

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
+using System.Runtime.CompilerServices;
 using EarlyPipeProxy.Protocol.Replies;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Lifetime;
@@ -145,6 +146,7 @@ public sealed class UpstreamChannel : IAsyncDisposable
         _connection.Output.CanGetUnflushedBytes && _connection.Output.UnflushedBytes < StreamingFlushOctets ? ValueTask.CompletedTask : FlushAsync();
 
     /// <summary>Hands buffered bytes to the upstream; one that stops reading counts as gone after the reply timeout.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask FlushAsync()
     {
         try
@@ -167,6 +169,7 @@ public sealed class UpstreamChannel : IAsyncDisposable
     /// <summary>
     /// The next whole reply, pointing into the input buffer until <see cref="ReleaseReply"/>: relaying it costs one copy.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<SmtpReply> ReadReplyAsync(TimeSpan timeout)
     {
         SmtpReply reply;

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Runtime.CompilerServices;
 using EarlyPipeProxy.Protocol.Replies;
 
 namespace EarlyPipeProxy.Sessions.Upstream;
@@ -111,6 +112,7 @@ public sealed class UpstreamConnection : IAsyncDisposable
         _tracedOutput = _trace?.ToUpstream(_transport.Output);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
         FlushResult result;
@@ -131,6 +133,7 @@ public sealed class UpstreamConnection : IAsyncDisposable
     }
 
     /// <summary>Reads the next whole reply (multi-line replies included). Call <see cref="ReleaseReply"/> when done with it.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<SmtpReply> ReadReplyAsync(int maxLineLength, CancellationToken cancellationToken)
     {
         if (_watching)
