@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Transport;
 
 namespace EarlyPipeProxy.Sessions.Upstream;
 
