@@ -18,6 +18,8 @@ namespace EarlyPipeProxy.Sessions.Transport;
 /// completes the input and leaves the output working (Exim half-closes after a pipelined QUIT and still reads the 221).
 /// A flush completes when the kernel has taken the bytes: a peer that stops reading holds it, and a flush given up on
 /// (its token cancelled) resets the connection, since a send cannot be taken back half-way (<see cref="SocketPipeOutput"/>).
+/// The socket is non-blocking: a read after the zero-byte wait and a flush into a send buffer with room are plain
+/// system calls, without the socket's asynchronous state for them.
 /// Completing the output ends the connection politely: shutdown, then close, as Kestrel's transport does. A reset or
 /// other socket failure reaches the reader, and the writer's caller, as an <see cref="IOException"/>.
 /// </remarks>
@@ -45,6 +47,8 @@ internal sealed class SocketPipe : IDuplexPipe
     public SocketPipe(Socket socket, ISocketPipeObserver? observer = null)
     {
         _socket = socket;
+        // Reads and writes try the socket without waiting first (ReceiveAsync, SocketPipeOutput); only the waits are asynchronous.
+        socket.Blocking = false;
         _observer = observer;
         _output = new SocketPipeOutput(this, socket);
         // The loop outlives the caller's context; what flows with it (log scopes) would only be kept alive by it.
@@ -164,7 +168,18 @@ internal sealed class SocketPipe : IDuplexPipe
             {
                 // Waits for data (or the peer's close) without a buffer: an idle peer costs no memory block.
                 await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
-                var received = await _socket.ReceiveAsync(writer.GetMemory(), SocketFlags.None);
+                // The data is there: taken without waiting, with no second asynchronous operation.
+                var received = _socket.Receive(writer.GetMemory().Span, SocketFlags.None, out var failure);
+                if (failure == SocketError.WouldBlock)
+                {
+                    continue;
+                }
+
+                if (failure != SocketError.Success)
+                {
+                    throw new SocketException((int)failure);
+                }
+
                 if (received == 0)
                 {
                     break;

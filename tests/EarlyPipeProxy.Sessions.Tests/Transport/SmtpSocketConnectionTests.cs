@@ -182,6 +182,52 @@ public sealed class SmtpSocketConnectionTests
     }
 
     [Fact]
+    public async Task Writes_larger_than_a_buffer_and_more_than_the_kernel_takes_at_once_arrive_whole_and_in_order()
+    {
+        var (connection, client, listener) = await AcceptAsync();
+        await using var _ = listener;
+        using var __ = client;
+        var output = connection.Transport.Output;
+        var expected = new byte[6 * 1024 * 1024];
+        for (var i = 0; i < expected.Length; i++)
+        {
+            expected[i] = (byte)(i * 7 % 251);
+        }
+
+        // Pieces of several sizes between flushes; the client reads only once the flushes wait for it.
+        var flushes = Task.Run(async () =>
+        {
+            var at = 0;
+            var piece = 1000;
+            while (at < expected.Length)
+            {
+                var length = Math.Min(piece, expected.Length - at);
+                output.Write(expected.AsSpan(at, length));
+                at += length;
+                piece = piece * 3 % 200_000 + 1;
+                if (piece % 2 == 0)
+                {
+                    await output.FlushAsync();
+                }
+            }
+
+            await output.CompleteAsync();
+        });
+        await Task.Delay(200);
+        var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        int count;
+        while ((count = await client.ReceiveAsync(buffer).WaitAsync(Wire.Patience)) > 0)
+        {
+            received.Write(buffer, 0, count);
+        }
+
+        await flushes.WaitAsync(Wire.Patience);
+        Assert.True(expected.AsSpan().SequenceEqual(received.ToArray()), $"received {received.Length} octets, not the {expected.Length} written");
+        await connection.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Features_Kestrel_sets_are_kept_and_others_come_back_as_set()
     {
         var (connection, client, listener) = await AcceptAsync();
