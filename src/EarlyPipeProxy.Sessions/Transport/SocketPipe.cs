@@ -40,7 +40,11 @@ internal sealed class SocketPipe : IDuplexPipe
     private readonly ISocketPipeObserver? _observer;
     private readonly Task _receiving;
     private Exception? _abortReason;
-    private int _closed;
+
+    // ClosedHere and ReceiveLoopEnded, as they happen; the socket is disposed once both have.
+    private int _state;
+    private const int ClosedHere = 1;
+    private const int ReceiveLoopEnded = 2;
 
     /// <param name="socket">A connected socket; the pipe owns it from now on.</param>
     /// <param name="observer">Told when the receive loop ends (the peer's FIN or reset, or the close here); null: nobody.</param>
@@ -68,7 +72,7 @@ internal sealed class SocketPipe : IDuplexPipe
     public TimeSpan? RoundTripTime => Telemetry.TcpRoundTrip.Measure(_socket);
 
     /// <summary>Whether the socket has been closed here (politely or by a reset).</summary>
-    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+    public bool IsClosed => (Volatile.Read(ref _state) & ClosedHere) != 0;
 
     /// <summary>
     /// Ends the connection. Politely (<paramref name="abort"/> false): what is still buffered is written within a
@@ -99,7 +103,7 @@ internal sealed class SocketPipe : IDuplexPipe
             ClosePolitely();
         }
 
-        // The receive loop ends with the socket, which completes the input; nobody reads any more.
+        // The receive loop ends with the close, which completes the input; nobody reads any more.
         await _input.Reader.CompleteAsync();
     }
 
@@ -110,11 +114,12 @@ internal sealed class SocketPipe : IDuplexPipe
     /// </summary>
     public void Abort(Exception? reason)
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        if ((Interlocked.Or(ref _state, ClosedHere) & ClosedHere) != 0)
         {
             return;
         }
 
+        // Before the socket goes: the receive loop ends with that, and reads it then.
         Volatile.Write(ref _abortReason, reason);
         try
         {
@@ -136,10 +141,15 @@ internal sealed class SocketPipe : IDuplexPipe
     /// <summary>The output was completed: everything written is with the kernel, so the connection ends politely.</summary>
     internal void OutputCompleted() => ClosePolitely();
 
-    /// <summary>Shutdown of both directions (a FIN after what is queued), then close, as Kestrel's transport ends a connection.</summary>
+    /// <summary>
+    /// Shutdown of both directions (a FIN after what is queued), then close, as Kestrel's transport ends a connection.
+    /// The shutdown also ends the receive loop's wait as the end of input, so the socket is disposed once the loop has
+    /// ended (by whichever of the two comes second): disposing it under a waiting receive would end that receive with
+    /// an exception, a cost paid by every connection.
+    /// </summary>
     private void ClosePolitely()
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        if ((Volatile.Read(ref _state) & ClosedHere) != 0)
         {
             return;
         }
@@ -153,8 +163,18 @@ internal sealed class SocketPipe : IDuplexPipe
             // The peer reset first: closing is all there is left to do.
         }
 
-        _socket.Dispose();
+        var before = Interlocked.Or(ref _state, ClosedHere);
+        if ((before & ClosedHere) != 0)
+        {
+            return;
+        }
+
+        // A loop paused on a full input pipe ends too.
         _input.Writer.CancelPendingFlush();
+        if ((before & ReceiveLoopEnded) != 0)
+        {
+            _socket.Dispose();
+        }
     }
 
     /// <summary>Moves what the peer sends into the input pipe until it closes, the socket fails or is closed, or nobody reads any more.</summary>
@@ -205,6 +225,12 @@ internal sealed class SocketPipe : IDuplexPipe
         {
             // Another failure: the session's read meets it as the connection lost.
             error = ex as IOException ?? new IOException(ex.Message, ex);
+        }
+
+        if ((Interlocked.Or(ref _state, ReceiveLoopEnded) & ClosedHere) != 0)
+        {
+            // Closed here while the loop waited: the close left the disposal to the loop.
+            _socket.Dispose();
         }
 
         await writer.CompleteAsync(Volatile.Read(ref _abortReason) ?? error);
