@@ -131,11 +131,12 @@ public sealed class SmtpSocketConnection : ConnectionContext, IFeatureCollection
 
     void ISocketPipeObserver.ReceiveEnded()
     {
-        // A source is only made for who asks (no timer in it: nothing to dispose).
+        // A source is only made for who asks (no timer in it: nothing to dispose). Cancelled inline, on the receive
+        // loop's thread, where Kestrel's transport queues it to the thread pool: what waits on it here (the
+        // connection runner's bound on the last words) never blocks, and a hop per connection would wake a worker.
         if (Interlocked.Exchange(ref _closeState, Over) is CancellationTokenSource source)
         {
-            // Not inline: whatever waits on the token must not run on the receive loop (as Kestrel does).
-            ThreadPool.UnsafeQueueUserWorkItem(static source => source.Cancel(), source, preferLocal: false);
+            source.Cancel();
         }
     }
 
