@@ -3,12 +3,11 @@ using System.Net.Sockets;
 using EarlyPipeProxy.Sessions.Configuration;
 using EarlyPipeProxy.Sessions.Logging;
 using EarlyPipeProxy.Sessions.Transport;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 
 namespace EarlyPipeProxy.Host.Hosting;
 
 /// <summary>
-/// Inbound listeners with FastOpen (the default): Kestrel's socket transport gets their listening sockets with
+/// Inbound listeners with FastOpen (the default): the SMTP listeners' transport (SmtpListenerTransport) gets their listening sockets with
 /// TCP_FASTOPEN set before listen(), so that a client with the kernel's cookie sends its early flight in the SYN. The
 /// kernel hands such a connection to accept() at once and lets the session write its banner and replies before the
 /// client's ACK: nothing here waits for the handshake. Never a reason not to start: a kernel that refuses the option,
@@ -26,7 +25,7 @@ public static partial class FastOpenListeners
             return builder;
         }
 
-        return builder.ConfigureServices(services => services.AddOptions<SocketTransportOptions>().Configure<ILoggerFactory>((sockets, loggers) =>
+        return builder.ConfigureServices(services => services.AddOptions<SmtpListenerTransportOptions>().Configure<ILoggerFactory>((sockets, loggers) =>
         {
             var logger = loggers.CreateLogger(typeof(FastOpenListeners).FullName!);
             var takesSynData = WarnIfKernelRefuses(listeners, FastOpenSocket.ReadSysctl(), logger);

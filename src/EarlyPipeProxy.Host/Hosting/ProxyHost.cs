@@ -6,8 +6,6 @@ using EarlyPipeProxy.Host.Telemetry;
 using EarlyPipeProxy.Sessions.Upstream;
 using EarlyPipeProxy.Sessions.Configuration;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace EarlyPipeProxy.Host.Hosting;
 
@@ -62,6 +60,19 @@ public static class ProxyHost
         // Session code never blocks a thread, so socket continuations may run inline on the I/O threads instead of
         // hopping through the thread pool several times per round trip (bench/throughput measures the difference).
         builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+        // The SMTP listeners on our own lean transport (SmtpListenerTransport); /metrics stays on Kestrel's sockets.
+        var smtpListeners = new Dictionary<IPEndPoint, object>();
+        foreach (var listener in listeners.Where(l => l.Problem is null))
+        {
+            smtpListeners[listener.ListenEndPoint] = new InboundListenerFeature(listener);
+        }
+
+        foreach (var listener in outboundListeners.Where(l => l.Problem is null))
+        {
+            smtpListeners[listener.ListenEndPoint] = new OutboundListenerFeature(listener);
+        }
+
+        builder.Services.AddSmtpListenerTransport(smtpListeners);
         builder.WebHost.UseTransparentListeners(listeners);
         builder.WebHost.UseFastOpenListeners(listeners);
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -76,12 +87,12 @@ public static class ProxyHost
             // A listener whose certificate did not load is not opened; the others are (ConfigurationReloader says so).
             foreach (var listener in listeners.Where(l => l.Problem is null))
             {
-                ListenSmtp<InboundConnectionHandler>(kestrel, listener.ListenEndPoint, features => features.Set(new InboundListenerFeature(listener)));
+                kestrel.Listen(listener.ListenEndPoint, listen => listen.UseConnectionHandler<InboundConnectionHandler>());
             }
 
             foreach (var listener in outboundListeners.Where(l => l.Problem is null))
             {
-                ListenSmtp<OutboundConnectionHandler>(kestrel, listener.ListenEndPoint, features => features.Set(new OutboundListenerFeature(listener)));
+                kestrel.Listen(listener.ListenEndPoint, listen => listen.UseConnectionHandler<OutboundConnectionHandler>());
             }
         });
 
@@ -93,18 +104,4 @@ public static class ProxyHost
 
         return app;
     }
-
-    /// <summary>
-    /// An SMTP listener: each connection gets its listener's feature (which tells the handler where it came in), then
-    /// goes to <typeparamref name="THandler"/>.
-    /// </summary>
-    private static void ListenSmtp<THandler>(KestrelServerOptions kestrel, IPEndPoint endPoint, Action<IFeatureCollection> setListenerFeature)
-        where THandler : ConnectionHandler =>
-        kestrel.Listen(endPoint, listen => listen
-            .Use(next => connection =>
-            {
-                setListenerFeature(connection.Features);
-                return next(connection);
-            })
-            .UseConnectionHandler<THandler>());
 }

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 namespace EarlyPipeProxy.Host.Hosting;
 
 /// <summary>
-/// Inbound listeners with Transparent: Kestrel's socket transport gets their listening sockets with IP_TRANSPARENT set
+/// Inbound listeners with Transparent: the SMTP listeners' transport (SmtpListenerTransport) gets their listening sockets with IP_TRANSPARENT set
 /// before bind, so that it accepts connections a TPROXY rule diverts to them (a connection's local endpoint is then
 /// the address its client connected to: the backend's). Every other listening socket is Kestrel's own.
 /// </summary>
@@ -23,7 +23,7 @@ public static class TransparentListeners
             return builder;
         }
 
-        return builder.ConfigureServices(services => services.Configure<SocketTransportOptions>(sockets => sockets.CreateBoundListenSocket = endPoint =>
+        return builder.ConfigureServices(services => services.Configure<SmtpListenerTransportOptions>(sockets => sockets.CreateBoundListenSocket = endPoint =>
             endPoint is IPEndPoint address && transparent.TryGetValue(address, out var name)
                 ? CreateListenSocket(address, name)
                 : SocketTransportOptions.CreateDefaultBoundListenSocket(endPoint)));

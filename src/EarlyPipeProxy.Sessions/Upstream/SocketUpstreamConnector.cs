@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using EarlyPipeProxy.Sessions.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace EarlyPipeProxy.Sessions.Upstream;

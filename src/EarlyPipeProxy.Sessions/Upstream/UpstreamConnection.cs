@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Runtime.CompilerServices;
 using EarlyPipeProxy.Protocol.Replies;
+using EarlyPipeProxy.Sessions.Transport;
 
 namespace EarlyPipeProxy.Sessions.Upstream;
 

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using EarlyPipeProxy.Sessions.Tests.TestSupport;
+using EarlyPipeProxy.Sessions.Transport;
 using EarlyPipeProxy.Sessions.Upstream;
 using Microsoft.Extensions.Logging.Abstractions;
 
