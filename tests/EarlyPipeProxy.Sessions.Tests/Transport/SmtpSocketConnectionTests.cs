@@ -13,7 +13,8 @@ namespace EarlyPipeProxy.Sessions.Tests.Transport;
 /// <summary>
 /// The SMTP listeners' own transport over real loopback sockets: an accepted connection carries its listener's feature,
 /// its socket (Nagle off) and endpoints; the client's half-close completes the input while the output still reaches it,
-/// then completing the output ends the connection with a FIN; an abort is a reset at once, the reader meeting the
+/// then completing the output ends the connection with a FIN; a client sending more than is read is held at the input
+/// bound (1 MiB) and resumed without a lost octet; an abort is a reset at once, the reader meeting the
 /// reason; a client that stops reading holds a bounded flush for its bound only, then is reset; Kestrel's features set
 /// on the connection (its graceful-stop notification among them) are kept.
 /// </summary>
@@ -116,6 +117,60 @@ public sealed class SmtpSocketConnectionTests
 
         Assert.Equal(("221 bye\r\n", null), await DrainAsync(client, Wire.Patience));
         await connection.DisposeAsync().AsTask().WaitAsync(Wire.Patience);
+    }
+
+    [Fact]
+    public async Task A_client_sending_more_than_the_session_reads_is_held_at_the_input_bound_then_resumed_with_every_octet()
+    {
+        var (connection, client, listener) = await AcceptAsync();
+        await using var _ = listener;
+        using var __ = client;
+        const int InputBound = 1024 * 1024;
+
+        // Far more than the input bound and both kernels' buffers together: the sender must be held back.
+        var payload = new byte[32 * 1024 * 1024];
+        new Random(14).NextBytes(payload);
+        var sending = client.SendAsync(payload);
+
+        // The session reads nothing (as while it waits for the backend): look without examining, until the input stops
+        // growing. (A reader that examined everything and waits for more would release the writer, as it must.)
+        var input = connection.Transport.Input;
+        long buffered = -1;
+        var steady = 0;
+        var patience = Stopwatch.StartNew();
+        while (steady < 5 && patience.Elapsed < Wire.Patience)
+        {
+            await Task.Delay(100);
+            var length = input.TryRead(out var peek) ? peek.Buffer.Length : 0;
+            if (length > 0)
+            {
+                input.AdvanceTo(peek.Buffer.Start);
+            }
+
+            steady = length == buffered ? steady + 1 : 0;
+            buffered = length;
+        }
+
+        // One receive's block past the bound at most, and the client still sending: the proxy holds no more than that.
+        Assert.InRange(buffered, InputBound, InputBound + (64 * 1024));
+        Assert.False(sending.IsCompleted, "the client's 32 MiB send completed although nothing was read");
+
+        // Reading resumes the loop: every octet arrives, in order.
+        var offset = 0;
+        while (offset < payload.Length)
+        {
+            var result = await input.ReadAsync().AsTask().WaitAsync(Wire.Patience);
+            foreach (var segment in result.Buffer)
+            {
+                Assert.True(segment.Span.SequenceEqual(payload.AsSpan(offset, segment.Length)), $"octets differ after {offset}");
+                offset += segment.Length;
+            }
+
+            input.AdvanceTo(result.Buffer.End);
+        }
+
+        Assert.Equal(payload.Length, await sending.WaitAsync(Wire.Patience));
+        await connection.DisposeAsync();
     }
 
     [Fact]
